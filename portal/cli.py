@@ -1,0 +1,260 @@
+"""The `portal` command: serve, demo, database migrations, demo data and operator tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal.config import Settings, SettingsError
+from portal.db import migrate
+from portal.db.engine import make_engine, make_session_factory
+from portal.db.models import CareTeamMember, Organization, Participant, StaffUser
+from portal.services.seed import (
+    DEV_ISSUER_PATH,
+    DemoAlreadySeeded,
+    generate_participants,
+    seed_demo,
+)
+
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One clear line on stderr, then a non-zero exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class Context:
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings.from_env()
+            except SettingsError as exc:
+                fail(str(exc))
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, after checking that the database answers."""
+        if self._engine is None:
+            engine = make_engine(self.settings)
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+            except SQLAlchemyError as exc:
+                cause = getattr(exc, "orig", None) or exc
+                first_line = (str(cause).splitlines() or [""])[0]
+                fail(f"PORTAL_DATABASE_URL: cannot connect to the database "
+                     f"({type(cause).__name__}: {first_line})")
+            self._engine = engine
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def require_current_schema(self) -> None:
+        current, head = migrate.current_revision(self.engine), migrate.head_revision(self.engine)
+        if current != head:
+            fail(f"the database schema is at {current or 'nothing'}, expected {head}: "
+                 "run `portal db upgrade`")
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        self.require_current_schema()
+        with make_session_factory(self.engine).begin() as session:
+            yield session
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """LEAD Partner Portal. Settings come from PORTAL_* environment variables (see README)."""
+    ctx.obj = Context()
+    ctx.call_on_close(ctx.obj.close)
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+def _serve(obj: Context, host: str | None, port: int | None, workers: int) -> None:
+    import uvicorn
+
+    settings = obj.settings
+    obj.require_current_schema()
+    click.echo(f"LEAD Partner Portal on http://{host or settings.host}:{port or settings.port} "
+               f"({settings.env}, {obj.engine.url.get_backend_name()})")
+    uvicorn.run("portal.web.asgi:app_from_environment", factory=True,
+                host=host or settings.host, port=port or settings.port, workers=workers,
+                proxy_headers=True, server_header=False, log_level="info")
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on (default PORTAL_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default PORTAL_PORT).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@pass_ctx
+def serve(obj: Context, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the portal (the schema must be current)."""
+    _serve(obj, host, port, workers)
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@pass_ctx
+def demo(obj: Context, port: int) -> None:
+    """Create, migrate and seed the demo database (if empty), then serve it."""
+    settings = obj.settings
+    if settings.is_production:
+        fail("PORTAL_ENV: `portal demo` is for development; use `portal serve` in production")
+    migrate.upgrade(obj.engine)
+    try:
+        with make_session_factory(obj.engine).begin() as session:
+            counts = seed_demo(session, issuer=_dev_issuer(settings, port))
+        click.echo("Seeded the demo: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    except DemoAlreadySeeded:
+        click.echo("Demo data already present.")
+    _serve(obj, None, port, 1)
+
+
+def _dev_issuer(settings: Settings, port: int | None = None) -> str:
+    base = settings.base_url if port is None else f"http://{settings.host}:{port}"
+    return base.rstrip("/") + DEV_ISSUER_PATH
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_ctx
+def db_upgrade(obj: Context, revision: str) -> None:
+    """Upgrade the schema to REVISION (default: head)."""
+    migrate.upgrade(obj.engine, revision)
+    click.echo(f"Database schema at {migrate.current_revision(obj.engine)}.")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_ctx
+def db_downgrade(obj: Context, revision: str) -> None:
+    """Downgrade the schema to REVISION ('-1' for one step, 'base' for an empty database)."""
+    migrate.downgrade(obj.engine, revision)
+    click.echo(f"Database schema at {migrate.current_revision(obj.engine) or 'base'}.")
+
+
+@db.command("current")
+@pass_ctx
+def db_current(obj: Context) -> None:
+    """Print the current schema revision and the newest one."""
+    click.echo(f"current: {migrate.current_revision(obj.engine) or 'base'}")
+    click.echo(f"head:    {migrate.head_revision(obj.engine)}")
+
+
+# --- demo data -----------------------------------------------------------------------------
+
+
+@main.command("seed-demo")
+@click.option("--participants", "count", type=click.IntRange(0, 1_000_000), default=0,
+              help="Also generate this many synthetic participants (for benchmarks).")
+@click.option("--batch-size", type=click.IntRange(1, 50_000), default=1000, show_default=True)
+@pass_ctx
+def seed_demo_command(obj: Context, count: int, batch_size: int) -> None:
+    """Seed the fictional demo site; with --participants N, add N synthetic participants."""
+    if obj.settings.is_production:
+        fail("PORTAL_ENV: demo data cannot be seeded in production")
+    try:
+        with obj.session() as session:
+            counts = seed_demo(session, issuer=_dev_issuer(obj.settings))
+        click.echo("Seeded the demo: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    except DemoAlreadySeeded:
+        click.echo("Demo data already present; not seeded again.")
+    if count:
+        factory = make_session_factory(obj.engine)
+        with Progress(console=err, transient=False) as progress:
+            task = progress.add_task("Synthetic participants", total=count)
+            generate_participants(factory, count, batch_size=batch_size,
+                                  progress=lambda n: progress.advance(task, n))
+        click.echo(f"Added {count} synthetic participants.")
+
+
+# --- listings ------------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Staff users."""
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_ctx
+def users_list(obj: Context, as_json: bool) -> None:
+    """List staff users with their organization and roles."""
+    with obj.session() as session:
+        rows = [{"email": u.email, "name": u.display_name, "organization": u.organization.name,
+                 "sector": u.organization.sector, "roles": u.role_names}
+                for u in session.scalars(select(StaffUser).order_by(StaffUser.email))]
+    _print(rows, as_json, ["email", "name", "organization", "sector", "roles"])
+
+
+@main.group()
+def participants() -> None:
+    """Participants."""
+
+
+@participants.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many.")
+@pass_ctx
+def participants_list(obj: Context, as_json: bool, limit: int | None) -> None:
+    """List participants with their current care team (operator tool: shows names)."""
+    with obj.session() as session:
+        people = list(session.scalars(
+            select(Participant).order_by(Participant.public_id).limit(limit)))
+        teams: dict[Any, list[str]] = {p.id: [] for p in people}
+        links = session.execute(
+            select(CareTeamMember.participant_id, Organization.name)
+            .join(Organization, Organization.id == CareTeamMember.organization_id)
+            .where(CareTeamMember.participant_id.in_(teams), CareTeamMember.end_date.is_(None))
+            .order_by(Organization.name))
+        for pid, name in links:
+            teams[pid].append(name)
+        rows = [{"id": p.public_id, "display_name": p.display_name, "care_team": teams[p.id]}
+                for p in people]
+    _print(rows, as_json, ["id", "display_name", "care_team"])
+
+
+def _print(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(", ".join(v) if isinstance(v, list) else str(v)
+                        for v in (row[c] for c in columns)))
+    Console().print(table)
