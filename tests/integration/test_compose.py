@@ -1,0 +1,478 @@
+"""The production-like stack (docker-compose.yml, Dockerfile, deploy/) is wired the way it claims.
+
+No Docker engine is needed: docker-compose.yml is parsed and validated with compose-spec
+(``PyCompose.from_yaml`` then ``validate*``). compose-spec does not interpolate variables, so
+this module applies Compose's own rules (``${VAR}``, ``${VAR:?err}``, ``${VAR:-default}``,
+``$$``) first, with the environment an operator would export.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from compose_spec import PyCompose
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+REALM_FILE = ROOT / "deploy" / "keycloak" / "lead-realm.json"
+PROVIDERS_FILE = ROOT / "deploy" / "oidc-providers.json"
+ROLE_MAPPING = ROOT / "policies" / "role_mapping.csv"
+
+# What an operator exports (deploy/README.md); none of these values may end up with defaults.
+OPERATOR_ENV = {
+    "POSTGRES_PASSWORD": "0123456789abcdef0123456789abcdef",
+    "PORTAL_SECRET_KEY": "s" * 48,
+    "PORTAL_OIDC_KEYCLOAK_SECRET": "client-secret-from-keycloak",
+    "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
+    "KC_BOOTSTRAP_ADMIN_PASSWORD": "bootstrap-admin-password",
+}
+
+# The groups the brief names, used when policies/role_mapping.csv does not exist yet.
+EXPECTED_GROUPS = {
+    "lead-case-managers",
+    "lead-counselors",
+    "lead-clinicians",
+    "lead-housing-navigators",
+    "lead-police",
+    "lead-prosecutors",
+    "lead-probation",
+    "lead-court-liaisons",
+    "lead-defenders",
+    "lead-compliance",
+    "lead-org-admins",
+}
+
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:\?|\?|:-|-)(?P<arg>[^}]*))?\}"
+    r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+class MissingVariableError(LookupError):
+    """A ``${VAR:?message}`` (or ``${VAR?message}``) variable is unset: compose would refuse."""
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Substitute variables the way `docker compose` does (the subset Compose files use)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["braced"] or match["named"]
+        value = env.get(name)
+        op, arg = match["op"], match["arg"] or ""
+        if op in (":?", "?") and (value is None or (op == ":?" and value == "")):
+            raise MissingVariableError(f"{name}: {arg}")
+        if op in (":-", "-") and (value is None or (op == ":-" and value == "")):
+            return arg
+        return value or ""
+
+    return _VARIABLE.sub(substitute, text)
+
+
+def load_compose(env: Mapping[str, str] = OPERATOR_ENV) -> PyCompose:
+    compose = PyCompose.from_yaml(interpolate(COMPOSE_FILE.read_text(), env))
+    compose.validate()
+    return compose
+
+
+@pytest.fixture(scope="module")
+def compose() -> PyCompose:
+    return load_compose()
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    """The interpolated file as plain data (lists stay lists, unlike the pydantic models)."""
+    return load_compose().to_dict()
+
+
+def environment(raw: dict[str, Any], service: str) -> dict[str, str]:
+    env = raw["services"][service].get("environment", {})
+    if isinstance(env, list):  # the KEY=VALUE list form
+        env = dict(item.split("=", 1) for item in env)
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def healthcheck_command(raw: dict[str, Any], service: str) -> str:
+    test = raw["services"][service]["healthcheck"]["test"]
+    return test if isinstance(test, str) else " ".join(test)
+
+
+# ── docker-compose.yml ────────────────────────────────────────────────────────
+
+
+def test_compose_file_validates_and_has_the_three_services(compose: PyCompose) -> None:
+    compose.validate_volumes()
+    compose.validate_secrets()
+    assert {"db", "keycloak", "portal"} <= set(compose.service_names())
+
+
+@pytest.mark.parametrize("variable", sorted(OPERATOR_ENV))
+def test_compose_refuses_to_start_without_each_secret(variable: str) -> None:
+    env = {key: value for key, value in OPERATOR_ENV.items() if key != variable}
+    with pytest.raises(MissingVariableError, match=variable):
+        load_compose(env)
+
+
+def test_no_secret_variable_has_a_default() -> None:
+    defaults = re.findall(r"\$\{(\w+):?-", COMPOSE_FILE.read_text())
+    assert not set(defaults) & set(OPERATOR_ENV), defaults
+
+
+def test_db_is_postgres_with_healthcheck_and_named_volume(
+    compose: PyCompose, raw: dict[str, Any]
+) -> None:
+    db = raw["services"]["db"]
+    assert db["image"].startswith("postgres:15")
+    assert "pg_isready -U portal -d portal" in healthcheck_command(raw, "db")
+    assert environment(raw, "db")["POSTGRES_PASSWORD"] == OPERATOR_ENV["POSTGRES_PASSWORD"]
+    assert "pgdata:/var/lib/postgresql/data" in db["volumes"]
+    assert compose.volumes is not None
+    assert "pgdata" in compose.volumes
+
+
+def test_portal_waits_for_healthy_db_and_keycloak(raw: dict[str, Any]) -> None:
+    depends_on = raw["services"]["portal"]["depends_on"]
+    assert isinstance(depends_on, dict), "a plain list would not wait for health"
+    assert depends_on["db"]["condition"] == "service_healthy"
+    assert depends_on["keycloak"]["condition"] == "service_healthy"
+    # Waiting on a healthcheck that does not exist would hang the stack.
+    assert raw["services"]["db"].get("healthcheck")
+    assert raw["services"]["keycloak"].get("healthcheck")
+
+
+def test_portal_runs_in_production_on_postgresql(raw: dict[str, Any]) -> None:
+    portal = raw["services"]["portal"]
+    env = environment(raw, "portal")
+    assert portal["build"] in (".", {"context": "."})
+    assert env["PORTAL_ENV"] == "production"
+    assert env["PORTAL_DEV_IDP"] == "false"
+    assert not any("sqlite" in value.lower() for value in env.values())
+    url = urlsplit(env["PORTAL_DATABASE_URL"])
+    assert url.scheme == "postgresql+psycopg"
+    assert (url.hostname, url.port, url.path) == ("db", 5432, "/portal")
+    assert url.password == OPERATOR_ENV["POSTGRES_PASSWORD"]
+    assert "8000:8000" in portal["ports"]
+    assert portal["restart"] == "unless-stopped"
+
+
+def test_portal_keys_are_compose_secrets_kept_out_of_git(
+    compose: PyCompose, raw: dict[str, Any]
+) -> None:
+    env = environment(raw, "portal")
+    secrets = raw["services"]["portal"]["secrets"]
+    mounted = {s if isinstance(s, str) else s["source"] for s in secrets}
+    assert mounted == {"audit_signing_key", "data_key"}
+    assert env["PORTAL_AUDIT_SIGNING_KEY_FILE"] == "/run/secrets/audit_signing_key"
+    assert env["PORTAL_DATA_KEY_FILE"] == "/run/secrets/data_key"
+    assert compose.secrets is not None
+    for name in mounted:
+        source = compose.secrets[name].file
+        assert source is not None
+        assert (ROOT / source).parent == ROOT / "deploy" / "secrets"
+    ignore = (ROOT / "deploy" / "secrets" / ".gitignore").read_text().split()
+    assert ignore == ["*", "!.gitignore"]
+
+
+def test_portal_environment_passes_the_production_settings_checks(raw: dict[str, Any]) -> None:
+    from portal.config import Settings
+
+    settings = Settings.from_env(environment(raw, "portal"))
+    assert settings.is_production
+    assert not settings.is_sqlite
+    assert settings.base_url == "http://localhost:8000"
+
+
+def test_keycloak_imports_the_realm_and_checks_readiness(raw: dict[str, Any]) -> None:
+    keycloak = raw["services"]["keycloak"]
+    env = environment(raw, "keycloak")
+    assert keycloak["image"].startswith("quay.io/keycloak/keycloak:26")
+    command = keycloak["command"]
+    command = shlex.split(command) if isinstance(command, str) else command
+    assert command[0] in ("start-dev", "start")
+    assert "--import-realm" in command
+    assert "./deploy/keycloak:/opt/keycloak/data/import:ro" in keycloak["volumes"]
+    assert env["KC_BOOTSTRAP_ADMIN_PASSWORD"] == OPERATOR_ENV["KC_BOOTSTRAP_ADMIN_PASSWORD"]
+    assert env["KC_HEALTH_ENABLED"] == "true"
+    check = healthcheck_command(raw, "keycloak")
+    assert "/dev/tcp/127.0.0.1/9000" in check
+    assert "/health/ready" in check
+    assert "curl" not in check  # the image has none
+    # `$$` must have become `$` (a bare `$name` would have been interpolated away by compose).
+    assert '"$status_line"' in check
+
+
+class _FakeManagementPort(http.server.BaseHTTPRequestHandler):
+    """Answers /health/ready like Keycloak's management interface, with a chosen status."""
+
+    protocol_version = "HTTP/1.1"
+    status = 200
+
+    def do_GET(self) -> None:
+        body = b'{"status": "UP"}' if self.status == 200 else b'{"status": "DOWN"}'
+        self.send_response(self.status if self.path == "/health/ready" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the probe hangs up after the status line; that is expected
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (404, False)])
+def test_keycloak_healthcheck_is_healthy_only_on_a_200(
+    raw: dict[str, Any], status: int, healthy: bool
+) -> None:
+    bash = shutil.which("bash")
+    assert bash is not None, "bash is needed to run the Keycloak healthcheck"
+    test = raw["services"]["keycloak"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "bash", "-c"]
+    handler = type("Handler", (_FakeManagementPort,), {"status": status})
+    with _QuietServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            # The same script, pointed at this test's port instead of Keycloak's 9000.
+            script = test[3].replace("/127.0.0.1/9000", f"/127.0.0.1/{server.server_port}")
+            assert script != test[3]
+            result = subprocess.run(
+                [bash, "-c", script], capture_output=True, text=True, timeout=10, check=False
+            )
+        finally:
+            server.shutdown()
+            thread.join()
+    assert (result.returncode == 0) is healthy, result.stderr
+
+
+# ── deploy/oidc-providers.json ─────────────────────────────────────────────────
+
+
+def test_portal_oidc_provider_points_at_the_keycloak_realm(raw: dict[str, Any]) -> None:
+    env = environment(raw, "portal")
+    assert env["PORTAL_OIDC_PROVIDERS"] == "/app/" + PROVIDERS_FILE.relative_to(ROOT).as_posix()
+    providers = json.loads(PROVIDERS_FILE.read_text())
+    assert [p["id"] for p in providers] == ["keycloak"]
+    provider = providers[0]
+    realm = json.loads(REALM_FILE.read_text())
+    issuer = urlsplit(provider["issuer"])
+    assert issuer.hostname in raw["services"]  # reachable by service name inside the stack
+    assert issuer.path == f"/realms/{realm['realm']}"
+    assert provider["client_id"] in {client["clientId"] for client in realm["clients"]}
+    assert provider["client_secret_env"] in env
+    assert env[provider["client_secret_env"]] == OPERATOR_ENV["PORTAL_OIDC_KEYCLOAK_SECRET"]
+    assert provider["groups_claim"] == "groups"
+    assert provider["organization_claim"] == "organization"
+
+
+# ── Dockerfile and .dockerignore ──────────────────────────────────────────────
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with continuation lines joined and comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in DOCKERFILE.read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + stripped).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def exec_form(arguments: str) -> list[str]:
+    return json.loads(arguments) if arguments.startswith("[") else ["sh", "-c", arguments]
+
+
+def test_dockerfile_builds_on_python_slim_and_runs_unprivileged() -> None:
+    instructions = dockerfile_instructions()
+    froms = [args for keyword, args in instructions if keyword == "FROM"]
+    assert froms
+    assert froms[0].split()[0] == "python:3.11-slim"
+    assert ("WORKDIR", "/app") in instructions
+    runs = " ".join(args for keyword, args in instructions if keyword == "RUN")
+    assert "pip install --no-cache-dir -e ." in runs
+    users = [args for keyword, args in instructions if keyword == "USER"]
+    assert users, "the image would run as root"
+    assert users[-1].split(":")[0] not in ("root", "0")
+    assert ("EXPOSE", "8000") in instructions
+
+
+def test_dockerfile_healthcheck_polls_healthz() -> None:
+    checks = [args for keyword, args in dockerfile_instructions() if keyword == "HEALTHCHECK"]
+    assert len(checks) == 1
+    assert "http://127.0.0.1:8000/healthz" in checks[0]
+    assert "urllib" in checks[0]
+
+
+def test_dockerfile_migrates_then_serves_with_workers() -> None:
+    cmds = [args for keyword, args in dockerfile_instructions() if keyword == "CMD"]
+    assert cmds, "no default command"
+    command = exec_form(cmds[-1])
+    assert command[:2] == ["sh", "-c"]
+    script = command[2]
+    upgrade, serve = script.find("portal db upgrade"), script.find("portal serve")
+    assert 0 <= upgrade < serve, script
+    assert "&&" in script[upgrade:serve], "serve must not start when the migration fails"
+    serve_args = shlex.split(script[serve:])
+    # Inside a container the server must listen beyond loopback to be reachable at all.
+    assert serve_args[serve_args.index("--host") + 1] == "0.0.0.0"  # noqa: S104
+    assert serve_args[serve_args.index("--port") + 1] == "8000"
+    assert int(serve_args[serve_args.index("--workers") + 1]) > 1
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image() -> None:
+    patterns = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", "node_modules", "var", ".git", "deploy/secrets"} <= patterns
+    # The image needs these at the top level next to portal/.
+    for needed in ("portal", "templates", "migrations", "policies", "deploy", "pyproject.toml"):
+        assert needed not in patterns
+
+
+# ── deploy/keycloak/lead-realm.json ───────────────────────────────────────────
+
+
+@pytest.fixture(scope="module")
+def realm() -> dict[str, Any]:
+    return json.loads(REALM_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def portal_client(realm: dict[str, Any]) -> dict[str, Any]:
+    clients = [client for client in realm["clients"] if client["clientId"] == "lead-portal"]
+    assert len(clients) == 1
+    return clients[0]
+
+
+def test_realm_client_is_confidential_code_flow_with_pkce(
+    realm: dict[str, Any], portal_client: dict[str, Any]
+) -> None:
+    assert realm["realm"] == "lead"
+    assert realm["enabled"] is True
+    assert realm.get("registrationAllowed") is not True
+    assert portal_client["publicClient"] is False
+    assert portal_client["clientAuthenticatorType"] == "client-secret"
+    assert portal_client["standardFlowEnabled"] is True
+    for other_flow in (
+        "implicitFlowEnabled",
+        "directAccessGrantsEnabled",
+        "serviceAccountsEnabled",
+    ):
+        assert portal_client[other_flow] is False, other_flow
+    assert portal_client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert "change-me" in portal_client["description"]  # the placeholder is flagged as one
+
+
+def test_realm_client_redirects_only_to_the_portal(
+    raw: dict[str, Any], portal_client: dict[str, Any]
+) -> None:
+    base_url = environment(raw, "portal")["PORTAL_BASE_URL"]
+    assert set(portal_client["redirectUris"]) == {
+        f"{base_url}/auth/callback/*",
+        f"{base_url}/auth/callback",
+    }
+    assert portal_client["attributes"]["post.logout.redirect.uris"] == f"{base_url}/*"
+    assert "*" not in portal_client.get("webOrigins", [])
+
+
+def mapper(client: dict[str, Any], kind: str, claim: str) -> dict[str, str]:
+    found = [
+        m["config"]
+        for m in client["protocolMappers"]
+        if m["protocolMapper"] == kind and m["config"].get("claim.name") == claim
+    ]
+    assert len(found) == 1, f"one {kind} for claim {claim!r}"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "claim"),
+    [
+        ("oidc-group-membership-mapper", "groups"),
+        ("oidc-usermodel-attribute-mapper", "organization"),
+    ],
+)
+def test_realm_client_puts_claims_in_every_token(
+    portal_client: dict[str, Any], kind: str, claim: str
+) -> None:
+    config = mapper(portal_client, kind, claim)
+    for token in ("id.token.claim", "access.token.claim", "userinfo.token.claim"):
+        assert config[token] == "true", token
+
+
+def test_groups_claim_carries_bare_group_names(portal_client: dict[str, Any]) -> None:
+    # role_mapping.csv names groups without a leading "/"; full paths would match nothing.
+    assert mapper(portal_client, "oidc-group-membership-mapper", "groups")["full.path"] == "false"
+    organization = mapper(portal_client, "oidc-usermodel-attribute-mapper", "organization")
+    assert organization["user.attribute"] == "organization"
+
+
+def mapped_groups() -> set[str]:
+    if not ROLE_MAPPING.exists():
+        return EXPECTED_GROUPS
+    lines = [
+        line
+        for line in ROLE_MAPPING.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    rows = list(csv.DictReader(lines))
+    assert rows, f"{ROLE_MAPPING} has no rows"
+    return {row["group"].strip() for row in rows}
+
+
+def test_realm_defines_every_mapped_group(realm: dict[str, Any]) -> None:
+    defined = {group["name"] for group in realm["groups"]}
+    missing = mapped_groups() - defined
+    assert not missing, f"groups in the role mapping but not in the realm: {sorted(missing)}"
+
+
+def test_realm_example_users_must_change_their_passwords(realm: dict[str, Any]) -> None:
+    defined = {group["path"] for group in realm["groups"]}
+    users = realm["users"]
+    assert len(users) >= 2
+    for user in users:
+        assert user["requiredActions"] == ["UPDATE_PASSWORD"], user["username"]
+        assert all(c["temporary"] is True for c in user["credentials"]), user["username"]
+        assert user["attributes"]["organization"] == ["harbor-lead"], user["username"]
+        assert set(user["groups"]) <= defined, user["username"]
+    memberships = {path for user in users for path in user["groups"]}
+    assert {"/lead-case-managers", "/lead-compliance"} <= memberships
+
+
+def test_realm_lets_only_administrators_set_a_users_organization(realm: dict[str, Any]) -> None:
+    # Keycloak drops attributes the user profile does not declare; a user who could edit their
+    # own organization could read another agency's records.
+    (component,) = realm["components"]["org.keycloak.userprofile.UserProfileProvider"]
+    (profile_json,) = component["config"]["kc.user.profile.config"]
+    attributes = {a["name"]: a for a in json.loads(profile_json)["attributes"]}
+    assert {"username", "email", "firstName", "lastName"} <= set(attributes)
+    assert attributes["organization"]["permissions"]["edit"] == ["admin"]
