@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test lint typecheck pytest install benchmarks clean
+.PHONY: help demo test test-tools lint typecheck pytest install benchmarks clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -14,7 +14,7 @@ help: ## List the targets
 demo: install ## Create, migrate and seed the demo database, then serve http://127.0.0.1:8000
 	$(BIN)/portal demo
 
-test: install lint typecheck pytest ## Everything CI runs: ruff, mypy --strict, pytest (SQLite + PostgreSQL)
+test: install test-tools lint typecheck pytest ## Everything CI runs: ruff, mypy --strict, pytest (SQLite + PostgreSQL)
 
 lint: install ## ruff
 	$(BIN)/ruff check .
@@ -22,8 +22,11 @@ lint: install ## ruff
 typecheck: install ## mypy --strict on portal/
 	$(BIN)/mypy
 
-pytest: install ## The test suite on SQLite and PostgreSQL (PORTAL_TEST_POSTGRES_URL)
+pytest: install test-tools ## The test suite on SQLite and PostgreSQL (PORTAL_TEST_POSTGRES_URL)
 	$(BIN)/pytest
+
+test-tools: ## Chromium and node_modules (oidc-provider, axe-core) for the browser tests
+	bash scripts/ensure-test-tools.sh
 
 benchmarks: install ## Run the benchmarks (see README)
 	$(BIN)/python -m benchmarks

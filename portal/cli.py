@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -15,16 +16,25 @@ from rich.table import Table
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal.cli_audit import audit
 from portal.config import Settings, SettingsError
 from portal.db import migrate
+from portal.db import repositories as repo
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import CareTeamMember, Organization, Participant, StaffUser
+from portal.db.types import utcnow
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.vocabulary import Action, DataCategory, Purpose, Role
+from portal.services.access import RequestMeta
+from portal.services.auth import ENROLMENT_CODE_HOURS, issue_enrolment_code
+from portal.services.consents import consent_summaries
 from portal.services.seed import (
     DEV_ISSUER_PATH,
     DemoAlreadySeeded,
     generate_participants,
     seed_demo,
 )
+from portal.services.wiring import Services
 
 err = Console(stderr=True)
 
@@ -249,6 +259,26 @@ def participants_list(obj: Context, as_json: bool, limit: int | None) -> None:
     _print(rows, as_json, ["id", "display_name", "care_team"])
 
 
+@participants.command("issue-code")
+@click.argument("public_id")
+@click.option("--by", "email", required=True, help="The case manager issuing it (email).")
+@pass_ctx
+def participants_issue_code(obj: Context, public_id: str, email: str) -> None:
+    """Issue a one-time sign-in code (also resets the participant's sign-in)."""
+    services = Services.build(obj.settings)
+    with obj.session() as session:
+        participant = repo.participant_by_public_id(session, public_id)
+        if participant is None:
+            fail(f"no participant with id {public_id!r}", 2)
+        user = repo.staff_by_email(session, email)
+        if user is None or Role.CASE_MANAGER.value not in user.role_names:
+            fail(f"{email!r} is not a case manager", 2)
+        code = issue_enrolment_code(session, services.audit, participant, user,
+                                    RequestMeta(actor=user.email))
+    click.echo(f"One-time code for {participant.public_id}: {code}")
+    click.echo(f"It works once, for {ENROLMENT_CODE_HOURS} hours, at /me/enrol.")
+
+
 def _print(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -258,3 +288,75 @@ def _print(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> Non
         table.add_row(*(", ".join(v) if isinstance(v, list) else str(v)
                         for v in (row[c] for c in columns)))
     Console().print(table)
+
+
+# --- access decisions and consents ---------------------------------------------------------
+
+
+def _cli_meta() -> RequestMeta:
+    return RequestMeta(actor=f"cli:{getpass.getuser()}")
+
+
+@main.group()
+def access() -> None:
+    """The access decision."""
+
+
+@access.command("explain")
+@click.option("--user", "email", required=True, help="Staff user's email.")
+@click.option("--participant", "public_id", required=True, help="Participant id, e.g. LP-1001.")
+@click.option("--category", type=click.Choice([c.value for c in DataCategory]), required=True)
+@click.option("--purpose", type=click.Choice([p.value for p in Purpose]), default="CAREMGT",
+              show_default=True)
+@click.option("--action", "action_name", type=click.Choice([a.value for a in Action]),
+              default="view", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def access_explain(obj: Context, email: str, public_id: str, category: str, purpose: str,
+                   action_name: str, as_json: bool) -> None:
+    """Explain whether a user may see a category of a participant's information, and why."""
+    services = Services.build(obj.settings)
+    with obj.session() as session:
+        user = repo.staff_by_email(session, email)
+        if user is None:
+            fail(f"no staff user with email {email!r}", 2)
+        participant = repo.participant_by_public_id(session, public_id)
+        if participant is None:
+            fail(f"no participant with id {public_id!r}", 2)
+        explanation = services.access.explain(
+            session, user, participant, DataCategory(category), Purpose(purpose),
+            Action(action_name), _cli_meta())
+    if as_json:
+        click.echo(json.dumps(explanation.as_json(), indent=2))
+    else:
+        click.echo(explanation.text())
+
+
+@main.group()
+def consents() -> None:
+    """Consent directives."""
+
+
+@consents.command("list")
+@click.option("--participant", "public_id", required=True, help="Participant id, e.g. LP-1001.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def consents_list(obj: Context, public_id: str, as_json: bool) -> None:
+    """List a participant's consents with their provisions (status as of now)."""
+    services = Services.build(obj.settings)
+    with obj.session() as session:
+        participant = repo.participant_by_public_id(session, public_id)
+        if participant is None:
+            fail(f"no participant with id {public_id!r}", 2)
+        rows = consent_summaries(session, participant.id, at=utcnow())
+        services.audit.append(session, NewAuditEvent(
+            action=AuditAction("consent:view"), actor=_cli_meta().actor,
+            participant_id=participant.id, consent_ids=tuple(r["id"] for r in rows)))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _print([{**r, "provisions": str(len(r["provisions"]))} for r in rows], False,
+           ["id", "kind", "status", "expires", "revocable_after", "provisions"])
+
+
+main.add_command(audit)

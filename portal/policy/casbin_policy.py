@@ -109,7 +109,7 @@ class CasbinRolePolicy:
             verdict = self._decide(sector, role, resource, action, purpose)
             self._cache[key] = verdict
             return verdict
-        except Exception:  # fail closed: an error in the policy engine must never permit
+        except Exception:  # noqa: BLE001 - fail closed: a policy engine error must never permit
             return _DENY
 
     def _decide(

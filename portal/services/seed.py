@@ -30,8 +30,14 @@ from portal.db.models import (
 from portal.domain.consent import ConsentKind, ConsentStatus, SignatureMethod, SignerRelation
 from portal.domain.vocabulary import DataCategory as C
 from portal.domain.vocabulary import GoalDomain, GoalStatus, Purpose, ReferralPathway, Role, Sector
+from portal.services.auth import set_demo_credentials
 
 DEV_ISSUER_PATH = "/dev-idp"
+# Demo only: (participant, username, passphrase). Never seeded in production.
+DEMO_PARTICIPANT_LOGINS = [
+    ("LP-1001", "marcus", "river stone morning"),
+    ("LP-1002", "angela", "cielo azul tranquilo"),
+]
 CONSENT_TEXT_VERSION = "2026-11-en-1"
 REVOCATION_STATEMENT = (
     "You can take back (revoke) this permission at any time, in writing or by telling your case "
@@ -266,6 +272,12 @@ def seed_demo(session: Session, *, issuer: str, today: date | None = None) -> di
             session.add(consent)
             counts["consents"] += 1
     session.flush()
+    # Two participants who have already set up their sign-in (README lists them).
+    for public_id, username, passphrase in DEMO_PARTICIPANT_LOGINS:
+        participant = session.scalar(select(Participant).where(
+            Participant.public_id == public_id))
+        assert participant is not None
+        set_demo_credentials(session, participant.id, username, passphrase)
     return counts
 
 

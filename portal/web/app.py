@@ -2,34 +2,59 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.template.config import TemplateConfig
-from litestar.types import Message, Scope
+from litestar.types import ControllerRouterHandler, Message, Scope
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.config import PROJECT_ROOT, Settings
 from portal.db import migrate
 from portal.db.engine import make_engine, make_session_factory
+from portal.policy.casbin_policy import load_role_mapping
+from portal.services.wiring import Services
+from portal.web.auth.oidc import RelyingParty, load_providers
+from portal.web.auth.routes import (
+    AuthComponents,
+    ParticipantAuthController,
+    StaffAuthController,
+    login_redirect,
+    provide_principal,
+    staff_home,
+)
+from portal.web.sessions import SessionManager
 
+LOGIN_ATTEMPTS_PER_MINUTE = 30
+log = logging.getLogger("portal.web")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
 
+def content_security_policy(form_targets: list[str]) -> str:
+    """No inline scripts or styles anywhere: htmx and CSS are served from /static. Forms may
+    post only here, and (sign-out redirects) to the configured identity providers."""
+    form_action = " ".join(["'self'", *sorted(set(form_targets))])
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"object-src 'none'; base-uri 'none'; form-action {form_action}; "
+            "frame-ancestors 'none'")
+
+
 SECURITY_HEADERS = {
-    # No inline scripts or styles anywhere: htmx and CSS are served from /static.
-    "content-security-policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -68,21 +93,27 @@ def healthz(state: State) -> Response[dict[str, str]]:
                     status_code=HTTP_200_OK)
 
 
-_ENCODED_HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+def _security_headers(csp: str) -> Callable[[Message, Scope], Awaitable[None]]:
+    headers = [(k.encode(), v.encode())
+               for k, v in {**SECURITY_HEADERS, "content-security-policy": csp}.items()]
 
+    async def add(message: Message, scope: Scope) -> None:
+        """Added at the ASGI level, so that error pages and static files carry them too."""
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            message["headers"] = [*message.get("headers", []),
+                                  *(h for h in headers if h[0] not in present)]
 
-async def _security_headers(message: Message, scope: Scope) -> None:
-    """Added at the ASGI level, so that error pages and static files carry them too."""
-    if message["type"] == "http.response.start":
-        present = {name.lower() for name, _ in message.get("headers", [])}
-        message["headers"] = [*message.get("headers", []),
-                              *(h for h in _ENCODED_HEADERS if h[0] not in present)]
+    return add
 
 
 def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Never a stack trace: a plain page (or JSON for the API) saying what to do next."""
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "") if status < 500 else ""
+    if status >= 500:
+        # The operator's log gets the traceback; the user never does.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     if request.url.path.startswith("/api/") or request.url.path == "/healthz":
         message = detail or _STATUS_TEXT.get(status, "error")
         return Response({"status_code": status, "message": message}, status_code=status)
@@ -96,25 +127,73 @@ _STATUS_TEXT = {
 }
 
 
+SIGN_IN_PATHS = ("/auth/login", "/auth/callback", "/me/login", "/me/enrol", "/dev-idp/authorize")
+
+
+def _is_sign_in(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith(SIGN_IN_PATHS)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Secure cookies everywhere except plain-http development on loopback."""
+    return settings.base_url.startswith("https://")
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
     engine = engine or make_engine(settings)
+    session_factory = make_session_factory(engine)
     state = State({
         "settings": settings,
         "engine": engine,
-        "sessions": make_session_factory(engine),
+        "sessions": session_factory,
         "schema_head": migrate.head_revision(engine),
     })
+    handlers: list[ControllerRouterHandler] = [
+        landing,
+        healthz,
+        create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+    ]
+    if settings.dev_idp:
+        from portal.web.devidp import dev_idp_router
+
+        handlers.append(dev_idp_router(settings, session_factory))
+    services = Services.build(settings)
+    state.services = services
+    providers = load_providers(settings)
+    state.auth = AuthComponents(
+        providers={p.id: RelyingParty(p, f"{settings.base_url.rstrip('/')}/auth/callback/{p.id}")
+                   for p in providers},
+        sessions=SessionManager(settings, services.audit), audit=services.audit,
+        role_mapping=load_role_mapping(settings.policies_dir / "role_mapping.csv"))
+    handlers += [StaffAuthController, ParticipantAuthController, staff_home]
+    secure = secure_cookies(settings)
     return Litestar(
-        route_handlers=[
-            landing,
-            healthz,
-            create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
-        ],
+        route_handlers=handlers,
         state=state,
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
-        before_send=[_security_headers],
-        exception_handlers={Exception: _error_page},
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="__Host-csrftoken" if secure else "csrftoken",
+            cookie_secure=secure, cookie_httponly=True, cookie_samesite="lax",
+            header_name="x-csrftoken",
+            # Server-to-server endpoints authenticate otherwise (client secret, bearer token).
+            exclude=["/dev-idp/token", "/api/"],
+        ),
+        before_send=[_security_headers(content_security_policy(
+            [_origin(p.issuer) for p in providers]))],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+        middleware=[RateLimitConfig(
+            rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE),
+            # Only the sign-in endpoints are limited (per client address).
+            check_throttle_handler=_is_sign_in,
+        ).middleware],
+        exception_handlers={NotAuthorizedException: login_redirect, Exception: _error_page},
         on_shutdown=[lambda: engine.dispose()],
         debug=False,
     )

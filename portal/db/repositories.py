@@ -1,0 +1,117 @@
+"""Repositories: load what decide() needs for one participant in a fixed number of queries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from portal.db import models as m
+from portal.domain import decision as d
+from portal.domain.consent import (
+    ConsentKind,
+    ConsentStatus,
+    Directive,
+    Provision,
+    ProvisionEffect,
+    Signature,
+    SignatureMethod,
+    SignerRelation,
+)
+from portal.domain.vocabulary import DataCategory, Purpose, Role, Sector, StaffStatus
+
+
+def organization(row: m.Organization) -> d.Organization:
+    return d.Organization(slug=row.slug, sector=Sector(row.sector),
+                          part2_program=row.part2_program, name=row.name)
+
+
+def actor(user: m.StaffUser) -> d.Actor:
+    return d.Actor(user_id=user.id, organization=organization(user.organization),
+                   roles=frozenset(Role(r) for r in user.role_names),
+                   active=user.status == StaffStatus.ACTIVE.value)
+
+
+def directive(row: m.Consent) -> Directive:
+    """The domain view of a consent row. Unknown stored values raise (and so deny)."""
+    signature = None
+    if row.signed_at is not None and row.signature_method and row.signer_name:
+        signature = Signature(method=SignatureMethod(row.signature_method),
+                              signer_name=row.signer_name,
+                              signer_relation=SignerRelation(row.signer_relation or "self"),
+                              signed_at=row.signed_at, witness_user_id=row.witness_user_id)
+    return Directive(
+        id=str(row.id), participant_id=str(row.participant_id), kind=ConsentKind(row.kind),
+        status=ConsentStatus(row.status),
+        provisions=tuple(
+            Provision(effect=ProvisionEffect(p.effect), disclosers=frozenset(p.disclosers),
+                      recipients=frozenset(p.recipients),
+                      categories=frozenset(DataCategory(c) for c in p.categories),
+                      purposes=frozenset(Purpose(x) for x in p.purposes),
+                      period_start=p.period_start, period_end=p.period_end)
+            for p in row.provisions),
+        information_description=row.information_description,
+        revocation_statement=row.revocation_statement, expires_on=row.expires_on,
+        expiry_event=row.expiry_event, signature=signature,
+        revocable_after=row.revocable_after, revocable_after_event=row.revocable_after_event,
+        revoked_at=row.revoked_at, version=row.version,
+        supersedes_id=str(row.supersedes_id) if row.supersedes_id else None)
+
+
+def load_context(session: Session, participant_id: uuid.UUID, *, user_id: int | None,
+                 at: datetime) -> d.ParticipantContext:
+    """Care team, consents with provisions and the user's break-glass grants: four queries."""
+    links = session.execute(
+        select(m.Organization.slug, m.CareTeamMember.start_date, m.CareTeamMember.end_date)
+        .join(m.Organization, m.Organization.id == m.CareTeamMember.organization_id)
+        .where(m.CareTeamMember.participant_id == participant_id)).all()
+    consents = session.scalars(
+        select(m.Consent).where(m.Consent.participant_id == participant_id)
+        .options(selectinload(m.Consent.provisions))).all()
+    grants = []
+    if user_id is not None:
+        grants = list(session.scalars(select(m.BreakGlassGrant).where(
+            m.BreakGlassGrant.participant_id == participant_id,
+            m.BreakGlassGrant.staff_user_id == user_id,
+            m.BreakGlassGrant.expires_at > at)))
+    return d.ParticipantContext(
+        participant_id=str(participant_id),
+        care_team=tuple(d.CareTeamLink(slug, start, end) for slug, start, end in links),
+        consents=tuple(directive(c) for c in consents),
+        break_glass=tuple(d.BreakGlassGrant(str(g.id), g.staff_user_id, g.started_at,
+                                            g.expires_at) for g in grants))
+
+
+@dataclass(frozen=True, slots=True)
+class Organizations:
+    """All organizations, by id and slug (a small table, loaded once per request)."""
+
+    by_id: dict[int, d.Organization]
+
+    @classmethod
+    def load(cls, session: Session) -> Organizations:
+        return cls({row.id: organization(row) for row in session.scalars(select(m.Organization))})
+
+    def slug(self, slug: str) -> d.Organization | None:
+        return next((o for o in self.by_id.values() if o.slug == slug), None)
+
+
+def staff_by_email(session: Session, email: str) -> m.StaffUser | None:
+    return session.scalar(select(m.StaffUser).where(m.StaffUser.email == email.strip().lower()))
+
+
+def participant_by_public_id(session: Session, public_id: str) -> m.Participant | None:
+    return session.scalar(
+        select(m.Participant).where(m.Participant.public_id == public_id.strip().upper()))
+
+
+def source_organizations(session: Session, participant_id: uuid.UUID,
+                         category: DataCategory) -> list[int]:
+    """Ids of the organizations that authored records in one category for a participant."""
+    return list(session.scalars(
+        select(m.Record.organization_id).distinct()
+        .where(m.Record.participant_id == participant_id, m.Record.category == category.value)
+        .order_by(m.Record.organization_id)))

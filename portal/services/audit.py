@@ -1,0 +1,650 @@
+"""The audit log service: append in the caller's transaction, sign checkpoints, verify, export.
+
+Every service records what it does through ``AuditLog.append``, in the same transaction as the
+access and before any information is returned (45 CFR 164.312(b) audit controls): if the event
+cannot be written, ``AuditWriteError`` propagates, the transaction rolls back and the access
+fails closed. Call ``append`` as late as possible in the transaction: on PostgreSQL it holds the
+chain's lock until commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+from sqlalchemy import Select, Text, bindparam, cast, func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.config import Settings
+from portal.db.models import AuditCheckpoint, AuditEvent, Participant
+from portal.db.types import utcnow
+from portal.domain.audit import (
+    DISCLOSING_ACTIONS,
+    EVENT_FIELDS,
+    GENESIS_HASH,
+    AuditAction,
+    ChainedEvent,
+    Checkpoint,
+    Disclosure,
+    NewAuditEvent,
+    VerifyResult,
+    chain_event,
+    disclosure_of,
+    escape_csv_cell,
+    format_time,
+    key_id_of,
+    public_key_bytes,
+    sign_checkpoint,
+    verify_chain,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHAIN = "main"
+DEV_KEY_NAME = "audit-signing.pem"
+# 45 CFR 164.528(a)(3): an accounting covers disclosures up to six years before the request.
+ACCOUNTING_YEARS = 6
+
+_events = AuditEvent.metadata.tables[AuditEvent.__tablename__]
+_checkpoints = AuditCheckpoint.metadata.tables[AuditCheckpoint.__tablename__]
+
+
+class AuditWriteError(RuntimeError):
+    """The audit event could not be written: the access it records must not happen."""
+
+
+class AuditKeyError(AuditWriteError):
+    """The checkpoint signing key is missing or unreadable."""
+
+
+# --- signing key -----------------------------------------------------------------------------
+
+
+def write_signing_key(path: Path) -> Ed25519PrivateKey:
+    """Create a new Ed25519 private key at ``path`` (PEM, owner-only); refuse to overwrite."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return key
+
+
+def read_signing_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise AuditKeyError(f"PORTAL_AUDIT_SIGNING_KEY_FILE: cannot read {path}: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise AuditKeyError(f"PORTAL_AUDIT_SIGNING_KEY_FILE: {path} is not an Ed25519 key")
+    return key
+
+
+def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The configured key; outside production, a development key kept in the data directory."""
+    if settings.audit_signing_key_file is not None:
+        return read_signing_key(settings.audit_signing_key_file)
+    if settings.is_production:
+        # Never generated silently in production: checkpoints must be signed by a managed key.
+        raise AuditKeyError("PORTAL_AUDIT_SIGNING_KEY_FILE: production needs an audit signing key")
+    path = settings.data_dir / DEV_KEY_NAME
+    if not path.exists():
+        try:
+            key = write_signing_key(path)
+        except FileExistsError:  # another process made it first
+            return read_signing_key(path)
+        except OSError as exc:
+            raise AuditKeyError(f"cannot create a development audit key at {path}: {exc}") from exc
+        logger.warning("Generated a development audit signing key at %s; set "
+                       "PORTAL_AUDIT_SIGNING_KEY_FILE to a managed key in production.", path)
+        return key
+    return read_signing_key(path)
+
+
+def _lock_key(chain: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a chain name."""
+    digest = hashlib.sha256(f"portal.audit_event:{chain}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _last(column: Any, table: Any) -> Any:
+    return (select(column).where(table.c.chain == bindparam("chain"))
+            .order_by(table.c.seq.desc()).limit(1).scalar_subquery())
+
+
+# One round trip while the chain is locked: the head event and the last checkpoint. Built once:
+# statement construction costs as much as the query, and it runs while the lock is held.
+_HEAD = select(_last(_events.c.seq, _events), _last(_events.c.hash, _events),
+               _last(_checkpoints.c.seq, _checkpoints),
+               _last(_checkpoints.c.signed_at, _checkpoints))
+_INSERT_EVENT = insert(_events)
+_INSERT_CHECKPOINT = insert(_checkpoints)
+_JSON_FIELDS = frozenset({"actor_roles", "record_ids", "reasons", "consent_ids", "detail"})
+
+# PostgreSQL, through psycopg directly: the chain lock is held until the caller commits, so
+# every statement made under it delays every other access. The lock and the head read go out
+# pipelined in one round trip; the server runs the read once the lock is granted, with a fresh
+# READ COMMITTED snapshot, so it sees the previous writer's committed event.
+_PG_LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
+_PG_HEAD = (
+    "SELECT (SELECT seq FROM audit_event WHERE chain = %(chain)s ORDER BY seq DESC LIMIT 1),"
+    " (SELECT hash FROM audit_event WHERE chain = %(chain)s ORDER BY seq DESC LIMIT 1),"
+    " (SELECT seq FROM audit_checkpoint WHERE chain = %(chain)s ORDER BY seq DESC LIMIT 1),"
+    " (SELECT signed_at FROM audit_checkpoint WHERE chain = %(chain)s ORDER BY seq DESC"
+    " LIMIT 1)")
+_PG_PLACEHOLDERS = ", ".join(f"%({n})s::json" if n in _JSON_FIELDS else f"%({n})s"
+                             for n in EVENT_FIELDS)
+# Built from the constant column names; every value is a parameter.
+_PG_INSERT = "INSERT INTO audit_event (" + ", ".join(EVENT_FIELDS) + ") VALUES (" + \
+    _PG_PLACEHOLDERS + ")"  # noqa: S608
+
+
+# --- the log ---------------------------------------------------------------------------------
+
+
+class AuditLog:
+    """Appends hash-chained events and signs checkpoints every N events or T seconds."""
+
+    def __init__(self, settings: Settings, signing_key: Ed25519PrivateKey | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._key = signing_key if signing_key is not None else load_signing_key(settings)
+        self.public_key = public_key_bytes(self._key)
+        self.key_id = key_id_of(self.public_key)
+        self.checkpoint_every = settings.audit_checkpoint_every
+        self.checkpoint_interval = timedelta(seconds=settings.audit_checkpoint_seconds)
+        self._clock = clock
+
+    @property
+    def public_keys(self) -> dict[str, bytes]:
+        """The keys this log trusts for verification (its own)."""
+        return {self.key_id: self.public_key}
+
+    def append(self, session: Session, event: NewAuditEvent,
+               chain: str = DEFAULT_CHAIN) -> ChainedEvent:
+        """Write ``event`` at the head of ``chain`` in the caller's transaction (never commits).
+
+        Returns the event as stored. Raises AuditWriteError on any failure; the caller's
+        transaction must then roll back, and the access it records must not happen.
+        """
+        # The caller's own pending changes are flushed first, so their errors stay theirs.
+        session.flush()
+        try:
+            postgres = _psycopg(session)
+            head_seq, head_hash, cp_seq, cp_at = _lock_and_read_head(session, postgres, chain)
+            now = self._clock()
+            chained = chain_event(event, chain=chain, seq=(head_seq or 0) + 1, occurred_at=now,
+                                  prev_hash=head_hash or GENESIS_HASH)
+            values = {name: getattr(chained, name) for name in EVENT_FIELDS}
+            if postgres is not None:
+                for name in _JSON_FIELDS:
+                    values[name] = orjson.dumps(values[name]).decode()
+                with postgres.cursor() as cursor:
+                    cursor.execute(_PG_INSERT, values)
+            else:
+                session.execute(_INSERT_EVENT, values)
+            if (cp_at is None or chained.seq - (cp_seq or 0) >= self.checkpoint_every
+                    or now - cp_at >= self.checkpoint_interval):
+                self._write_checkpoint(session, chain, chained.seq, chained.hash, now)
+        except Exception as exc:
+            raise AuditWriteError(f"could not write the audit event ({type(exc).__name__}: "
+                                  f"{exc})") from exc
+        return chained
+
+    def checkpoint(self, session: Session, chain: str = DEFAULT_CHAIN) -> Checkpoint | None:
+        """Sign the current head now unless it is already signed (for a periodic job)."""
+        try:
+            head_seq, head_hash, cp_seq, _ = _lock_and_read_head(session, _psycopg(session),
+                                                                 chain)
+            if head_seq is None or head_seq == cp_seq:
+                return None
+            return self._write_checkpoint(session, chain, head_seq, head_hash, self._clock())
+        except Exception as exc:
+            raise AuditWriteError(f"could not write the audit checkpoint ({exc})") from exc
+
+    def _write_checkpoint(self, session: Session, chain: str, seq: int, head_hash: str,
+                          at: datetime) -> Checkpoint:
+        cp = sign_checkpoint(self._key, chain=chain, seq=seq, head_hash=head_hash, signed_at=at)
+        session.execute(_INSERT_CHECKPOINT, {
+            "chain": cp.chain, "seq": cp.seq, "head_hash": cp.head_hash,
+            "signed_at": cp.signed_at, "key_id": cp.key_id, "signature": cp.signature})
+        return cp
+
+
+def _psycopg(session: Session) -> Any:
+    """The session's psycopg connection on PostgreSQL (same transaction), else None."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return session.connection().connection.driver_connection
+
+
+def _lock_and_read_head(session: Session, postgres: Any, chain: str) -> tuple[Any, ...]:
+    """Lock the chain until commit; return head seq and hash, last checkpoint seq and time."""
+    if postgres is None:
+        # SQLite: every transaction is BEGIN IMMEDIATE, so writers are already serialised.
+        return tuple(session.execute(_HEAD, {"chain": chain}).one())
+    if postgres.autocommit:
+        raise AuditWriteError("an audit event must be written inside the access's transaction")
+    # Serialise writers per chain until commit, so that the chain never forks or gaps.
+    with postgres.cursor() as lock, postgres.cursor() as head:
+        with postgres.pipeline():
+            lock.execute(_PG_LOCK, {"key": _lock_key(chain)})
+            head.execute(_PG_HEAD, {"chain": chain})
+        row = head.fetchone()
+    return tuple(row)
+
+
+# --- reading the log ------------------------------------------------------------------------
+
+# JSON columns are read as text and parsed with orjson: several times faster than the
+# driver's json.loads, which matters when verifying millions of events.
+_EVENT_COLUMNS = [cast(_events.c[name], Text) if name in _JSON_FIELDS else _events.c[name]
+                  for name in EVENT_FIELDS]
+_JSON_POSITIONS = [i for i, name in enumerate(EVENT_FIELDS) if name in _JSON_FIELDS]
+
+
+def _to_event(row: Sequence[Any]) -> ChainedEvent:
+    values = list(row)
+    loads = orjson.loads
+    try:
+        for i in _JSON_POSITIONS:
+            values[i] = loads(values[i])
+    except (orjson.JSONDecodeError, TypeError):
+        # orjson refuses lone surrogates that json accepts; a tampered row must still be read
+        # (and then fail its hash) rather than stop verification.
+        values = list(row)
+        for i in _JSON_POSITIONS:
+            values[i] = None if values[i] is None else json.loads(values[i])
+    return ChainedEvent(*values)
+
+
+def _event_query(*, chain: str | None = None, since: datetime | None = None,
+                 until: datetime | None = None,
+                 participant_id: uuid.UUID | None = None) -> Select[Any]:
+    query = select(*_EVENT_COLUMNS)
+    if chain is not None:
+        query = query.where(_events.c.chain == chain)
+    if since is not None:
+        query = query.where(_events.c.occurred_at >= since)
+    if until is not None:
+        query = query.where(_events.c.occurred_at < until)
+    if participant_id is not None:
+        query = query.where(_events.c.participant_id == participant_id)
+    return query.order_by(_events.c.chain, _events.c.seq)
+
+
+def iter_events(session: Session, *, since: datetime | None = None,
+                until: datetime | None = None, participant_id: uuid.UUID | None = None,
+                chain: str | None = None, batch: int = 2000) -> Iterator[ChainedEvent]:
+    """Stored events in (chain, seq) order, optionally in [since, until) and for one person."""
+    query = _event_query(chain=chain, since=since, until=until, participant_id=participant_id)
+    for row in session.execute(query.execution_options(yield_per=batch)):
+        yield _to_event(row)
+
+
+def count_events(session: Session, *, since: datetime | None = None,
+                 until: datetime | None = None, participant_id: uuid.UUID | None = None) -> int:
+    query = _event_query(since=since, until=until, participant_id=participant_id)
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+def stored_checkpoints(session: Session) -> list[Checkpoint]:
+    rows = session.execute(select(
+        _checkpoints.c.chain, _checkpoints.c.seq, _checkpoints.c.head_hash,
+        _checkpoints.c.signed_at, _checkpoints.c.key_id, _checkpoints.c.signature,
+    ).order_by(_checkpoints.c.chain, _checkpoints.c.seq))
+    return [Checkpoint(*row) for row in rows]
+
+
+def _chains(session: Session, extra: Iterable[str]) -> list[str]:
+    names = set(session.scalars(select(_events.c.chain).distinct())) | set(extra)
+    return sorted(names, key=lambda name: (name != DEFAULT_CHAIN, name))
+
+
+def verify(source: Session | sessionmaker[Session], public_keys: Mapping[str, bytes],
+           checkpoints: Iterable[Checkpoint] | None = None,
+           progress: Callable[[int], None] | None = None) -> VerifyResult:
+    """Recompute every chain and check the stored checkpoints plus ``checkpoints`` (a file's).
+
+    Checkpoints are read before events: a checkpoint is committed with the events it covers, so
+    every event it names is visible to the later scan even while writers go on appending.
+    Returns the first damaged chain's result, or an intact result counting every event.
+    """
+    if isinstance(source, Session):
+        return _verify(source, stored_checkpoints(source), public_keys, checkpoints, progress)
+    with source() as session:
+        stored = stored_checkpoints(session)
+    with source() as session:
+        return _verify(session, stored, public_keys, checkpoints, progress)
+
+
+def _verify(session: Session, stored: list[Checkpoint], public_keys: Mapping[str, bytes],
+            extra: Iterable[Checkpoint] | None,
+            progress: Callable[[int], None] | None) -> VerifyResult:
+    all_checkpoints = [*stored, *(extra or ())]
+    total = 0
+    result = VerifyResult(ok=True, events=0)
+    for chain in _chains(session, (c.chain for c in all_checkpoints)):
+        result = verify_chain(iter_events(session, chain=chain, batch=5000),
+                              all_checkpoints, public_keys, chain=chain, progress=progress)
+        total += result.events
+        if not result.ok:
+            return result
+    return VerifyResult(ok=True, events=total, chain=result.chain,
+                        checkpoints=len(all_checkpoints))
+
+
+def checkpoint_record(cp: Checkpoint, public_keys: Mapping[str, bytes]) -> dict[str, Any]:
+    """One checkpoint as a JSON-lines record, with the public key that verifies it."""
+    key = public_keys.get(cp.key_id)
+    return {"chain": cp.chain, "seq": cp.seq, "head_hash": cp.head_hash,
+            "signed_at": format_time(cp.signed_at), "key_id": cp.key_id,
+            "signature": cp.signature, "public_key": key.hex() if key is not None else None}
+
+
+def export_checkpoints(session: Session, public_keys: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """Every stored checkpoint, ready to write as JSON lines and keep elsewhere."""
+    return [checkpoint_record(cp, public_keys) for cp in stored_checkpoints(session)]
+
+
+def parse_checkpoint_record(record: Mapping[str, Any]) -> tuple[Checkpoint, bytes | None]:
+    """Read one exported line back; raise ValueError when it is malformed."""
+    try:
+        signed_at = datetime.fromisoformat(str(record["signed_at"]).replace("Z", "+00:00"))
+        if signed_at.utcoffset() is None:
+            raise ValueError("signed_at has no time zone")
+        cp = Checkpoint(chain=str(record["chain"]), seq=int(record["seq"]),
+                        head_hash=str(record["head_hash"]), signed_at=signed_at,
+                        key_id=str(record["key_id"]), signature=str(record["signature"]))
+        key = record.get("public_key")
+        return cp, bytes.fromhex(key) if key else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a checkpoint record ({exc})") from None
+
+
+# --- exports (each read of the log is itself audited) ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who is reading the audit log, copied into the event that records the read."""
+
+    actor: str
+    actor_user_id: int | None = None
+    actor_organization: str | None = None
+    actor_roles: tuple[str, ...] = ()
+    session_id: str | None = None
+    client_address: str | None = None
+    request_id: str | None = None
+
+    def event(self, action: AuditAction, *, participant_id: uuid.UUID | None = None,
+              detail: Mapping[str, Any] | None = None) -> NewAuditEvent:
+        return NewAuditEvent(
+            action=action, actor=self.actor, actor_user_id=self.actor_user_id,
+            actor_organization=self.actor_organization, actor_roles=self.actor_roles,
+            session_id=self.session_id, client_address=self.client_address,
+            request_id=self.request_id, participant_id=participant_id, purpose="HOPERAT",
+            decision="permit", detail=dict(detail or {}))
+
+
+def record_read(factory: sessionmaker[Session], log: AuditLog, requester: Requester,
+                action: AuditAction, *, participant_id: uuid.UUID | None = None,
+                detail: Mapping[str, Any] | None = None) -> None:
+    """Audit a read of the log itself, committed before anything is shown (fail closed).
+
+    Large reads log in their own short transaction rather than around the whole read: on
+    PostgreSQL the append holds the chain lock until commit, which would stall every access.
+    """
+    with factory.begin() as session:
+        log.append(session, requester.event(action, participant_id=participant_id,
+                                            detail=detail))
+
+
+def _filters_detail(fmt: str, since: datetime | None, until: datetime | None,
+                    participant_id: uuid.UUID | None) -> dict[str, Any]:
+    return {"format": fmt,
+            "since": None if since is None else format_time(since),
+            "until": None if until is None else format_time(until),
+            "participant_id": None if participant_id is None else str(participant_id)}
+
+
+CSV_COLUMNS = ("chain", "seq", "occurred_at", "action", "decision", "actor", "actor_user_id",
+               "actor_organization", "actor_roles", "session_id", "client_address",
+               "participant_id", "category", "record_ids", "purpose", "reasons", "consent_ids",
+               "policy_version", "request_id", "detail", "prev_hash", "hash")
+
+
+def csv_row(event: ChainedEvent) -> list[str]:
+    """One event as CSV cells for people: control characters shown, formulas neutralised."""
+    cells: list[str] = []
+    for name in CSV_COLUMNS:
+        value = getattr(event, name)
+        if name == "occurred_at":
+            text = format_time(value)
+        elif name == "detail":
+            text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if value else ""
+        elif isinstance(value, list | tuple):
+            text = " ".join(value)
+        else:
+            text = "" if value is None else str(value)
+        cells.append(escape_csv_cell(text))
+    return cells
+
+
+def export_csv(factory: sessionmaker[Session], log: AuditLog, requester: Requester, *,
+               since: datetime | None = None, until: datetime | None = None,
+               participant_id: uuid.UUID | None = None) -> Iterator[str]:
+    """Stream the log as CSV lines (header first); the export is audited before any line."""
+    record_read(factory, log, requester, AuditAction.AUDIT_EXPORT, participant_id=participant_id,
+                detail=_filters_detail("csv", since, until, participant_id))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def line(cells: Iterable[str]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(cells)
+        return buffer.getvalue()
+
+    yield line(CSV_COLUMNS)
+    with factory() as session:
+        for event in iter_events(session, since=since, until=until,
+                                 participant_id=participant_id):
+            yield line(csv_row(event))
+
+
+# FHIR R4 AuditEvent coding (http://hl7.org/fhir/R4/auditevent.html).
+LOCAL_SYSTEM = "urn:lead-portal"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+_EVENT_TYPES: dict[str, tuple[str, str, str]] = {
+    "auth": (DCM, "110114", "User Authentication"),
+    "audit": (DCM, "110101", "Audit Log Used"),
+    "break_glass": (DCM, "110113", "Security Alert"),
+    "staff": (DCM, "110136", "Security Roles Changed"),
+    "crypto": (DCM, "110113", "Security Alert"),
+}
+_EXPORT = (DCM, "110106", "Export")
+_REST = (AUDIT_EVENT_TYPE, "rest", "RESTful Operation")
+_CREATE_WORDS = ("create", "add", "enrol", "issue", "sign")
+_UPDATE_WORDS = ("update", "revoke", "supersede", "end", "change", "suspend", "reinstate",
+                 "review", "decide")
+
+
+def _fhir_action(action: str) -> str:
+    verb = action.rsplit(":", 1)[-1]
+    if verb in ("view", "export", "explain", "verify"):
+        return "R"
+    if verb in _CREATE_WORDS:
+        return "C"
+    if verb in _UPDATE_WORDS:
+        return "U"
+    return "E"
+
+
+def _fhir_outcome(event: ChainedEvent) -> str:
+    # 0 success, 4 minor failure (a refusal or failed sign-in), 8 serious failure.
+    if event.action == AuditAction.CRYPTO_DECRYPT_FAILURE:
+        return "8"
+    if event.decision == "deny" or event.action in (AuditAction.AUTH_LOGIN_FAILURE,
+                                                     AuditAction.AUTH_LOCKOUT):
+        return "4"
+    return "0"
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+    return {"system": system, "code": code, **({"display": display} if display else {})}
+
+
+def fhir_audit_event(event: ChainedEvent) -> dict[str, Any]:
+    """One stored event as a FHIR R4 AuditEvent resource (a plain dict)."""
+    scope = event.action.split(":", 1)[0]
+    system, code, display = (_EXPORT if event.action.endswith(":export")
+                             else _EVENT_TYPES.get(scope, _REST))
+    agent: dict[str, Any] = {
+        "type": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                    "IRCP" if event.action in DISCLOSING_ACTIONS else "AUT")]},
+        "requestor": True,
+    }
+    who: dict[str, Any] = {}
+    if event.actor_user_id is not None:
+        who["identifier"] = {"system": f"{LOCAL_SYSTEM}:staff-user",
+                             "value": str(event.actor_user_id)}
+    if event.actor:  # FHIR strings may not be empty
+        who["display"] = agent["name"] = event.actor
+    if who:
+        agent["who"] = who
+    if any(event.actor_roles):
+        agent["role"] = [{"coding": [_coding(f"{LOCAL_SYSTEM}:role", r)], "text": r}
+                         for r in event.actor_roles if r]
+    if event.session_id:
+        agent["altId"] = event.session_id
+    if event.client_address:
+        agent["network"] = {"address": event.client_address, "type": "2"}  # 2 = IP address
+    if event.purpose:
+        agent["purposeOfUse"] = [_purpose(event.purpose)]
+    agents = [agent]
+    if event.actor_organization:
+        agents.append({"who": {"identifier": {"system": f"{LOCAL_SYSTEM}:organization",
+                                              "value": event.actor_organization}},
+                       "requestor": False})
+    entities: list[dict[str, Any]] = []
+    if event.participant_id is not None:
+        entities.append({
+            "what": {"identifier": {"system": f"{LOCAL_SYSTEM}:participant",
+                                    "value": str(event.participant_id)}},
+            "type": _coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1",
+                            "Person"),
+            "role": _coding("http://terminology.hl7.org/CodeSystem/object-role", "1",
+                            "Patient"),
+        })
+    for record_id in filter(None, event.record_ids):
+        entity: dict[str, Any] = {
+            "what": {"identifier": {"system": f"{LOCAL_SYSTEM}:record", "value": record_id}},
+            "type": _coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2",
+                            "System Object"),
+            "role": _coding("http://terminology.hl7.org/CodeSystem/object-role", "4",
+                            "Domain Resource"),
+        }
+        if event.category:
+            entity["detail"] = [{"type": "category", "valueString": event.category}]
+        entities.append(entity)
+    resource: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": f"{event.chain}-{event.seq}",
+        "type": _coding(system, code, display),
+        "subtype": [_coding(f"{LOCAL_SYSTEM}:audit-action", event.action)],
+        "action": _fhir_action(event.action),
+        "recorded": format_time(event.occurred_at),
+        "outcome": _fhir_outcome(event),
+        "agent": agents,
+        "source": {"observer": {"display": "LEAD Partner Portal"},
+                   "type": [_coding("http://terminology.hl7.org/CodeSystem/security-source-type",
+                                    "4", "Application Server")]},
+    }
+    if any(event.reasons):
+        resource["outcomeDesc"] = ", ".join(r for r in event.reasons if r)
+    if event.purpose:
+        resource["purposeOfEvent"] = [_purpose(event.purpose)]
+    if entities:
+        resource["entity"] = entities
+    return resource
+
+
+_LOCAL_PURPOSES = frozenset({"LEADMON"})
+
+
+def _purpose(code: str) -> dict[str, Any]:
+    system = (f"{LOCAL_SYSTEM}:purpose" if code in _LOCAL_PURPOSES
+              else "http://terminology.hl7.org/CodeSystem/v3-ActReason")
+    return {"coding": [_coding(system, code)]}
+
+
+def export_fhir_ndjson(factory: sessionmaker[Session], log: AuditLog, requester: Requester, *,
+                       since: datetime | None = None, until: datetime | None = None,
+                       participant_id: uuid.UUID | None = None) -> Iterator[str]:
+    """Stream the log as NDJSON of FHIR R4 AuditEvent; the export is audited before any line."""
+    record_read(factory, log, requester, AuditAction.AUDIT_EXPORT, participant_id=participant_id,
+                detail=_filters_detail("fhir", since, until, participant_id))
+    with factory() as session:
+        for event in iter_events(session, since=since, until=until,
+                                 participant_id=participant_id):
+            yield orjson.dumps(fhir_audit_event(event)).decode() + "\n"
+
+
+# --- accounting of disclosures ----------------------------------------------------------------
+
+
+def earliest_accounting_date(today: date) -> date:
+    """The first day an accounting requested ``today`` may cover (six years back)."""
+    try:
+        return today.replace(year=today.year - ACCOUNTING_YEARS)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - ACCOUNTING_YEARS, day=28)
+
+
+def disclosures(session: Session, participant_id: uuid.UUID, since: datetime | None = None,
+                until: datetime | None = None, *, now: datetime | None = None) -> list[Disclosure]:
+    """The accounting of disclosures for one participant, oldest first.
+
+    45 CFR 164.528 and 42 CFR 2.24/2.25: every permitted view or export of the participant's
+    records by an organization other than the one that authored them, with date, recipient,
+    category, purpose and basis. The period may reach back at most six years (164.528(a)(3));
+    ``since`` defaults to that limit and ``until`` to now.
+    """
+    now = now or utcnow()
+    earliest = earliest_accounting_date(now.date())
+    if since is None:
+        since = datetime.combine(earliest, datetime.min.time(), tzinfo=now.tzinfo)
+    if since.date() < earliest:
+        raise ValueError(f"an accounting of disclosures covers at most {ACCOUNTING_YEARS} years "
+                         f"(from {earliest.isoformat()})")
+    if until is not None and until <= since:
+        raise ValueError("the end of the period must be after its start")
+    query = _event_query(since=since, until=until, participant_id=participant_id).where(
+        _events.c.action.in_(sorted(DISCLOSING_ACTIONS)), _events.c.decision == "permit")
+    found = (disclosure_of(_to_event(row)) for row in session.execute(query))
+    return sorted((d for d in found if d is not None), key=lambda d: d.occurred_at)
+
+
+def participant_uuid(session: Session, public_id: str) -> uuid.UUID | None:
+    """The participant with this public id (e.g. LP-1001), or None."""
+    return session.scalar(select(Participant.id).where(Participant.public_id == public_id))

@@ -1,0 +1,1 @@
+"""Sign-in: staff through OpenID Connect, participants with an enrolment code and passphrase."""

@@ -1,0 +1,71 @@
+"""Staff sign-in in real Chromium against a real, certified OpenID provider (oidc-provider)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.browser.conftest import LivePortal, OidcProvider, assert_accessible
+
+pytestmark = pytest.mark.browser
+
+
+def _sign_in(page: Any, portal: str, provider: OidcProvider, account: str) -> None:
+    page.goto(f"{portal}/auth/login")
+    assert_accessible(page)
+    page.get_by_role("link", name="Sign in with E2E Agency SSO").click()
+    page.fill("input[name=login]", provider.accounts[account].login)
+    page.fill("input[name=password]", provider.accounts[account].password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    if "/interaction/" in page.url:
+        page.click("button[type=submit]")  # the provider's consent page
+
+
+def test_staff_sign_in_and_out_with_a_real_provider(
+        page: Any, live_portal_server: LivePortal, oidc_provider: OidcProvider,
+        backend: str) -> None:
+    portal = live_portal_server.base_url
+    _sign_in(page, portal, oidc_provider, "case_manager")
+    page.wait_for_url(f"{portal}/staff")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Welcome")
+    assert "Harbor LEAD Case Management" in page.content()
+    assert "case manager" in page.content()
+    assert_accessible(page)
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies["portal_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Lax"
+
+    page.get_by_role("button", name="Sign out").click()
+    page.click("button[name=logout][value=yes]")  # the provider's end-session confirmation
+    page.wait_for_url(f"{portal}/**")
+    assert "portal_session" not in {c["name"] for c in page.context.cookies()}
+    page.goto(f"{portal}/staff")
+    assert page.url.startswith(f"{portal}/auth/login")
+
+
+def test_a_user_without_a_mapped_role_is_told_what_to_do(
+        page: Any, live_portal: str, oidc_provider: OidcProvider) -> None:
+    _sign_in(page, live_portal, oidc_provider, "no_role")
+    page.wait_for_url(f"{live_portal}/auth/callback/**")
+    assert page.get_by_role("heading", level=1).inner_text() == "No access to the portal"
+    assert "administrator" in page.content()
+    assert_accessible(page)
+    assert "portal_session" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_demo_persona_sign_in_through_the_development_provider(
+        page: Any, live_portal: str) -> None:
+    """The demo's built-in provider goes through exactly the same relying-party code."""
+    page.goto(f"{live_portal}/auth/login")
+    page.get_by_role("link", name="Sign in with Development sign-in (demo personas)").click()
+    assert "demo personas" in page.content()
+    assert_accessible(page)
+    page.get_by_role("button", name="Sign in as Maria Lopez").click()
+    page.wait_for_url(f"{live_portal}/staff")
+    assert page.get_by_role("heading", level=1).inner_text() == "Welcome, Maria Lopez"
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{live_portal}/**")
+    page.goto(f"{live_portal}/staff")
+    assert page.url.startswith(f"{live_portal}/auth/login")

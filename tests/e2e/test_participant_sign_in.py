@@ -1,0 +1,259 @@
+"""Participant sign-in and hardened sessions over HTTP: one-time codes, lockout, rotation,
+timeouts, CSRF, cookie attributes and security headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.config import Settings
+from portal.db import models as m
+from portal.db import repositories as repo
+from portal.db.types import utcnow
+from portal.services.access import RequestMeta
+from portal.services.auth import MAX_FAILURES, issue_enrolment_code, token_hash
+from portal.services.seed import seed_demo
+from portal.services.wiring import Services
+from portal.web.app import create_app
+
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def demo(session_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    with session_factory.begin() as session:
+        seed_demo(session, issuer=BASE + "/dev-idp")
+    return session_factory
+
+
+def _client(settings: Settings, base_url: str = BASE) -> TestClient[Any]:
+    app_settings = Settings(env="test", database_url=settings.database_url,
+                            data_dir=settings.data_dir, dev_idp=False, base_url=base_url)
+    return TestClient(create_app(app_settings), base_url=base_url)
+
+
+@pytest.fixture
+def client(settings: Settings, demo: sessionmaker[Session]) -> Iterator[TestClient[Any]]:
+    with _client(settings) as test_client:
+        yield test_client
+
+
+def csrf(client: TestClient[Any], path: str) -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+def login(client: TestClient[Any], username: str, passphrase: str) -> Any:
+    token = csrf(client, "/me/login")
+    return client.post("/me/login", data={"username": username, "passphrase": passphrase,
+                                          "_csrf_token": token}, follow_redirects=False)
+
+
+def events(factory: sessionmaker[Session], action: str) -> list[m.AuditEvent]:
+    with factory() as s:
+        return list(s.scalars(select(m.AuditEvent).where(m.AuditEvent.action == action)
+                              .order_by(m.AuditEvent.seq)))
+
+
+def test_demo_participant_signs_in_and_sees_only_their_page(
+        client: TestClient[Any], demo: sessionmaker[Session]) -> None:
+    response = login(client, "marcus", "river stone morning")
+    assert response.status_code in (302, 303), response.text
+    home = client.get("/me")
+    assert home.status_code == 200
+    assert "Hello, Marcus" in home.text
+    assert "Angela" not in home.text
+    assert events(demo, "auth:login:success")[-1].actor == "LP-1001"
+
+
+def test_spanish_everywhere_on_the_participant_side(client: TestClient[Any]) -> None:
+    page = client.get("/me/login?lang=es")
+    assert '<html lang="es">' in page.text
+    assert "Frase de contraseña" in page.text
+    assert "lang=es" in page.headers["set-cookie"]
+    assert "Entrar" in client.get("/me/login").text  # remembered
+
+
+def test_wrong_passphrase_then_lockout(client: TestClient[Any],
+                                       demo: sessionmaker[Session]) -> None:
+    for _ in range(MAX_FAILURES):
+        response = login(client, "marcus", "not my passphrase")
+        assert response.status_code == 401
+        assert "do not match" in response.text
+    # Now even the right passphrase is refused until the lock ends.
+    response = login(client, "marcus", "river stone morning")
+    assert response.status_code == 401
+    assert "Too many tries" in response.text
+    assert len(events(demo, "auth:lockout")) == 1
+    assert len(events(demo, "auth:login:failure")) == MAX_FAILURES
+    with demo.begin() as s:
+        s.execute(update(m.ParticipantCredential).values(locked_until=utcnow()
+                                                         - timedelta(seconds=1)))
+    assert login(client, "marcus", "river stone morning").status_code in (302, 303)
+
+
+def test_unknown_username_looks_like_a_wrong_passphrase(client: TestClient[Any]) -> None:
+    response = login(client, "nobody-here", "whatever passphrase")
+    assert response.status_code == 401
+    assert "That username and passphrase do not match." in response.text
+
+
+def _issue(factory: sessionmaker[Session], settings: Settings, public_id: str = "LP-1003",
+           hours: int = 72) -> str:
+    with factory.begin() as s:
+        participant = repo.participant_by_public_id(s, public_id)
+        case_manager = repo.staff_by_email(s, "maria.lopez@harbor-lead.example")
+        assert participant is not None and case_manager is not None
+        return issue_enrolment_code(s, Services.build(settings).audit, participant,
+                                    case_manager, RequestMeta(actor=case_manager.email),
+                                    hours=hours)
+
+
+def enrol(client: TestClient[Any], public_id: str, code: str, username: str,
+          passphrase: str = "a long enough phrase") -> Any:
+    token = csrf(client, "/me/enrol")
+    return client.post("/me/enrol", data={
+        "participant_id": public_id, "code": code, "username": username,
+        "passphrase": passphrase, "_csrf_token": token}, follow_redirects=False)
+
+
+def test_enrolment_code_is_single_use(client: TestClient[Any], demo: sessionmaker[Session],
+                                      settings: Settings) -> None:
+    code = _issue(demo, settings)
+    with demo() as s:
+        stored = s.scalar(select(m.ParticipantCredential.enrolment_code_hash).where(
+            m.ParticipantCredential.enrolment_code_hash.is_not(None)))
+        assert stored is not None and code.replace("-", "") not in stored  # only a hash
+    assert enrol(client, "lp-1003", code.lower(), "darnell").status_code in (302, 303)
+    assert "Hello, Darnell" in client.get("/me").text
+    client.cookies.clear()
+    again = enrol(client, "LP-1003", code, "darnell2")
+    assert again.status_code == 400
+    assert "do not match" in again.text
+    assert len(events(demo, "auth:enrolment_code:use")) == 1
+    assert len(events(demo, "auth:enrolment_code:issue")) == 1
+
+
+def test_enrolment_code_expires(client: TestClient[Any], demo: sessionmaker[Session],
+                                settings: Settings) -> None:
+    code = _issue(demo, settings)
+    with demo.begin() as s:
+        s.execute(update(m.ParticipantCredential).values(
+            enrolment_code_expires_at=utcnow() - timedelta(minutes=1)))
+    response = enrol(client, "LP-1003", code, "darnell")
+    assert response.status_code == 400
+    assert "expired" in response.text
+
+
+def test_bad_enrolment_choices_change_nothing(client: TestClient[Any],
+                                              demo: sessionmaker[Session],
+                                              settings: Settings) -> None:
+    code = _issue(demo, settings)
+    response = enrol(client, "LP-1003", code, "marcus", passphrase="short")
+    assert response.status_code == 400
+    assert "taken" in response.text and "at least 10" in response.text
+    # The code still works afterwards: nothing was used up.
+    assert enrol(client, "LP-1003", code, "darnell").status_code in (302, 303)
+
+
+def test_reissuing_a_code_resets_access(client: TestClient[Any], demo: sessionmaker[Session],
+                                        settings: Settings) -> None:
+    assert login(client, "marcus", "river stone morning").status_code in (302, 303)
+    _issue(demo, settings, "LP-1001")
+    assert client.get("/me", follow_redirects=False).status_code in (302, 303)  # session ended
+    assert login(client, "marcus", "river stone morning").status_code == 401
+
+
+def test_session_id_rotates_at_sign_in(client: TestClient[Any],
+                                       demo: sessionmaker[Session]) -> None:
+    login(client, "marcus", "river stone morning")
+    first = client.cookies.get("portal_session")
+    login(client, "marcus", "river stone morning")
+    second = client.cookies.get("portal_session")
+    assert first and second and first != second
+    with demo() as s:
+        assert s.get(m.WebSession, token_hash(first)) is None
+        assert s.get(m.WebSession, token_hash(second)) is not None
+
+
+@pytest.mark.parametrize(("column", "reason"), [("last_seen_at", "idle_timeout"),
+                                                ("expires_at", "absolute_timeout")])
+def test_idle_and_absolute_timeouts(client: TestClient[Any], demo: sessionmaker[Session],
+                                    column: str, reason: str) -> None:
+    login(client, "marcus", "river stone morning")
+    assert client.get("/me").status_code == 200
+    past = utcnow() - timedelta(minutes=16)
+    with demo.begin() as s:
+        s.execute(update(m.WebSession).values({column: past}))
+    response = client.get("/me", follow_redirects=False)
+    assert response.status_code in (302, 303)
+    assert response.headers["location"] == "/me/login"
+    expired = events(demo, "auth:session:expired")
+    assert [e.reasons for e in expired] == [[reason]]
+    with demo() as s:
+        assert s.scalar(select(m.WebSession.id)) is None
+
+
+def test_sign_out_ends_the_session(client: TestClient[Any], demo: sessionmaker[Session]) -> None:
+    login(client, "marcus", "river stone morning")
+    page = client.get("/me")
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert token
+    response = client.post("/auth/logout", data={"_csrf_token": token.group(1)},
+                           follow_redirects=False)
+    assert response.status_code in (302, 303)
+    assert client.get("/me", follow_redirects=False).status_code in (302, 303)
+    assert len(events(demo, "auth:logout")) == 1
+
+
+def test_unsafe_requests_without_csrf_token_are_refused(
+        client: TestClient[Any], demo: sessionmaker[Session]) -> None:
+    client.get("/me/login")
+    response = client.post("/me/login", data={"username": "marcus",
+                                              "passphrase": "river stone morning"})
+    assert response.status_code == 403
+    assert "Traceback" not in response.text
+    assert events(demo, "auth:login:success") == []
+    # The htmx header form of the token is accepted too.
+    token = csrf(client, "/me/login")
+    response = client.post("/me/login", data={"username": "marcus",
+                                              "passphrase": "river stone morning"},
+                           headers={"x-csrftoken": token}, follow_redirects=False)
+    assert response.status_code in (302, 303)
+
+
+def test_cookie_attributes_plain_http_loopback(client: TestClient[Any]) -> None:
+    response = login(client, "marcus", "river stone morning")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("portal_session=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+
+
+def test_cookie_attributes_over_https(settings: Settings, demo: sessionmaker[Session]) -> None:
+    with _client(settings, base_url="https://portal.example") as client:
+        response = login(client, "marcus", "river stone morning")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("__Host-portal_session=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "Domain" not in cookie
+
+
+def test_security_headers_on_every_page(client: TestClient[Any]) -> None:
+    login(client, "marcus", "river stone morning")
+    for path in ("/", "/me", "/me/login", "/me/enrol", "/auth/login", "/healthz", "/nope"):
+        headers = client.get(path, follow_redirects=False).headers
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
+        assert "'unsafe-inline'" not in csp, path
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path

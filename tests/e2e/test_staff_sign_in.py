@@ -1,0 +1,214 @@
+"""Staff sign-in against a signing issuer written for the tests: every forged or broken token is
+rejected, no session is created, and the failure is in the audit log. The happy path against a
+real certified provider is in tests/e2e/browser/test_oidc_login.py."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from joserfc.jwk import RSAKey
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.config import Settings
+from portal.db import models as m
+from portal.services.seed import seed_demo
+from portal.web.app import create_app
+from tests.e2e.forged_op import ForgedOP
+
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def op() -> Iterator[ForgedOP]:
+    forged = ForgedOP().start()
+    yield forged
+    forged.stop()
+
+
+@pytest.fixture
+def client(settings: Settings, session_factory: sessionmaker[Session], op: ForgedOP,
+           tmp_path: Path) -> Iterator[TestClient[Any]]:
+    providers = tmp_path / "providers.json"
+    providers.write_text(json.dumps([{
+        "id": "forged", "name": "Forged Agency SSO", "issuer": op.issuer,
+        "client_id": op.client_id, "client_secret": op.client_secret, "groups_claim": "groups",
+        "organization_claim": "organization"}]))
+    with session_factory.begin() as session:
+        seed_demo(session, issuer=BASE + "/dev-idp")
+    app_settings = Settings(env="test", database_url=settings.database_url,
+                            data_dir=settings.data_dir, oidc_providers_file=providers,
+                            dev_idp=False)
+    with TestClient(create_app(app_settings), base_url=BASE) as test_client:
+        yield test_client
+
+
+def start(client: TestClient[Any], op: ForgedOP, code: str = "code-1") -> dict[str, str]:
+    response = client.get("/auth/login/forged", follow_redirects=False)
+    assert response.status_code in (302, 303, 307)
+    query = {k: v[0] for k, v in parse_qs(urlparse(response.headers["location"]).query).items()}
+    assert query["code_challenge_method"] == "S256"
+    assert query["nonce"] and query["state"]
+    op.challenges[code] = (query["code_challenge"], query["nonce"])
+    return query
+
+
+def finish(client: TestClient[Any], state: str | None, code: str = "code-1") -> Any:
+    params = {"code": code} | ({"state": state} if state is not None else {})
+    return client.get("/auth/callback/forged", params=params, follow_redirects=False)
+
+
+def failures(factory: sessionmaker[Session]) -> list[str]:
+    with factory() as session:
+        return [r[0] for r in session.scalars(select(m.AuditEvent.reasons).where(
+            m.AuditEvent.action == "auth:login:failure").order_by(m.AuditEvent.seq))]
+
+
+def sessions(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return session.scalar(select(func.count()).select_from(m.WebSession)) or 0
+
+
+def assert_rejected(response: Any, factory: sessionmaker[Session], code: str) -> None:
+    assert response.status_code in (400, 403), response.text
+    assert "Traceback" not in response.text
+    assert "Try again" in response.text
+    assert "portal_session" not in response.headers.get("set-cookie", "")
+    assert sessions(factory) == 0
+    assert failures(factory)[-1] == code
+
+
+def test_a_valid_token_signs_in_and_rotates_nothing_else(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    query = start(client, op)
+    response = finish(client, query["state"])
+    assert response.status_code in (302, 303), response.text
+    assert response.headers["location"] == "/staff"
+    cookie = response.headers["set-cookie"]
+    assert "portal_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert sessions(session_factory) == 1
+    home = client.get("/staff")
+    assert home.status_code == 200
+    assert "Alice Example" in home.text and "Harbor LEAD Case Management" in home.text
+    with session_factory() as s:
+        user = s.scalar(select(m.StaffUser).where(m.StaffUser.subject == "alice"))
+        assert user is not None and user.role_names == ["case_manager"]
+        assert s.scalar(select(func.count()).select_from(m.AuditEvent).where(
+            m.AuditEvent.action == "auth:login:success")) == 1
+
+
+def _alg_none(claims: dict[str, Any]) -> str:
+    def b64(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+
+
+def _hs256_with_public_key(op: ForgedOP) -> Callable[[dict[str, Any]], str]:
+    def make(claims: dict[str, Any]) -> str:
+        def b64(raw: bytes) -> str:
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        header = b64(json.dumps({"alg": "HS256", "kid": "k1"}).encode())
+        payload = b64(json.dumps(claims).encode())
+        secret = op.key.as_pem(private=False)
+        signature = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        return f"{header}.{payload}.{b64(signature)}"
+    return make
+
+
+def _claims(op: ForgedOP, change: Callable[[dict[str, Any]], None]) -> Callable[
+        [dict[str, Any]], str]:
+    def make(claims: dict[str, Any]) -> str:
+        claims = dict(claims)
+        change(claims)
+        return op.sign(claims)
+    return make
+
+
+CASES: dict[str, Callable[[ForgedOP], Callable[[dict[str, Any]], str]]] = {
+    "bad_signature": lambda op: lambda c: op.sign(
+        c, RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)),
+    "alg_none": lambda op: _alg_none,
+    "hs256_with_public_key": _hs256_with_public_key,
+    "wrong_aud": lambda op: _claims(op, lambda c: c.update(aud="someone-else")),
+    "missing_aud": lambda op: _claims(op, lambda c: c.pop("aud")),
+    "wrong_iss": lambda op: _claims(op, lambda c: c.update(iss="https://evil.example")),
+    "expired": lambda op: _claims(op, lambda c: c.update(exp=int(time.time()) - 3600,
+                                                         iat=int(time.time()) - 7200)),
+    "missing_iat": lambda op: _claims(op, lambda c: c.pop("iat")),
+    "missing_sub": lambda op: _claims(op, lambda c: c.pop("sub")),
+    "nonce_mismatch": lambda op: _claims(op, lambda c: c.update(nonce="not-the-nonce")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_forged_tokens_are_rejected(case: str, client: TestClient[Any], op: ForgedOP,
+                                    session_factory: sessionmaker[Session]) -> None:
+    op.make_id_token = CASES[case](op)
+    query = start(client, op)
+    assert_rejected(finish(client, query["state"]), session_factory, "invalid_id_token")
+
+
+def test_unknown_kid_refetches_once_then_rejects(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    other = RSAKey.generate_key(2048, parameters={"kid": "rotated"}, private=True)
+    op.make_id_token = lambda c: op.sign(c, other)
+    query = start(client, op)
+    before = op.jwks_fetches
+    assert_rejected(finish(client, query["state"]), session_factory, "invalid_id_token")
+    assert op.jwks_fetches - before in (1, 2)  # the first fetch, plus exactly one refetch
+    query = start(client, op, code="code-2")
+    fetched = op.jwks_fetches
+    assert_rejected(finish(client, query["state"], code="code-2"), session_factory,
+                    "invalid_id_token")
+    assert op.jwks_fetches == fetched  # rate-limited: no second refetch within a minute
+
+
+def test_userinfo_sub_must_match(client: TestClient[Any], op: ForgedOP,
+                                 session_factory: sessionmaker[Session]) -> None:
+    op.userinfo_sub = "mallory"
+    query = start(client, op)
+    assert_rejected(finish(client, query["state"]), session_factory, "userinfo_sub_mismatch")
+
+
+def test_state_is_single_use(client: TestClient[Any], op: ForgedOP,
+                             session_factory: sessionmaker[Session]) -> None:
+    query = start(client, op)
+    assert finish(client, query["state"]).status_code in (302, 303)
+    client.cookies.clear()
+    with session_factory.begin() as s:
+        s.execute(m.WebSession.__table__.delete())
+    op.challenges["code-1"] = (query["code_challenge"], query["nonce"])
+    assert_rejected(finish(client, query["state"]), session_factory, "unknown_state")
+
+
+def test_missing_state(client: TestClient[Any], op: ForgedOP,
+                       session_factory: sessionmaker[Session]) -> None:
+    start(client, op)
+    assert_rejected(finish(client, None), session_factory, "missing_state")
+
+
+def test_pkce_verifier_mismatch(client: TestClient[Any], op: ForgedOP,
+                                session_factory: sessionmaker[Session]) -> None:
+    query = start(client, op)
+    op.challenges["code-1"] = ("a-challenge-for-another-verifier", query["nonce"])
+    assert_rejected(finish(client, query["state"]), session_factory, "token_request_failed")
+
+
+def test_no_mapped_role_gets_a_clear_page(client: TestClient[Any], op: ForgedOP,
+                                          session_factory: sessionmaker[Session]) -> None:
+    op.make_id_token = _claims(op, lambda c: c.update(groups=["cafeteria-staff"]))
+    query = start(client, op)
+    response = finish(client, query["state"])
+    assert_rejected(response, session_factory, "no_mapped_role")
+    assert response.status_code == 403
+    assert "contact your agency" in response.text.lower()
