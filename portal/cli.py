@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -18,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal.cli_audit import audit
 from portal.config import Settings, SettingsError
+from portal.crypto.keys import write_key_file
 from portal.db import migrate
 from portal.db import repositories as repo
 from portal.db.engine import make_engine, make_session_factory
@@ -25,7 +27,9 @@ from portal.db.models import CareTeamMember, Organization, Participant, StaffUse
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.vocabulary import Action, DataCategory, Purpose, Role
+from portal.services import keys as key_service
 from portal.services.access import RequestMeta
+from portal.services.audit import write_signing_key
 from portal.services.auth import ENROLMENT_CODE_HOURS, issue_enrolment_code
 from portal.services.consents import consent_summaries
 from portal.services.seed import (
@@ -78,6 +82,9 @@ class Context:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+    def services(self) -> Services:
+        return Services.build(self.settings, make_session_factory(self.engine))
 
     def require_current_schema(self) -> None:
         current, head = migrate.current_revision(self.engine), migrate.head_revision(self.engine)
@@ -136,10 +143,12 @@ def demo(obj: Context, port: int) -> None:
     settings = obj.settings
     if settings.is_production:
         fail("PORTAL_ENV: `portal demo` is for development; use `portal serve` in production")
-    migrate.upgrade(obj.engine)
+    migrate.upgrade(obj.engine, settings=settings)
+    services = obj.services()
     try:
         with make_session_factory(obj.engine).begin() as session:
-            counts = seed_demo(session, issuer=_dev_issuer(settings, port))
+            counts = seed_demo(session, issuer=_dev_issuer(settings, port),
+                               vault=services.vault)
         click.echo("Seeded the demo: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     except DemoAlreadySeeded:
         click.echo("Demo data already present.")
@@ -164,7 +173,7 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(obj: Context, revision: str) -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    migrate.upgrade(obj.engine, revision)
+    migrate.upgrade(obj.engine, revision, obj.settings)
     click.echo(f"Database schema at {migrate.current_revision(obj.engine)}.")
 
 
@@ -173,7 +182,7 @@ def db_upgrade(obj: Context, revision: str) -> None:
 @pass_ctx
 def db_downgrade(obj: Context, revision: str) -> None:
     """Downgrade the schema to REVISION ('-1' for one step, 'base' for an empty database)."""
-    migrate.downgrade(obj.engine, revision)
+    migrate.downgrade(obj.engine, revision, obj.settings)
     click.echo(f"Database schema at {migrate.current_revision(obj.engine) or 'base'}.")
 
 
@@ -197,9 +206,11 @@ def seed_demo_command(obj: Context, count: int, batch_size: int) -> None:
     """Seed the fictional demo site; with --participants N, add N synthetic participants."""
     if obj.settings.is_production:
         fail("PORTAL_ENV: demo data cannot be seeded in production")
+    obj.require_current_schema()
+    services = obj.services()
     try:
         with obj.session() as session:
-            counts = seed_demo(session, issuer=_dev_issuer(obj.settings))
+            counts = seed_demo(session, issuer=_dev_issuer(obj.settings), vault=services.vault)
         click.echo("Seeded the demo: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     except DemoAlreadySeeded:
         click.echo("Demo data already present; not seeded again.")
@@ -207,7 +218,7 @@ def seed_demo_command(obj: Context, count: int, batch_size: int) -> None:
         factory = make_session_factory(obj.engine)
         with Progress(console=err, transient=False) as progress:
             task = progress.add_task("Synthetic participants", total=count)
-            generate_participants(factory, count, batch_size=batch_size,
+            generate_participants(factory, services.vault, count, batch_size=batch_size,
                                   progress=lambda n: progress.advance(task, n))
         click.echo(f"Added {count} synthetic participants.")
 
@@ -243,6 +254,7 @@ def participants() -> None:
 @pass_ctx
 def participants_list(obj: Context, as_json: bool, limit: int | None) -> None:
     """List participants with their current care team (operator tool: shows names)."""
+    vault = obj.services().vault
     with obj.session() as session:
         people = list(session.scalars(
             select(Participant).order_by(Participant.public_id).limit(limit)))
@@ -254,8 +266,8 @@ def participants_list(obj: Context, as_json: bool, limit: int | None) -> None:
             .order_by(Organization.name))
         for pid, name in links:
             teams[pid].append(name)
-        rows = [{"id": p.public_id, "display_name": p.display_name, "care_team": teams[p.id]}
-                for p in people]
+        rows = [{"id": p.public_id, "display_name": vault.open_participant(p).display,
+                 "care_team": teams[p.id]} for p in people]
     _print(rows, as_json, ["id", "display_name", "care_team"])
 
 
@@ -265,7 +277,7 @@ def participants_list(obj: Context, as_json: bool, limit: int | None) -> None:
 @pass_ctx
 def participants_issue_code(obj: Context, public_id: str, email: str) -> None:
     """Issue a one-time sign-in code (also resets the participant's sign-in)."""
-    services = Services.build(obj.settings)
+    services = obj.services()
     with obj.session() as session:
         participant = repo.participant_by_public_id(session, public_id)
         if participant is None:
@@ -315,7 +327,7 @@ def access() -> None:
 def access_explain(obj: Context, email: str, public_id: str, category: str, purpose: str,
                    action_name: str, as_json: bool) -> None:
     """Explain whether a user may see a category of a participant's information, and why."""
-    services = Services.build(obj.settings)
+    services = obj.services()
     with obj.session() as session:
         user = repo.staff_by_email(session, email)
         if user is None:
@@ -343,7 +355,7 @@ def consents() -> None:
 @pass_ctx
 def consents_list(obj: Context, public_id: str, as_json: bool) -> None:
     """List a participant's consents with their provisions (status as of now)."""
-    services = Services.build(obj.settings)
+    services = obj.services()
     with obj.session() as session:
         participant = repo.participant_by_public_id(session, public_id)
         if participant is None:
@@ -360,3 +372,88 @@ def consents_list(obj: Context, public_id: str, as_json: bool) -> None:
 
 
 main.add_command(audit)
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Encryption keys: generate, rotate, re-encrypt, retire."""
+
+
+@keys.command("generate-data-key")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def keys_generate_data_key(path: Path) -> None:
+    """Write a new key-encryption key (for PORTAL_DATA_KEY_FILE) to PATH (mode 0600)."""
+    if path.exists():
+        fail(f"{path} exists; refusing to overwrite a key", 2)
+    write_key_file(path)
+    click.echo(f"Wrote a data key-encryption key to {path}. Keep a copy offline.")
+
+
+@keys.command("generate-audit-key")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def keys_generate_audit_key(path: Path) -> None:
+    """Write a new Ed25519 audit signing key (for PORTAL_AUDIT_SIGNING_KEY_FILE) to PATH."""
+    if path.exists():
+        fail(f"{path} exists; refusing to overwrite a key", 2)
+    write_signing_key(path)
+    click.echo(f"Wrote an audit signing key to {path}.")
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def keys_list(obj: Context, as_json: bool) -> None:
+    """Data key versions (never the keys themselves) and rows still under old versions."""
+    services = obj.services()
+    with obj.session() as session:
+        rows = key_service.key_versions(session)
+        waiting = key_service.pending(session, services.vault)
+    if as_json:
+        click.echo(json.dumps({"keys": rows, "pending": waiting}, indent=2))
+        return
+    _print(rows, False, ["version", "purpose", "kek_id", "created_at", "retired_at"])
+    click.echo(f"Rows under older versions: {sum(waiting.values())}")
+
+
+@keys.command("rotate")
+@pass_ctx
+def keys_rotate(obj: Context) -> None:
+    """Make a new data key version; new values use it at once (running portals within a
+    minute). Then run `portal keys reencrypt`."""
+    services = obj.services()
+    with obj.session() as session:
+        version = key_service.rotate(session, services.vault)
+    click.echo(f"Data key version {version} is now current. Run `portal keys reencrypt`.")
+
+
+@keys.command("reencrypt")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
+@pass_ctx
+def keys_reencrypt(obj: Context, batch_size: int) -> None:
+    """Re-encrypt values under older key versions (resumable; safe while serving)."""
+    services = obj.services()
+    factory = make_session_factory(obj.engine)
+    with obj.session() as session:
+        total = sum(key_service.pending(session, services.vault).values())
+    with Progress(console=err) as progress:
+        task = progress.add_task("Re-encrypting", total=total)
+        done = key_service.reencrypt(factory, services.vault, batch_size=batch_size,
+                                     progress=lambda n: progress.advance(task, n))
+    click.echo(f"Re-encrypted {done} rows.")
+
+
+@keys.command("retire")
+@click.argument("version", type=int)
+@pass_ctx
+def keys_retire(obj: Context, version: int) -> None:
+    """Retire an old data key version once nothing is encrypted under it."""
+    services = obj.services()
+    try:
+        with obj.session() as session:
+            key_service.retire(session, services.vault, version)
+    except key_service.KeyRotationError as exc:
+        fail(str(exc))
+    click.echo(f"Data key version {version} is retired.")

@@ -19,9 +19,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
+from portal.crypto.keys import write_key_file
+from portal.crypto.vault import Vault
 from portal.db import migrate
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import Base
+from portal.services.wiring import Services
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -100,9 +103,18 @@ def migrated_url(
     return url
 
 
+@pytest.fixture(scope="session")
+def data_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One key-encryption key for the session: the shared databases keep their data keys."""
+    path = tmp_path_factory.mktemp("keys") / "data-kek.key"
+    write_key_file(path)
+    return path
+
+
 @pytest.fixture
-def settings(migrated_url: str, tmp_path: Path) -> Settings:
-    return Settings(env="test", database_url=migrated_url, data_dir=tmp_path)
+def settings(migrated_url: str, tmp_path: Path, data_key_file: Path) -> Settings:
+    return Settings(env="test", database_url=migrated_url, data_dir=tmp_path,
+                    data_key_file=data_key_file)
 
 
 @pytest.fixture
@@ -119,3 +131,14 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
+
+
+@pytest.fixture
+def services(settings: Settings, session_factory: sessionmaker[Session]) -> Services:
+    """The real services (policy, audit log, vault) over the test database."""
+    return Services.build(settings, session_factory)
+
+
+@pytest.fixture
+def vault(services: Services) -> Vault:
+    return services.vault

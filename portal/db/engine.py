@@ -11,13 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.config import Settings
 
 
-def make_engine(settings: Settings, **kwargs: Any) -> Engine:
+def make_engine(settings: Settings, *, foreign_keys: bool = True, **kwargs: Any) -> Engine:
+    """``foreign_keys=False`` is for migrations only: SQLite rebuilds a table to alter it, and
+    dropping the old copy would otherwise cascade-delete the rows that refer to it."""
     url = settings.url
     if settings.is_sqlite:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas if foreign_keys else _sqlite_migrating)
         # SQLite's driver opens transactions lazily; begin explicitly so that a read and the
         # audit event written with it are one transaction (pysqlite's own handling is off).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -36,6 +38,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_migrating(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

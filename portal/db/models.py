@@ -138,24 +138,25 @@ class Participant(Base):
         one_of("referral_pathway", ReferralPathway),
         one_of("status", ParticipantStatus),
         one_of("preferred_language", Language),
-        Index("ix_participant_name", "family_name", "given_name"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     # Pseudonymous id shown to staff and used in URLs (never a name).
     public_id: Mapped[str] = mapped_column(String(16), unique=True)
-    given_name: Mapped[str] = mapped_column(String(200))
-    family_name: Mapped[str] = mapped_column(String(200))
-    date_of_birth: Mapped[date | None] = mapped_column(Date, index=True)
+    # Identifiers are encrypted at rest (portal.crypto); search goes through blind indexes of
+    # the full name, the family name and the date of birth (exact match only).
+    given_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    family_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    date_of_birth_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
+    name_bidx: Mapped[str] = mapped_column(String(64), index=True)
+    family_bidx: Mapped[str] = mapped_column(String(64), index=True)
+    dob_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
     enrolled_on: Mapped[date | None] = mapped_column(Date)
     referral_pathway: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=ParticipantStatus.ENROLLED.value)
     preferred_language: Mapped[str] = mapped_column(String(8), default=Language.EN.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    @property
-    def display_name(self) -> str:
-        return f"{self.given_name} {self.family_name}"
 
 
 class CareTeamMember(Base):
@@ -197,8 +198,9 @@ class Record(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     category: Mapped[str] = mapped_column(String(32))
-    title: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
+    title_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
     effective_date: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -224,7 +226,8 @@ class Goal(Base):
     domain: Mapped[str] = mapped_column(String(32))
     # What a justice partner may see under the multi-party release ("working toward housing").
     summary: Mapped[str] = mapped_column(String(200))
-    detail: Mapped[str] = mapped_column(Text, default="")
+    detail_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
     status: Mapped[str] = mapped_column(String(16), default=GoalStatus.NOT_STARTED.value)
     status_note: Mapped[str] = mapped_column(String(300), default="")
     # Immediate needs (a bed tonight, food, utilities) come first.
@@ -266,7 +269,7 @@ class Consent(Base):
         # 42 CFR 2.31(a): an active consent is signed and dated, and expires (date or event).
         CheckConstraint(
             "status NOT IN ('active', 'revoked', 'expired', 'superseded') OR "
-            "(signed_at IS NOT NULL AND signer_name IS NOT NULL "
+            "(signed_at IS NOT NULL AND signer_name_enc IS NOT NULL "
             "AND (expires_on IS NOT NULL OR expiry_event IS NOT NULL))",
             name="signed_when_in_force",
         ),
@@ -296,7 +299,8 @@ class Consent(Base):
     language: Mapped[str] = mapped_column(String(8), default=Language.EN.value)
     text_version: Mapped[str] = mapped_column(String(32), default="")
     signature_method: Mapped[str | None] = mapped_column(String(16))
-    signer_name: Mapped[str | None] = mapped_column(String(200))
+    signer_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_version: Mapped[int | None] = mapped_column(Integer, index=True)
     signer_relation: Mapped[str | None] = mapped_column(String(32))
     witness_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -349,9 +353,15 @@ class ConsentDocument(Base):
         ForeignKey("consent.id", ondelete="CASCADE"), primary_key=True
     )
     media_type: Mapped[str] = mapped_column(String(64))
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    content_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The row id that encryption binds values to."""
+        return self.consent_id
 
 
 class Referral(Base):
@@ -368,9 +378,10 @@ class Referral(Base):
     referring_user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
     referring_organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     pathway: Mapped[str] = mapped_column(String(32))
-    given_name: Mapped[str] = mapped_column(String(200))
-    family_name: Mapped[str] = mapped_column(String(200))
-    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    given_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    family_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    date_of_birth_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
     where_to_find: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(16), default=ReferralStatus.PENDING.value)
     decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
@@ -471,14 +482,21 @@ class ParticipantCredential(Base):
     participant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("participant.id", ondelete="CASCADE"), primary_key=True
     )
-    username: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # A keyed hash of the username (people often choose their own name): lookup only.
+    username_bidx: Mapped[str | None] = mapped_column(String(64), unique=True)
     passphrase_hash: Mapped[str | None] = mapped_column(String(200))
-    totp_secret: Mapped[str | None] = mapped_column(String(200))
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_version: Mapped[int | None] = mapped_column(Integer)
     enrolment_code_hash: Mapped[str | None] = mapped_column(String(200))
     enrolment_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The row id that encryption binds values to."""
+        return self.participant_id
 
 
 class WebSession(Base):
@@ -521,3 +539,18 @@ class OidcLoginState(Base):
     code_verifier: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DataKey(Base):
+    """A data key, stored only wrapped by the key-encryption key (portal.crypto.keys)."""
+
+    __tablename__ = "data_key"
+    __table_args__ = (CheckConstraint("purpose IN ('field', 'blind_index')", name="purpose"),)
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    purpose: Mapped[str] = mapped_column(String(16))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A retired key no longer decrypts anything (every value was re-encrypted first).
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,6 +23,8 @@ from portal.domain.consent import (
 )
 from portal.domain.vocabulary import DataCategory, Purpose, Role, Sector, StaffStatus
 
+SEALED = "(stored encrypted)"
+
 
 def organization(row: m.Organization) -> d.Organization:
     return d.Organization(slug=row.slug, sector=Sector(row.sector),
@@ -38,9 +40,10 @@ def actor(user: m.StaffUser) -> d.Actor:
 def directive(row: m.Consent) -> Directive:
     """The domain view of a consent row. Unknown stored values raise (and so deny)."""
     signature = None
-    if row.signed_at is not None and row.signature_method and row.signer_name:
+    if row.signed_at is not None and row.signature_method and row.signer_name_enc:
+        # The decision needs to know that a signer is named, not who: the name stays sealed.
         signature = Signature(method=SignatureMethod(row.signature_method),
-                              signer_name=row.signer_name,
+                              signer_name=SEALED,
                               signer_relation=SignerRelation(row.signer_relation or "self"),
                               signed_at=row.signed_at, witness_user_id=row.witness_user_id)
     return Directive(

@@ -44,6 +44,7 @@ class AuditAction(StrEnum):
     AUTH_LOGIN_SUCCESS = "auth:login:success"
     AUTH_LOGOUT = "auth:logout"
     AUTH_SESSION_EXPIRED = "auth:session:expired"
+    AUTH_TOTP_ADD = "auth:totp:add"
     BREAK_GLASS_GRANT_CREATE = "break_glass:grant:create"
     BREAK_GLASS_GRANT_REVIEW = "break_glass:grant:review"
     CARE_TEAM_MEMBER_ADD = "care_team:member:add"

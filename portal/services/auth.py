@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from portal.crypto.vault import Vault
 from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
@@ -141,7 +142,7 @@ def issue_enrolment_code(session: Session, audit: AuditLog, participant: m.Parti
     credential.enrolment_code_hash = HASHER.hash(_normalise_code(code))
     credential.enrolment_code_expires_at = utcnow() + timedelta(hours=hours)
     credential.passphrase_hash = None
-    credential.totp_secret = None
+    credential.totp_secret_enc = None
     credential.failed_attempts = 0
     credential.locked_until = None
     credential.updated_at = utcnow()
@@ -190,8 +191,8 @@ def check_passphrase(passphrase: str) -> list[str]:
     return problems
 
 
-def enrol(session: Session, audit: AuditLog, public_id: str, code: str, username: str,
-          passphrase: str, meta: RequestMeta) -> m.Participant:
+def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code: str,
+          username: str, passphrase: str, meta: RequestMeta) -> m.Participant:
     """Use a one-time code to choose a username and passphrase. Raises SignInRefused; the
     caller must commit even then, so that the failure and its count are kept."""
     username = username.strip().lower()
@@ -217,12 +218,12 @@ def enrol(session: Session, audit: AuditLog, public_id: str, code: str, username
         problems.append("Choose a username of 3 to 64 letters or digits (dots and dashes are "
                         "fine).")
     elif session.scalar(select(m.ParticipantCredential.participant_id).where(
-            m.ParticipantCredential.username == username,
+            m.ParticipantCredential.username_bidx == username_index(vault, session, username),
             m.ParticipantCredential.participant_id != credential.participant_id)):
         problems.append("That username is taken. Please choose another.")
     if problems:
         raise SignInRefused("invalid_choice", " ".join(problems))
-    credential.username = username
+    credential.username_bidx = username_index(vault, session, username)
     credential.passphrase_hash = HASHER.hash(passphrase)
     credential.enrolment_code_hash = None  # single use
     credential.enrolment_code_expires_at = None
@@ -236,11 +237,11 @@ def enrol(session: Session, audit: AuditLog, public_id: str, code: str, username
     return participant
 
 
-def authenticate_participant(session: Session, audit: AuditLog, username: str,
+def authenticate_participant(session: Session, audit: AuditLog, vault: Vault, username: str,
                              passphrase: str, totp_code: str | None,
                              meta: RequestMeta) -> m.Participant:
     credential = session.scalar(select(m.ParticipantCredential).where(
-        m.ParticipantCredential.username == username.strip().lower()))
+        m.ParticipantCredential.username_bidx == username_index(vault, session, username)))
     wrong = "That username and passphrase do not match."
     if credential is None or credential.passphrase_hash is None:
         # Same work as a real check, so timing does not reveal which usernames exist.
@@ -251,11 +252,12 @@ def authenticate_participant(session: Session, audit: AuditLog, username: str,
         HASHER.verify(credential.passphrase_hash, passphrase)
     except (VerificationError, InvalidHashError):
         raise _fail(session, audit, credential, meta, "bad_credentials", wrong) from None
-    if credential.totp_secret:
+    totp_secret = vault.ready(session).open(credential, "totp_secret")
+    if totp_secret:
         if not totp_code:
             raise SignInRefused("totp_required", "Enter the 6-digit code from your "
                                                  "authenticator app.")
-        if not pyotp.TOTP(credential.totp_secret).verify(totp_code.strip(), valid_window=1):
+        if not pyotp.TOTP(totp_secret).verify(totp_code.strip(), valid_window=1):
             raise _fail(session, audit, credential, meta, "bad_totp",
                         "That 6-digit code is not right. Codes change every 30 seconds.")
     credential.failed_attempts = 0
@@ -265,7 +267,7 @@ def authenticate_participant(session: Session, audit: AuditLog, username: str,
     audit.append(session, _event(AuditAction.AUTH_LOGIN_SUCCESS, meta,
                                  actor=participant.public_id, participant_id=participant.id,
                                  decision="permit", detail={"kind": "participant",
-                                                            "totp": bool(credential.totp_secret)}))
+                                                            "totp": bool(totp_secret)}))
     return participant
 
 
@@ -277,10 +279,37 @@ def _burn(passphrase: str) -> None:
         HASHER.verify(_DUMMY_HASH, passphrase)
 
 
-def set_demo_credentials(session: Session, participant_id: uuid.UUID, username: str,
-                         passphrase: str) -> None:
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(secret: str, account: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name="LEAD Partner Portal")
+
+
+def add_totp(session: Session, audit: AuditLog, vault: Vault, participant: m.Participant,
+             secret: str, code: str, meta: RequestMeta) -> None:
+    """Turn on the authenticator app once the participant proves it shows the right code."""
+    if not pyotp.TOTP(secret).verify(code.strip(), valid_window=1):
+        raise SignInRefused("bad_totp", "That 6-digit code is not right. Check the app and "
+                                        "try again.")
+    credential = session.get(m.ParticipantCredential, participant.id)
+    if credential is None:
+        raise SignInRefused("no_credential", "Set up your sign-in first.")
+    vault.ready(session).seal(credential, {"totp_secret": secret})
+    audit.append(session, _event(AuditAction.AUTH_TOTP_ADD, meta, actor=participant.public_id,
+                                 participant_id=participant.id))
+
+
+def username_index(vault: Vault, session: Session, username: str) -> str:
+    return vault.ready(session).blind_index("username", username.strip().lower())
+
+
+def set_demo_credentials(session: Session, vault: Vault, participant_id: uuid.UUID,
+                         username: str, passphrase: str) -> None:
     """Demo data only: a participant who has already enrolled."""
-    session.add(m.ParticipantCredential(participant_id=participant_id, username=username,
+    session.add(m.ParticipantCredential(participant_id=participant_id,
+                                        username_bidx=username_index(vault, session, username),
                                         passphrase_hash=HASHER.hash(passphrase)))
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.crypto.vault import Vault
 from portal.db.models import (
     CareTeamMember,
     Consent,
@@ -99,7 +100,7 @@ STAFF = [
               (Role.PROBATION_OFFICER,)),
     StaffSeed("linda.nguyen@riverton-court.example", "Linda Nguyen", "riverton-court",
               (Role.COURT_LIAISON,)),
-    StaffSeed("ana.torres@riverton-defender.example", "Ana Torres", "riverton-defender",
+    StaffSeed("nadia.okonkwo@riverton-defender.example", "Nadia Okonkwo", "riverton-defender",
               (Role.DEFENDER,)),
 ]
 
@@ -209,9 +210,11 @@ class DemoAlreadySeeded(RuntimeError):
     pass
 
 
-def seed_demo(session: Session, *, issuer: str, today: date | None = None) -> dict[str, int]:
+def seed_demo(session: Session, *, issuer: str, vault: Vault,
+              today: date | None = None) -> dict[str, int]:
     """Create the demo site in the caller's transaction. Raises DemoAlreadySeeded when present."""
     today = today or datetime.now(UTC).date()
+    vault.ready(session)
     if session.scalar(select(Organization.id).where(Organization.slug == "harbor-lead")):
         raise DemoAlreadySeeded("the demo data is already present; nothing was changed")
     orgs: dict[str, Organization] = {}
@@ -234,9 +237,10 @@ def seed_demo(session: Session, *, issuer: str, today: date | None = None) -> di
               "goals": 0, "consents": 0}
     for n, (public_id, given, family, dob, pathway, lang, team) in enumerate(PARTICIPANTS, 1):
         enrolled = today - timedelta(days=30 + 17 * n)
-        p = Participant(public_id=public_id, given_name=given, family_name=family,
-                        date_of_birth=dob, enrolled_on=enrolled, referral_pathway=pathway.value,
-                        status="enrolled", preferred_language=lang)
+        p = Participant(id=uuid.uuid4(), public_id=public_id, enrolled_on=enrolled,
+                        referral_pathway=pathway.value, status="enrolled",
+                        preferred_language=lang)
+        vault.seal_participant(p, given, family, dob)
         session.add(p)
         session.flush()
         counts["participants"] += 1
@@ -250,25 +254,33 @@ def seed_demo(session: Session, *, issuer: str, today: date | None = None) -> di
                 # partner is on the care team.
                 if author not in team:
                     continue
-                session.add(Record(
-                    participant_id=p.id, organization_id=orgs[author].id, category=category.value,
-                    title=title.format(name=given, n=n), body=body.format(name=given, n=n),
-                    effective_date=today - timedelta(days=(n + k * 5) % 40)))
+                record = Record(
+                    id=uuid.uuid4(), participant_id=p.id, organization_id=orgs[author].id,
+                    category=category.value,
+                    effective_date=today - timedelta(days=(n + k * 5) % 40))
+                vault.seal(record, {"title": title.format(name=given, n=n),
+                                    "body": body.format(name=given, n=n)})
+                session.add(record)
                 counts["records"] += 1
         for k, (domain, owner, summary, detail, status, urgent) in enumerate(GOALS):
             if owner not in team or ((n + k) % 3 == 0 and not urgent):
                 continue
             if urgent and (n + k) % 2:
                 continue
-            goal = Goal(participant_id=p.id, organization_id=orgs[owner].id, domain=domain.value,
-                        summary=summary, detail=detail, status=status.value, urgent=urgent,
+            goal = Goal(id=uuid.uuid4(), participant_id=p.id, organization_id=orgs[owner].id,
+                        domain=domain.value, summary=summary, status=status.value,
+                        urgent=urgent,
                         status_note="application submitted" if domain is GoalDomain.HOUSING
                         else "")
+            vault.seal(goal, {"detail": detail})
             goal.updates = [GoalUpdate(status=status.value, note="Set with the participant",
                                        author_user_id=case_manager.id)]
             session.add(goal)
             counts["goals"] += 1
         for consent in _demo_consents(n, p, team, today, case_manager.id):
+            consent.id = uuid.uuid4()
+            if consent.signed_at is not None:
+                vault.seal(consent, {"signer_name": f"{given} {family}"})
             session.add(consent)
             counts["consents"] += 1
     session.flush()
@@ -277,7 +289,7 @@ def seed_demo(session: Session, *, issuer: str, today: date | None = None) -> di
         participant = session.scalar(select(Participant).where(
             Participant.public_id == public_id))
         assert participant is not None
-        set_demo_credentials(session, participant.id, username, passphrase)
+        set_demo_credentials(session, vault, participant.id, username, passphrase)
     return counts
 
 
@@ -290,7 +302,6 @@ def _provision(effect: str, disclosers: list[str], recipients: list[str],
 
 def _signed(consent: Consent, participant: Participant, on: date, witness: int) -> Consent:
     consent.signature_method = SignatureMethod.TYPED.value
-    consent.signer_name = participant.display_name
     consent.signer_relation = SignerRelation.SELF.value
     consent.witness_user_id = witness
     consent.signed_at = _at(on)
@@ -326,7 +337,7 @@ def _demo_consents(n: int, p: Participant, team: tuple[str, ...], today: date,
     _signed(roi, p, signed_on, witness)
     if roi_status is ConsentStatus.REVOKED:
         roi.revoked_at = _at(today - timedelta(days=5))
-        roi.revoked_by = p.display_name
+        roi.revoked_by = "participant"
         roi.revocation_method = "in person, told case manager"
     yield roi
     if "northside-bh" in team or "eastgate-clinic" in team:
@@ -353,7 +364,7 @@ def _demo_consents(n: int, p: Participant, team: tuple[str, ...], today: date,
             **common), p, signed_on, witness)
         if part2_status is ConsentStatus.REVOKED:
             part2.revoked_at = _at(today - timedelta(days=2))
-            part2.revoked_by = p.display_name
+            part2.revoked_by = "participant"
             part2.revocation_method = "in writing"
         yield part2
         justice = [s for s in team if s in ("riverton-probation", "riverton-court")]
@@ -394,13 +405,14 @@ _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
 def generate_participants(
-    factory: sessionmaker[Session], count: int, *, batch_size: int = 1000,
+    factory: sessionmaker[Session], vault: Vault, count: int, *, batch_size: int = 1000,
     progress: Callable[[int], None] | None = None, seed: int | None = None,
 ) -> int:
     """Add `count` synthetic participants, one transaction per batch (a rerun adds more)."""
     rng = random.Random(seed)  # noqa: S311 (fictional data, not security-sensitive)
     today = datetime.now(UTC).date()
-    with factory() as session:
+    with factory.begin() as session:
+        vault.ready(session)
         orgs = {o.slug: o for o in session.scalars(select(Organization))}
     if "harbor-lead" not in orgs:
         raise DemoAlreadySeeded("seed the demo organizations first (portal seed-demo)")
@@ -413,27 +425,31 @@ def generate_participants(
             pid = uuid.uuid4()
             given, family = rng.choice(GIVEN), rng.choice(FAMILY)
             enrolled = today - timedelta(days=rng.randint(1, 900))
-            people.append({
-                "id": pid, "public_id": "LP-" + "".join(rng.choices(_ALPHABET, k=8)),
-                "given_name": given, "family_name": family,
-                "date_of_birth": date(rng.randint(1955, 2005), rng.randint(1, 12),
-                                      rng.randint(1, 28)),
-                "enrolled_on": enrolled, "status": "enrolled",
-                "referral_pathway": rng.choice(list(ReferralPathway)).value,
-                "preferred_language": rng.choice(["en", "en", "es"]),
-                "created_at": datetime.now(UTC)})
+            person = Participant(
+                id=pid, public_id="LP-" + "".join(rng.choices(_ALPHABET, k=8)),
+                enrolled_on=enrolled, status="enrolled",
+                referral_pathway=rng.choice(list(ReferralPathway)).value,
+                preferred_language=rng.choice(["en", "en", "es"]), created_at=datetime.now(UTC))
+            vault.seal_participant(person, given, family, date(
+                rng.randint(1955, 2005), rng.randint(1, 12), rng.randint(1, 28)))
+            people.append({c.key: getattr(person, c.key)
+                           for c in Participant.__table__.columns})
             members = ["harbor-lead", *rng.sample(partners, 2)]
             for slug in members:
                 team.append({"participant_id": pid, "organization_id": orgs[slug].id,
                              "start_date": enrolled})
             for category in (C.CONTACT, C.PROGRESS, C.CASE_PLAN, rng.choice(list(C))):
-                records.append({"id": uuid.uuid4(), "participant_id": pid,
-                                "organization_id": orgs["harbor-lead"].id,
-                                "category": category.value,
-                                "title": f"{category.info.label} note",
-                                "body": f"Synthetic {category.value} note for {given}.",
-                                "effective_date": enrolled, "created_at": datetime.now(UTC)})
+                record = Record(id=uuid.uuid4(), participant_id=pid,
+                                organization_id=orgs["harbor-lead"].id,
+                                category=category.value, effective_date=enrolled,
+                                created_at=datetime.now(UTC))
+                vault.seal(record, {"title": f"{category.info.label} note",
+                                    "body": f"Synthetic {category.value} note for {given}."})
+                records.append({c.key: getattr(record, c.key)
+                                for c in Record.__table__.columns})
             cid = uuid.uuid4()
+            signer = vault.encrypt(f"{given} {family}", table="consent", column="signer_name",
+                                   row_id=cid)
             consents.append({
                 "id": cid, "participant_id": pid, "kind": ConsentKind.ROI.value,
                 "status": ConsentStatus.ACTIVE.value, "version": 1, "language": "en",
@@ -441,7 +457,8 @@ def generate_participants(
                 "information_description": "Contact, case plan and progress information.",
                 "revocation_statement": REVOCATION_STATEMENT,
                 "expires_on": today + timedelta(days=365), "signature_method": "typed",
-                "signer_name": f"{given} {family}", "signer_relation": "self",
+                "signer_name_enc": signer, "key_version": vault.current_version,
+                "signer_relation": "self",
                 "signed_at": _at(enrolled), "created_at": datetime.now(UTC)})
             provisions.append({
                 "consent_id": cid, "effect": "permit",

@@ -162,13 +162,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         from portal.web.devidp import dev_idp_router
 
         handlers.append(dev_idp_router(settings, session_factory))
-    services = Services.build(settings)
+    services = Services.build(settings, session_factory)
     state.services = services
     providers = load_providers(settings)
     state.auth = AuthComponents(
         providers={p.id: RelyingParty(p, f"{settings.base_url.rstrip('/')}/auth/callback/{p.id}")
                    for p in providers},
         sessions=SessionManager(settings, services.audit), audit=services.audit,
+        vault=services.vault,
         role_mapping=load_role_mapping(settings.policies_dir / "role_mapping.csv"))
     handlers += [StaffAuthController, ParticipantAuthController, staff_home]
     secure = secure_cookies(settings)

@@ -46,6 +46,10 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Here you decide who can see your information. Only you can see this page.",
         "es": "Aquí usted decide quién puede ver su información. Solo usted puede ver esta "
               "página."},
+    "me.name_unavailable": {
+        "en": "Your name cannot be shown right now. This was recorded so staff can fix it.",
+        "es": "Su nombre no se puede mostrar ahora. Quedó registrado para que el personal lo "
+              "arregle."},
     "me.sign_out": {"en": "Sign out", "es": "Salir"},
     "me.language": {"en": "Language", "es": "Idioma"},
     "me.help": {

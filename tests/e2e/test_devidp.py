@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
+from portal.crypto.vault import Vault
 from portal.db.models import StaffUser
 from portal.services.seed import seed_demo
 from portal.web.app import create_app
@@ -34,9 +35,9 @@ SAM = "sam.okafor@cedar-recovery.example"
 
 
 @pytest.fixture
-def seeded(session_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+def seeded(session_factory: sessionmaker[Session], vault: Vault) -> sessionmaker[Session]:
     with session_factory.begin() as session:
-        seed_demo(session, issuer=ISSUER)
+        seed_demo(session, issuer=ISSUER, vault=vault)
     return session_factory
 
 

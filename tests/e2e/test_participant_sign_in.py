@@ -27,14 +27,15 @@ BASE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def demo(session_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+def demo(session_factory: sessionmaker[Session], services: Services) -> sessionmaker[Session]:
     with session_factory.begin() as session:
-        seed_demo(session, issuer=BASE + "/dev-idp")
+        seed_demo(session, issuer=BASE + "/dev-idp", vault=services.vault)
     return session_factory
 
 
 def _client(settings: Settings, base_url: str = BASE) -> TestClient[Any]:
     app_settings = Settings(env="test", database_url=settings.database_url,
+                            data_key_file=settings.data_key_file,
                             data_dir=settings.data_dir, dev_idp=False, base_url=base_url)
     return TestClient(create_app(app_settings), base_url=base_url)
 
@@ -114,7 +115,7 @@ def _issue(factory: sessionmaker[Session], settings: Settings, public_id: str = 
         participant = repo.participant_by_public_id(s, public_id)
         case_manager = repo.staff_by_email(s, "maria.lopez@harbor-lead.example")
         assert participant is not None and case_manager is not None
-        return issue_enrolment_code(s, Services.build(settings).audit, participant,
+        return issue_enrolment_code(s, Services.build(settings, factory).audit, participant,
                                     case_manager, RequestMeta(actor=case_manager.email),
                                     hours=hours)
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.config import Settings
 from portal.db import models as m
 from portal.services.seed import seed_demo
+from portal.services.wiring import Services
 from portal.web.app import create_app
 from tests.e2e.forged_op import ForgedOP
 
@@ -44,9 +45,11 @@ def client(settings: Settings, session_factory: sessionmaker[Session], op: Forge
         "id": "forged", "name": "Forged Agency SSO", "issuer": op.issuer,
         "client_id": op.client_id, "client_secret": op.client_secret, "groups_claim": "groups",
         "organization_claim": "organization"}]))
+    vault = Services.build(settings, session_factory).vault
     with session_factory.begin() as session:
-        seed_demo(session, issuer=BASE + "/dev-idp")
+        seed_demo(session, issuer=BASE + "/dev-idp", vault=vault)
     app_settings = Settings(env="test", database_url=settings.database_url,
+                            data_key_file=settings.data_key_file,
                             data_dir=settings.data_dir, oidc_providers_file=providers,
                             dev_idp=False)
     with TestClient(create_app(app_settings), base_url=BASE) as test_client:

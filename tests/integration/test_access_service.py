@@ -25,14 +25,9 @@ META = RequestMeta(actor="test")
 
 
 @pytest.fixture
-def services(settings: Settings) -> Services:
-    return Services.build(settings)
-
-
-@pytest.fixture
-def demo(session_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+def demo(session_factory: sessionmaker[Session], services: Services) -> sessionmaker[Session]:
     with session_factory.begin() as session:
-        seed_demo(session, issuer="http://127.0.0.1:8000/dev-idp")
+        seed_demo(session, issuer="http://127.0.0.1:8000/dev-idp", vault=services.vault)
     return session_factory
 
 
@@ -153,7 +148,8 @@ def test_break_glass_rules(demo: sessionmaker[Session], services: Services) -> N
 
 
 def _cli(settings: Settings, *args: str) -> Any:
-    env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_DATA_DIR": str(settings.data_dir)}
+    env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_DATA_DIR": str(settings.data_dir),
+           "PORTAL_DATA_KEY_FILE": str(settings.data_key_file)}
     return CliRunner().invoke(main, list(args), env=env)
 
 
@@ -188,7 +184,7 @@ def test_explain_and_consents_cli(settings: Settings, demo: sessionmaker[Session
 
 def test_bulk_participants_have_decidable_contexts(demo: sessionmaker[Session],
                                                    services: Services) -> None:
-    generate_participants(demo, 20, seed=3)
+    generate_participants(demo, services.vault, 20, seed=3)
     with demo.begin() as session:
         user = repo.staff_by_email(session, "maria.lopez@harbor-lead.example")
         assert user is not None

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.cli_audit import audit
 from portal.config import Settings
+from portal.crypto.vault import Vault
 from portal.db.models import AuditCheckpoint, AuditEvent, Organization, Participant
 from portal.domain.audit import (
     AuditAction,
@@ -302,7 +303,8 @@ def test_checkpoint_signed_by_an_unknown_key(engine: Engine,
 
 def cli(settings: Settings, *args: str) -> Result:
     env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_DATA_DIR": str(
-        settings.data_dir), "PORTAL_ENV": "test", "PORTAL_AUDIT_CHECKPOINT_EVERY": "5"}
+        settings.data_dir), "PORTAL_ENV": "test", "PORTAL_AUDIT_CHECKPOINT_EVERY": "5",
+        "PORTAL_DATA_KEY_FILE": str(settings.data_key_file)}
     return CliRunner().invoke(audit, list(args), env=env, catch_exceptions=False)
 
 
@@ -465,11 +467,12 @@ def test_cli_export_to_file_is_audited(settings: Settings, session_factory: sess
 
 
 @pytest.fixture
-def participant(session_factory: sessionmaker[Session]) -> uuid.UUID:
+def participant(session_factory: sessionmaker[Session], vault: Vault) -> uuid.UUID:
     pid = uuid.UUID(int=1)
     with session_factory.begin() as session:
-        session.add(Participant(id=pid, public_id="LP-1001", given_name="Ana",
-                                family_name="Ruiz", referral_pathway="social_contact"))
+        person = Participant(id=pid, public_id="LP-1001", referral_pathway="social_contact")
+        vault.ready(session).seal_participant(person, "Ana", "Ruiz", None)
+        session.add(person)
     return pid
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.cli import main
 from portal.config import Settings
+from portal.crypto.vault import Vault
 from portal.db.models import (
     CareTeamMember,
     Consent,
@@ -29,13 +30,13 @@ from portal.domain.vocabulary import DataCategory, Role, Sector
 from portal.services.seed import DemoAlreadySeeded, generate_participants, seed_demo
 
 
-def _seed(factory: sessionmaker[Session]) -> None:
+def _seed(factory: sessionmaker[Session], vault: Vault) -> None:
     with factory.begin() as session:
-        seed_demo(session, issuer="http://127.0.0.1:8000/dev-idp")
+        seed_demo(session, issuer="http://127.0.0.1:8000/dev-idp", vault=vault)
 
 
-def test_demo_site_is_complete(session_factory: sessionmaker[Session]) -> None:
-    _seed(session_factory)
+def test_demo_site_is_complete(session_factory: sessionmaker[Session], vault: Vault) -> None:
+    _seed(session_factory, vault)
     with session_factory() as s:
         sectors = set(s.scalars(select(Organization.sector)))
         assert {Sector.CASE_MANAGEMENT, Sector.SUD_TREATMENT, Sector.MENTAL_HEALTH,
@@ -58,20 +59,22 @@ def test_demo_site_is_complete(session_factory: sessionmaker[Session]) -> None:
         assert s.scalar(select(func.count()).select_from(CareTeamMember)) >= 24
 
 
-def test_seeding_twice_changes_nothing(session_factory: sessionmaker[Session]) -> None:
-    _seed(session_factory)
+def test_seeding_twice_changes_nothing(session_factory: sessionmaker[Session],
+                                       vault: Vault) -> None:
+    _seed(session_factory, vault)
     with session_factory() as s:
         before = s.scalar(select(func.count()).select_from(Record))
     with pytest.raises(DemoAlreadySeeded):
-        _seed(session_factory)
+        _seed(session_factory, vault)
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Record)) == before
 
 
-def test_synthetic_participants_in_batches(session_factory: sessionmaker[Session]) -> None:
-    _seed(session_factory)
+def test_synthetic_participants_in_batches(session_factory: sessionmaker[Session],
+                                           vault: Vault) -> None:
+    _seed(session_factory, vault)
     batches: list[int] = []
-    assert generate_participants(session_factory, 250, batch_size=100,
+    assert generate_participants(session_factory, vault, 250, batch_size=100,
                                  progress=batches.append, seed=7) == 250
     assert batches == [100, 100, 50]
     with session_factory() as s:
@@ -81,7 +84,8 @@ def test_synthetic_participants_in_batches(session_factory: sessionmaker[Session
 
 
 def _invoke(settings: Settings, *args: str) -> tuple[int, str]:
-    env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_DATA_DIR": str(settings.data_dir)}
+    env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_DATA_DIR": str(settings.data_dir),
+           "PORTAL_DATA_KEY_FILE": str(settings.data_key_file)}
     result = CliRunner().invoke(main, list(args), env=env)
     return result.exit_code, result.output
 

@@ -16,11 +16,13 @@ from litestar.response import Redirect, Template
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.crypto.vault import Vault
 from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.vocabulary import Role
 from portal.services import auth as auth_service
+from portal.services import people
 from portal.services.access import RequestMeta
 from portal.services.audit import AuditLog
 from portal.web.auth.oidc import LoginError, PendingLogin, RelyingParty
@@ -35,6 +37,7 @@ class AuthComponents:
     providers: dict[str, RelyingParty]
     sessions: SessionManager
     audit: AuditLog
+    vault: Vault
     role_mapping: dict[str, Role]
 
 
@@ -242,7 +245,7 @@ class ParticipantAuthController(Controller):
         with _db(state).begin() as db:
             try:
                 participant = auth_service.authenticate_participant(
-                    db, components.audit, data.get("username", ""),
+                    db, components.audit, components.vault, data.get("username", ""),
                     data.get("passphrase", ""), data.get("totp") or None, meta)
                 token = components.sessions.start(
                     db, participant_id=participant.id, client_address=meta.client_address,
@@ -271,7 +274,7 @@ class ParticipantAuthController(Controller):
         with _db(state).begin() as db:
             try:
                 participant = auth_service.enrol(
-                    db, components.audit, data.get("participant_id", ""),
+                    db, components.audit, components.vault, data.get("participant_id", ""),
                     data.get("code", ""), data.get("username", ""),
                     data.get("passphrase", ""), meta)
                 token = components.sessions.start(
@@ -287,12 +290,17 @@ class ParticipantAuthController(Controller):
         components.sessions.set_cookie(response, token)
         return response
 
-    @get("/", sync_to_thread=False)
-    def home(self, request: Request[Any, Any, Any],
+    @get("/", sync_to_thread=True)
+    def home(self, request: Request[Any, Any, Any], state: State,
              principal: NamedDependency[Principal | None]) -> Response[Any]:
         participant = require_participant(principal).participant
+        assert participant is not None
+        components = _components(state)
+        with _db(state).begin() as db:
+            name = people.name_or_none(db, components.vault, components.audit, participant,
+                                       request_meta(request, principal))
         return _with_language(request, Template("me/home.html", context=_me_context(
-            request, participant=participant)))
+            request, participant=participant, name=name)))
 
 
 def login_redirect(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

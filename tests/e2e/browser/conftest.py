@@ -44,6 +44,7 @@ from portal.config import Settings
 from portal.db import migrate
 from portal.db.engine import make_engine, make_session_factory
 from portal.services.seed import seed_demo
+from portal.services.wiring import Services
 from portal.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -302,8 +303,10 @@ class LivePortals:
         engine = make_engine(settings)
         try:
             migrate.upgrade(engine)
-            with make_session_factory(engine).begin() as session:
-                seed_demo(session, issuer=f"{base_url}/dev-idp")
+            factory = make_session_factory(engine)
+            vault = Services.build(settings, factory).vault
+            with factory.begin() as session:
+                seed_demo(session, issuer=f"{base_url}/dev-idp", vault=vault)
         finally:
             engine.dispose()
         config = uvicorn.Config(

@@ -1,0 +1,1 @@
+"""Field encryption at rest: envelope AES-256-GCM under versioned data keys, and blind indexes."""
