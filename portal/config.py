@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -16,6 +17,7 @@ Environment = Literal["development", "test", "production"]
 # A recognisable default secret: production refuses to start with it.
 DEFAULT_SECRET_KEY = "development-only-secret-do-not-use-in-production"  # noqa: S105
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class SettingsError(ValueError):
@@ -85,6 +87,11 @@ class Settings:
                 raise SettingsError(_var(name), "must be a positive number")
         if self.break_glass_minutes > 240:
             raise SettingsError("PORTAL_BREAK_GLASS_MINUTES", "at most 240 (4 hours)")
+        host = urlsplit(self.base_url).hostname or ""
+        if not self.base_url.startswith("https://") and host not in LOOPBACK:
+            # Session cookies are Secure except on plain-http loopback (development).
+            raise SettingsError("PORTAL_BASE_URL", "must be https:// unless the portal is "
+                                                   "reached on this machine only (loopback)")
         if self.env == "production":
             self._refuse_unsafe_production()
 

@@ -42,6 +42,11 @@ def search_condition(vault: Vault, query: str) -> object | None:
                m.Participant.family_bidx == vault.blind_index("family", name))
 
 
+def by_public_id(session: Session, public_id: str) -> m.Participant | None:
+    return session.scalar(select(m.Participant).where(
+        m.Participant.public_id == public_id.strip().upper()))
+
+
 def find(session: Session, vault: Vault, query: str) -> list[m.Participant]:
     condition = search_condition(vault.ready(session), query)
     if condition is None:

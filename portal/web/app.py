@@ -12,7 +12,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -28,17 +28,19 @@ from portal.config import PROJECT_ROOT, Settings
 from portal.db import migrate
 from portal.db.engine import make_engine, make_session_factory
 from portal.policy.casbin_policy import load_role_mapping
+from portal.services.audit import AuditWriteError
 from portal.services.wiring import Services
 from portal.web.auth.oidc import RelyingParty, load_providers
 from portal.web.auth.routes import (
     AuthComponents,
     ParticipantAuthController,
+    ParticipantSecurityController,
     StaffAuthController,
     login_redirect,
     provide_principal,
-    staff_home,
 )
 from portal.web.sessions import SessionManager
+from portal.web.workspace import WorkspaceController
 
 LOGIN_ATTEMPTS_PER_MINUTE = 30
 log = logging.getLogger("portal.web")
@@ -110,7 +112,7 @@ def _security_headers(csp: str) -> Callable[[Message, Scope], Awaitable[None]]:
 def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Never a stack trace: a plain page (or JSON for the API) saying what to do next."""
     status = getattr(exc, "status_code", 500)
-    detail = getattr(exc, "detail", "") if status < 500 else ""
+    detail = getattr(exc, "detail", "") if status < 500 or status == 503 else ""
     if status >= 500:
         # The operator's log gets the traceback; the user never does.
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -119,6 +121,14 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
         return Response({"status_code": status, "message": message}, status_code=status)
     return Template("error.html", context={"status": status, "detail": detail},
                     status_code=status)
+
+
+def _audit_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Fail closed: when the access cannot be recorded, nothing is shown (DESIGN section 5)."""
+    log.error("audit log unavailable; %s %s refused", request.method, request.url.path,
+              exc_info=exc)
+    return _error_page(request, ServiceUnavailableException(
+        "The access could not be recorded, so nothing was shown. Please try again shortly."))
 
 
 _STATUS_TEXT = {
@@ -171,7 +181,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         sessions=SessionManager(settings, services.audit), audit=services.audit,
         vault=services.vault,
         role_mapping=load_role_mapping(settings.policies_dir / "role_mapping.csv"))
-    handlers += [StaffAuthController, ParticipantAuthController, staff_home]
+    handlers += [StaffAuthController, ParticipantAuthController,
+                 ParticipantSecurityController, WorkspaceController]
     secure = secure_cookies(settings)
     return Litestar(
         route_handlers=handlers,
@@ -194,7 +205,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
             # Only the sign-in endpoints are limited (per client address).
             check_throttle_handler=_is_sign_in,
         ).middleware],
-        exception_handlers={NotAuthorizedException: login_redirect, Exception: _error_page},
+        exception_handlers={NotAuthorizedException: login_redirect,
+                            AuditWriteError: _audit_unavailable, Exception: _error_page},
         on_shutdown=[lambda: engine.dispose()],
         debug=False,
     )

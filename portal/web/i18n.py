@@ -50,6 +50,23 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Your name cannot be shown right now. This was recorded so staff can fix it.",
         "es": "Su nombre no se puede mostrar ahora. Quedó registrado para que el personal lo "
               "arregle."},
+    "me.security.title": {"en": "Add an authenticator app", "es": "Agregar una aplicación de "
+                                                                 "autenticación"},
+    "me.security.intro": {
+        "en": "This is optional. An authenticator app on your phone shows a new 6-digit code "
+              "every 30 seconds; after this, you enter that code when you sign in.",
+        "es": "Es opcional. Una aplicación de autenticación en su teléfono muestra un código "
+              "nuevo de 6 dígitos cada 30 segundos; después de esto, usted escribe ese código "
+              "al entrar."},
+    "me.security.key": {"en": "Enter this key in the app", "es": "Escriba esta clave en la "
+                                                                  "aplicación"},
+    "me.security.code": {"en": "Then type the 6-digit code the app shows",
+                         "es": "Luego escriba el código de 6 dígitos que muestra la aplicación"},
+    "me.security.submit": {"en": "Turn on", "es": "Activar"},
+    "me.security.link": {"en": "Add an authenticator app (optional)",
+                         "es": "Agregar una aplicación de autenticación (opcional)"},
+    "me.totp_added": {"en": "Your authenticator app is on.",
+                      "es": "Su aplicación de autenticación está activada."},
     "me.sign_out": {"en": "Sign out", "es": "Salir"},
     "me.language": {"en": "Language", "es": "Idioma"},
     "me.help": {

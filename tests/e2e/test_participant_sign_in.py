@@ -258,3 +258,34 @@ def test_security_headers_on_every_page(client: TestClient[Any]) -> None:
         assert "'unsafe-inline'" not in csp, path
         assert headers["x-content-type-options"] == "nosniff", path
         assert headers["referrer-policy"] == "no-referrer", path
+
+
+def test_adding_an_authenticator_app_then_signing_in_with_it(
+        client: TestClient[Any], demo: sessionmaker[Session]) -> None:
+    import pyotp
+
+    login(client, "marcus", "river stone morning")
+    page = client.get("/me/security/")
+    secret = re.search(r'name="secret" value="([A-Z2-7]+)"', page.text)
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert secret and token
+    wrong = client.post("/me/security/", data={"secret": secret.group(1), "code": "000000",
+                                               "_csrf_token": token.group(1)})
+    assert wrong.status_code == 400
+    right = client.post("/me/security/", data={
+        "secret": secret.group(1), "code": pyotp.TOTP(secret.group(1)).now(),
+        "_csrf_token": token.group(1)}, follow_redirects=False)
+    assert right.status_code in (302, 303)
+    with demo() as s:
+        stored = s.scalar(select(m.ParticipantCredential.totp_secret_enc).where(
+            m.ParticipantCredential.totp_secret_enc.is_not(None)))
+        assert stored is not None and secret.group(1).encode() not in stored
+    client.cookies.clear()
+    without = login(client, "marcus", "river stone morning")
+    assert without.status_code == 401 and "6-digit code" in without.text
+    form = csrf(client, "/me/login")
+    with_code = client.post("/me/login", data={
+        "username": "marcus", "passphrase": "river stone morning",
+        "totp": pyotp.TOTP(secret.group(1)).now(), "_csrf_token": form},
+        follow_redirects=False)
+    assert with_code.status_code in (302, 303)

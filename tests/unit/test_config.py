@@ -67,6 +67,7 @@ def test_production_refuses_unsafe_settings(override: dict[str, str], variable: 
         ({"PORTAL_DEV_IDP": "maybe"}, "PORTAL_DEV_IDP"),
         ({"PORTAL_SESSION_IDLE_MINUTES": "0"}, "PORTAL_SESSION_IDLE_MINUTES"),
         ({"PORTAL_BREAK_GLASS_MINUTES": "600"}, "PORTAL_BREAK_GLASS_MINUTES"),
+        ({"PORTAL_BASE_URL": "http://portal.example.org"}, "PORTAL_BASE_URL"),
     ],
 )
 def test_malformed_settings_name_the_variable(environ: dict[str, str], variable: str) -> None:

@@ -205,13 +205,6 @@ def _end_session_url(rp: RelyingParty, id_token: str, return_to: str) -> str | N
     return f"{endpoint}?{query}"
 
 
-@get("/staff", sync_to_thread=False, name="staff_home")
-def staff_home(principal: NamedDependency[Principal | None]) -> Template:
-    staff = require_staff(principal).staff
-    assert staff is not None
-    return Template("staff/home.html", context={"user": staff})
-
-
 # --- participants ----------------------------------------------------------------------------
 
 
@@ -300,7 +293,44 @@ class ParticipantAuthController(Controller):
             name = people.name_or_none(db, components.vault, components.audit, participant,
                                        request_meta(request, principal))
         return _with_language(request, Template("me/home.html", context=_me_context(
-            request, participant=participant, name=name)))
+            request, participant=participant, name=name,
+            totp_added=request.query_params.get("totp") == "added")))
+
+
+class ParticipantSecurityController(Controller):
+    """Adding an authenticator app (TOTP) as a second step at sign-in."""
+
+    path = "/me/security"
+
+    @get("/", sync_to_thread=False)
+    def page(self, request: Request[Any, Any, Any],
+             principal: NamedDependency[Principal | None]) -> Response[Any]:
+        participant = require_participant(principal).participant
+        assert participant is not None
+        secret = auth_service.new_totp_secret()
+        return _with_language(request, Template("me/security.html", context=_me_context(
+            request, secret=secret, uri=auth_service.totp_uri(secret, participant.public_id))))
+
+    @post("/", sync_to_thread=True)
+    def add(self, request: Request[Any, Any, Any], state: State,
+            principal: NamedDependency[Principal | None],
+            data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        who = require_participant(principal)
+        assert who.participant is not None
+        components = _components(state)
+        secret = data.get("secret", "")
+        refused = None
+        with _db(state).begin() as db:
+            try:
+                auth_service.add_totp(db, components.audit, components.vault, who.participant,
+                                      secret, data.get("code", ""), request_meta(request, who))
+            except auth_service.SignInRefused as exc:
+                refused = exc
+        if refused is not None:
+            return Template("me/security.html", status_code=400, context=_me_context(
+                request, secret=secret, error=refused.message,
+                uri=auth_service.totp_uri(secret, who.participant.public_id)))
+        return Redirect("/me?totp=added")
 
 
 def login_redirect(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

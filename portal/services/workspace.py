@@ -1,0 +1,436 @@
+"""The staff workspace's reads and writes: caseload, the participant page (every category
+decided by decide() and audited before anything is returned), adding records.
+
+Every piece of participant information shown to staff comes through here. A participant the
+user's organization has no relationship with does not exist as far as the caller can tell.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from portal.crypto.vault import DecryptionError, PersonName, Vault
+from portal.db import models as m
+from portal.db import repositories as repo
+from portal.db.types import utcnow
+from portal.domain import decision as d
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.explain import Names, reason_text
+from portal.domain.vocabulary import (
+    GOAL_DETAIL_CATEGORY,
+    Action,
+    DataCategory,
+    GoalDomain,
+    GoalStatus,
+    Purpose,
+)
+from portal.services.access import RequestMeta
+from portal.services.people import find, search_condition
+from portal.services.wiring import Services
+
+ROUTINE_PURPOSES = (Purpose.CAREMGT, Purpose.TREAT, Purpose.LEADMON)
+PAGE_SIZE = 25
+
+
+class NotFound(Exception):
+    """No such participant for this user: absent and not permitted look the same."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseloadRow:
+    public_id: str
+    name: PersonName | None
+    enrolled_on: date | None
+    urgent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Caseload:
+    rows: list[CaseloadRow]
+    next_after: str | None
+    query: str
+
+
+def _meta_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
+                **kwargs: object) -> NewAuditEvent:
+    fields: dict[str, object] = {
+        "actor": user.email, "actor_user_id": user.id,
+        "actor_organization": user.organization.slug, "actor_roles": tuple(user.role_names),
+        "session_id": meta.session_id, "client_address": meta.client_address,
+        "request_id": meta.request_id, **kwargs}
+    return NewAuditEvent(action=action, **fields)  # type: ignore[arg-type]
+
+
+def caseload(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta, *,
+             query: str = "", after: str | None = None, urgent_only: bool = False,
+             limit: int = PAGE_SIZE) -> Caseload:
+    """The participants on the user's organization's care team, searched and paged by id."""
+    vault = services.vault.ready(session)
+    today = utcnow().date()
+    stmt = (select(m.Participant)
+            .join(m.CareTeamMember, m.CareTeamMember.participant_id == m.Participant.id)
+            .where(m.CareTeamMember.organization_id == user.organization_id,
+                   m.CareTeamMember.start_date <= today,
+                   or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date >= today))
+            .distinct().order_by(m.Participant.public_id).limit(limit + 1))
+    condition = search_condition(vault, query)
+    if condition is not None:
+        stmt = stmt.where(condition)  # type: ignore[arg-type]
+    if after:
+        stmt = stmt.where(m.Participant.public_id > after)
+    if urgent_only:
+        stmt = stmt.where(m.Participant.id.in_(select(m.Goal.participant_id).where(
+            m.Goal.urgent, m.Goal.status.not_in(["achieved", "closed"]))))
+    people = list(session.scalars(stmt))
+    more = len(people) > limit
+    people = people[:limit]
+    urgent: dict[uuid.UUID, int] = defaultdict(int)
+    if people:
+        for pid in session.scalars(select(m.Goal.participant_id).where(
+                m.Goal.participant_id.in_([p.id for p in people]), m.Goal.urgent,
+                m.Goal.status.not_in(["achieved", "closed"]))):
+            urgent[pid] += 1
+    rows = []
+    for p in people:
+        try:
+            name: PersonName | None = vault.open_participant(p)
+        except DecryptionError:
+            name = None
+        rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id]))
+    services.audit.append(session, _meta_event(
+        AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
+        record_ids=tuple(r.public_id for r in rows),
+        detail={"view": "caseload", "searched": bool(query.strip()), "after": after or ""}))
+    return Caseload(rows, people[-1].public_id if more and people else None, query)
+
+
+# --- the participant page ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShownRecord:
+    id: str
+    title: str | None  # None: could not be decrypted (shown as unavailable)
+    body: str | None
+    author: str
+    effective_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class CategorySection:
+    category: DataCategory
+    label: str
+    records: list[ShownRecord]
+    withheld: bool
+    withheld_reason: str
+    notices: list[str]
+    can_create: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GoalLine:
+    summary: str
+    status: str
+    status_note: str
+    owner: str
+    urgent: bool
+    detail: str | None  # None: withheld (only the status is shared)
+    detail_category: DataCategory
+
+
+@dataclass
+class ParticipantPage:
+    public_id: str
+    name: PersonName | None
+    enrolled_on: date | None
+    sections: list[CategorySection]
+    goals: list[GoalLine]
+    notices: list[str]
+    break_glass_until: datetime | None
+    creatable: list[DataCategory] = field(default_factory=list)
+
+    @property
+    def urgent_goals(self) -> list[GoalLine]:
+        return [g for g in self.goals if g.urgent and g.status not in ("achieved", "closed")]
+
+
+def _participant(session: Session, public_id: str) -> m.Participant:
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotFound(public_id)
+    return participant
+
+
+def _purposes(services: Services, actor: d.Actor, category: DataCategory,
+              emergency: bool) -> list[Purpose]:
+    if emergency:
+        return [Purpose.ETREAT]
+    return [p for p in ROUTINE_PURPOSES if any(
+        services.policy.check(actor.organization.sector, role, category.value, Action.VIEW,
+                              p).allowed for role in actor.roles)] or [Purpose.CAREMGT]
+
+
+def _decide_source(services: Services, actor: d.Actor, participant: m.Participant,
+                   context: d.ParticipantContext, category: DataCategory,
+                   source: d.Organization, purposes: list[Purpose],
+                   at: datetime) -> tuple[d.Decision, Purpose]:
+    """The first permit among the purposes the user's role may use, else the first deny."""
+    first: tuple[d.Decision, Purpose] | None = None
+    for purpose in purposes:
+        decision = d.decide(d.AccessRequest(actor, str(participant.id), category, Action.VIEW,
+                                            purpose, at, source), context, services.policy)
+        if decision.permitted:
+            return decision, purpose
+        first = first or (decision, purpose)
+    assert first is not None
+    return first
+
+
+def participant_page(session: Session, services: Services, user: m.StaffUser,
+                     public_id: str, meta: RequestMeta) -> ParticipantPage:
+    """Everything the user may see about one participant, decided and audited category by
+    category in the caller's transaction (before the caller returns anything)."""
+    at = utcnow()
+    vault = services.vault.ready(session)
+    participant = _participant(session, public_id)
+    actor = repo.actor(user)
+    context = repo.load_context(session, participant.id, user_id=user.id, at=at)
+    on_team = any(link.organization_slug == actor.organization.slug and link.current(at.date())
+                  for link in context.care_team)
+    grant = next((g for g in context.break_glass if g.user_id == user.id and g.current(at)),
+                 None)
+    if not on_team and grant is None:
+        raise NotFound(public_id)
+    orgs = repo.Organizations.load(session)
+    team = {link.organization_slug for link in context.care_team if link.current(at.date())}
+    records = session.scalars(select(m.Record).where(m.Record.participant_id == participant.id)
+                              .order_by(m.Record.effective_date.desc(), m.Record.id)).all()
+    by_category: dict[str, list[m.Record]] = defaultdict(list)
+    for record in records:
+        by_category[record.category].append(record)
+
+    sections: list[CategorySection] = []
+    decisions: dict[tuple[DataCategory, str], d.Decision] = {}
+    page_notices: set[str] = set()
+    used_purpose: dict[DataCategory, Purpose] = {}
+    for category in DataCategory:
+        purposes = _purposes(services, actor, category, emergency=not on_team)
+        sources = {orgs.by_id[r.organization_id].slug for r in by_category[category.value]}
+        # Decide for every team member too, so that "withheld" does not depend on whether
+        # anything exists (its existence can itself be a disclosure, e.g. Part 2 records).
+        candidates = sorted((sources | team) & {o.slug for o in orgs.by_id.values()})
+        shown: list[ShownRecord] = []
+        disclosed_by: set[str] = set()
+        withheld: list[d.Decision] = []
+        notices: set[str] = set()
+        for slug in candidates:
+            source = orgs.slug(slug)
+            assert source is not None
+            decision, purpose = _decide_source(services, actor, participant, context,
+                                               category, source, purposes, at)
+            decisions[(category, slug)] = decision
+            if decision.permitted:
+                used_purpose.setdefault(category, purpose)
+            if not decision.permitted:
+                withheld.append(decision)
+                continue
+            for obligation in decision.obligations:
+                if obligation is d.Obligation.NOTICE_PART2 and sources & {slug}:
+                    notices.add(obligation.text)
+                elif obligation is d.Obligation.NOTICE_CARE_COORDINATION:
+                    page_notices.add(obligation.text)
+            for record in by_category[category.value]:
+                if orgs.by_id[record.organization_id].slug == slug:
+                    shown.append(_show(vault, record, source.name))
+                    disclosed_by.add(slug)
+        shown.sort(key=lambda r: (r.effective_date, r.id), reverse=True)
+        reason = ""
+        if withheld:
+            first = min(withheld, key=lambda x: x.reasons[0].value)
+            request = d.AccessRequest(actor, str(participant.id), category, Action.VIEW,
+                                      purposes[0], at, actor.organization)
+            reason = reason_text(first.reasons[0], request, Names(
+                participant=participant.public_id, source="another agency",
+                recipient=actor.organization.name))
+        sections.append(CategorySection(
+            category=category, label=category.info.label, records=shown,
+            withheld=bool(withheld), withheld_reason=reason, notices=sorted(notices),
+            can_create=on_team and _may_create(services, actor, category)))
+        _audit_category(services, session, user, meta, participant, category,
+                        used_purpose.get(category, purposes[0]), shown, withheld,
+                        [decisions[(category, s)] for s in candidates], disclosed_by, grant)
+
+    goals = _goals(session, vault, participant, orgs, decisions)
+    # The care-team relationship (or the emergency grant) is what lets staff know who this is.
+    name: PersonName | None = None
+    try:
+        name = vault.open_participant(participant)
+    except DecryptionError as exc:
+        services.audit.append(session, _meta_event(
+            AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant.id,
+            reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
+    return ParticipantPage(
+        public_id=participant.public_id, name=name, enrolled_on=participant.enrolled_on,
+        sections=sections, goals=goals, notices=sorted(page_notices),
+        break_glass_until=grant.expires_at if grant and not on_team else None,
+        creatable=[s.category for s in sections if s.can_create])
+
+
+def _show(vault: Vault, record: m.Record, author: str) -> ShownRecord:
+    try:
+        title, body = vault.open(record, "title"), vault.open(record, "body")
+    except DecryptionError:
+        title = body = None
+    return ShownRecord(str(record.id), title, body, author, record.effective_date)
+
+
+def _may_create(services: Services, actor: d.Actor, category: DataCategory) -> bool:
+    if not actor.active:
+        return False
+    if actor.organization.sector.is_justice and category in (
+            DataCategory.HEALTH, DataCategory.MENTAL_HEALTH, DataCategory.SUD_TREATMENT):
+        return False
+    return any(services.policy.check(actor.organization.sector, role, category.value,
+                                     Action.CREATE, purpose).allowed
+               for role in actor.roles for purpose in ROUTINE_PURPOSES)
+
+
+def _audit_category(services: Services, session: Session, user: m.StaffUser,
+                    meta: RequestMeta, participant: m.Participant, category: DataCategory,
+                    purpose: Purpose, shown: list[ShownRecord],
+                    withheld: list[d.Decision], all_decisions: list[d.Decision],
+                    disclosed_by: set[str], grant: d.BreakGlassGrant | None) -> None:
+    """One event per category: what was shown (or withheld) and from whom; disclosures to
+    this organization by others feed the accounting of disclosures."""
+    permitted = [x for x in all_decisions if x.permitted]
+    lead = permitted[0] if permitted else (withheld[0] if withheld else None)
+    reasons = sorted({r.value for x in all_decisions for r in x.reasons})
+    services.audit.append(session, _meta_event(
+        AuditAction.RECORD_VIEW, user, meta, participant_id=participant.id,
+        category=category.value, record_ids=tuple(r.id for r in shown),
+        purpose=purpose.value,
+        decision="permit" if shown or (permitted and not withheld) else "deny",
+        reasons=tuple(reasons),
+        consent_ids=tuple(sorted({x.consent_id for x in permitted if x.consent_id})),
+        policy_version=services.policy.version,
+        detail={"disclosers": sorted(disclosed_by - {user.organization.slug}),
+                "policy_rule": lead.policy_rule if lead else None,
+                **({"break_glass_grant": grant.id} if grant else {})}))
+
+
+def _goals(session: Session, vault: Vault, participant: m.Participant,
+           orgs: repo.Organizations,
+           decisions: dict[tuple[DataCategory, str], d.Decision]) -> list[GoalLine]:
+    """Goal statuses are `progress`; their details belong to the goal's own category."""
+    lines = []
+    for goal in session.scalars(select(m.Goal).where(m.Goal.participant_id == participant.id)
+                                .order_by(m.Goal.urgent.desc(), m.Goal.created_at)):
+        owner = orgs.by_id[goal.organization_id]
+        status_decision = decisions.get((DataCategory.PROGRESS, owner.slug))
+        if status_decision is None or not status_decision.permitted:
+            continue
+        detail_category = GOAL_DETAIL_CATEGORY[GoalDomain(goal.domain)]
+        detail_decision = decisions.get((detail_category, owner.slug))
+        detail = None
+        if detail_decision is not None and detail_decision.permitted:
+            try:
+                detail = vault.open(goal, "detail") or ""
+            except DecryptionError:
+                detail = None
+        lines.append(GoalLine(goal.summary, GoalStatus(goal.status).value, goal.status_note,
+                              owner.name, goal.urgent, detail, detail_category))
+    return lines
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+class InvalidInput(ValueError):
+    """Bad input: the message says what to fix; nothing was changed."""
+
+
+def add_record(session: Session, services: Services, user: m.StaffUser, public_id: str,
+               category_value: str, title: str, body: str, effective: str,
+               meta: RequestMeta) -> m.Record:
+    participant = _participant(session, public_id)
+    actor = repo.actor(user)
+    at = utcnow()
+    context = repo.load_context(session, participant.id, user_id=user.id, at=at)
+    if not any(link.organization_slug == actor.organization.slug and link.current(at.date())
+               for link in context.care_team):
+        raise NotFound(public_id)
+    problems = []
+    try:
+        category = DataCategory(category_value)
+    except ValueError:
+        raise InvalidInput("Choose a category.") from None
+    if not _may_create(services, actor, category):
+        raise InvalidInput(f"Your role cannot add {category.info.label.lower()} information.")
+    if not title.strip() or len(title) > 200:
+        problems.append("Give it a title of at most 200 characters.")
+    if not body.strip() or len(body) > 20_000:
+        problems.append("Write the note (at most 20,000 characters).")
+    try:
+        when = date.fromisoformat(effective) if effective else at.date()
+    except ValueError:
+        problems.append("The date must look like 2026-11-28.")
+        when = at.date()
+    if when > at.date():
+        problems.append("The date cannot be in the future.")
+    if problems:
+        raise InvalidInput(" ".join(problems))
+    record = m.Record(id=uuid.uuid4(), participant_id=participant.id,
+                      organization_id=user.organization_id, author_user_id=user.id,
+                      category=category.value, effective_date=when, created_at=at)
+    services.vault.ready(session).seal(record, {"title": title.strip(), "body": body.strip()})
+    session.add(record)
+    session.flush()
+    services.audit.append(session, _meta_event(
+        AuditAction.RECORD_CREATE, user, meta, participant_id=participant.id,
+        category=category.value, record_ids=(str(record.id),), decision="permit",
+        reasons=("own_organization",), policy_version=services.policy.version))
+    return record
+
+
+def explain_category(session: Session, services: Services, user: m.StaffUser,
+                     public_id: str, category_value: str, meta: RequestMeta) -> list[str]:
+    """Why a category is (partly) withheld, in sentences that never name withheld content or
+    which agency holds it."""
+    try:
+        category = DataCategory(category_value)
+    except ValueError:
+        raise NotFound(category_value) from None
+    page = participant_page(session, services, user, public_id, meta)
+    section = next(s for s in page.sections if s.category is category)
+    actor = repo.actor(user)
+    lines = []
+    if section.withheld:
+        lines.append(f"Some {category.info.label.lower()} information is withheld from "
+                     f"{actor.organization.name} because {section.withheld_reason}.")
+    else:
+        lines.append(f"Nothing in {category.info.label.lower()} is withheld from "
+                     f"{actor.organization.name}.")
+    lines.append("Only the rule is shown here, never the withheld information. Ask the "
+                 "participant's case manager if you think they should be shared with you; the "
+                 "participant decides.")
+    services.audit.append(session, _meta_event(
+        AuditAction.DECISION_EXPLAIN, user, meta,
+        participant_id=_participant(session, public_id).id, category=category.value,
+        decision="deny" if section.withheld else "permit"))
+    return lines
+
+
+def emergency_search(session: Session, services: Services, user: m.StaffUser, query: str,
+                     meta: RequestMeta) -> list[str]:
+    """Exact search across all participants, for emergency access only (audited)."""
+    found = [p.public_id for p in find(session, services.vault, query)]
+    services.audit.append(session, _meta_event(
+        AuditAction.PARTICIPANT_VIEW, user, meta, record_ids=tuple(found), decision="permit",
+        reasons=("break_glass",), detail={"view": "emergency search"}))
+    return found

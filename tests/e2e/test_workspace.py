@@ -1,0 +1,304 @@
+"""The staff workspace over HTTP: every category decided and audited, withheld sections that
+never show content, the Golden Rule, IDOR, break-glass and fail-closed auditing."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.config import Settings
+from portal.db import models as m
+from portal.db import repositories as repo
+from portal.db.types import utcnow
+from portal.services import audit as audit_service
+from portal.services.seed import generate_participants, seed_demo
+from portal.services.wiring import Services
+from portal.web.app import create_app
+from portal.web.sessions import SessionManager
+
+BASE = "http://127.0.0.1:8000"
+ALEX = "alex.rivera@hope-housing.example"  # housing navigator
+MARIA = "maria.lopez@harbor-lead.example"  # case manager
+TOM = "tom.becker@riverton-probation.example"  # probation officer
+JAMES = "james.carter@riverton-pd.example"  # police officer
+LUIS = "luis.moreno@eastgate-clinic.example"  # clinic clinician
+
+
+@pytest.fixture
+def demo(session_factory: sessionmaker[Session], services: Services) -> sessionmaker[Session]:
+    with session_factory.begin() as session:
+        seed_demo(session, issuer=BASE + "/dev-idp", vault=services.vault)
+    return session_factory
+
+
+@pytest.fixture
+def as_user(settings: Settings, demo: sessionmaker[Session],
+            services: Services) -> Iterator[Callable[[str], TestClient[Any]]]:
+    app_settings = Settings(env="test", database_url=settings.database_url,
+                            data_dir=settings.data_dir, data_key_file=settings.data_key_file,
+                            dev_idp=False)
+    clients: list[TestClient[Any]] = []
+
+    def sign_in(email: str) -> TestClient[Any]:
+        with demo.begin() as s:
+            user = repo.staff_by_email(s, email)
+            assert user is not None
+            token = SessionManager(app_settings, services.audit).start(
+                s, staff_user_id=user.id)
+        client = TestClient(create_app(app_settings), base_url=BASE)
+        client.__enter__()
+        client.cookies.set("portal_session", token)
+        clients.append(client)
+        return client
+
+    yield sign_in
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def section(html: str, category: str) -> str:
+    match = re.search(rf'<section class="category" aria-labelledby="h-{category}">(.*?)</section>',
+                      html, re.S)
+    assert match, category
+    return match.group(1)
+
+
+def csrf(html: str) -> str:
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert token
+    return token.group(1)
+
+
+def test_caseload_lists_the_organizations_participants(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        services: Services) -> None:
+    generate_participants(demo, services.vault, 30, seed=5)
+    client = as_user(MARIA)
+    first = client.get("/staff")
+    assert first.status_code == 200
+    assert "Marcus Reed" in first.text and "LP-1001" in first.text
+    ids = re.findall(r'href="/participants/(LP-[0-9A-Z]+)"', first.text)
+    assert len(ids) == 25
+    after = re.search(r'after=(LP-[0-9A-Z]+)', first.text)
+    assert after
+    second = client.get(f"/staff?after={after.group(1)}")
+    more = re.findall(r'href="/participants/(LP-[0-9A-Z]+)"', second.text)
+    assert len(more) == 42 - 25
+    assert not set(ids) & set(more)
+    assert ids + more == sorted(ids + more)
+    # Search: exact full name, family name, date of birth.
+    for query in ("Marcus Reed", "reed", "1986-03-14"):
+        found = client.get("/staff", params={"q": query})
+        assert re.findall(r'href="/participants/(LP-[0-9A-Z]+)"', found.text) == ["LP-1001"]
+    # htmx asks for the rows only.
+    fragment = client.get("/staff?q=reed", headers={"HX-Request": "true",
+                                                    "HX-Target": "caseload-rows"})
+    assert fragment.text.lstrip().startswith('<div id="caseload-rows">')
+    assert "<html" not in fragment.text
+    # Another organization's caseload does not include people it does not work with.
+    housing = as_user(ALEX).get("/staff")
+    assert "LP-1003" not in housing.text and "LP-1001" in housing.text
+
+
+def test_housing_navigator_sees_housing_and_progress_not_treatment(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    page = as_user(ALEX).get("/participants/LP-1001")
+    assert page.status_code == 200
+    assert "Coordinated entry assessment" in section(page.text, "housing")
+    assert "Engagement summary" in section(page.text, "progress")  # Harbor's, by consent
+    for category in ("sud_treatment", "mental_health", "health"):
+        assert "Withheld" in section(page.text, category) or "Nothing recorded" in section(
+            page.text, category)
+    assert "Buprenorphine" not in page.text and "Opioid" not in page.text
+    assert "Withheld" in section(page.text, "sud_treatment")
+    why = as_user(ALEX).get("/participants/LP-1001/why/sud_treatment")
+    assert why.status_code == 200
+    assert "role policy" in why.text
+    assert "Cedar" not in why.text and "Opioid" not in why.text
+    with demo() as s:
+        views = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.action == "record:view",
+            m.AuditEvent.actor == ALEX)).all()
+        assert {v.category for v in views} == {
+            "contact", "case_plan", "progress", "housing", "benefits", "health",
+            "mental_health", "sud_treatment", "justice"}
+        progress = next(v for v in views if v.category == "progress")
+        assert progress.decision == "permit" and progress.consent_ids
+        assert progress.detail["disclosers"] == ["harbor-lead"]
+        sud = next(v for v in views if v.category == "sud_treatment")
+        assert sud.decision == "deny" and "no_role_permission" in sud.reasons
+        participant = repo.participant_by_public_id(s, "LP-1001")
+        assert participant is not None
+        disclosures = audit_service.disclosures(s, participant.id)
+    assert any(x.recipient_organization == "hope-housing" and x.category == "progress"
+               for x in disclosures)
+
+
+def test_revocation_withholds_on_the_next_view(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    client = as_user(ALEX)
+    assert "Engagement summary" in section(client.get("/participants/LP-1001").text,
+                                           "progress")
+    with demo.begin() as s:
+        p = repo.participant_by_public_id(s, "LP-1001")
+        assert p is not None
+        s.execute(update(m.Consent).where(m.Consent.participant_id == p.id,
+                                          m.Consent.kind == "roi")
+                  .values(status="revoked", revoked_at=utcnow(), revoked_by="participant"))
+    after = client.get("/participants/LP-1001").text
+    assert "Engagement summary" not in after
+    assert "Withheld" in section(after, "progress")
+    assert "Coordinated entry assessment" in section(after, "housing")  # Hope's own
+
+
+def test_probation_sees_goal_status_not_what_is_behind_it(
+        as_user: Callable[[str], TestClient[Any]]) -> None:
+    page = as_user(TOM).get("/participants/LP-1001").text
+    assert "Working toward housing" in page
+    assert "Cedar Court" not in page  # the housing goal's detail
+    assert "Buprenorphine" not in page and "Opioid" not in page
+    assert "Not for use as the basis of any adverse action" in page
+    # Cedar's treatment attendance comes under the 42 CFR 2.35 consent, with the 2.32 notice.
+    progress = section(page, "progress")
+    assert "Treatment engagement summary" in progress
+    assert "42 CFR part 2 prohibits unauthorized use or disclosure" in progress
+
+
+def test_police_never_see_health_whatever_the_consents(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        services: Services) -> None:
+    with demo.begin() as s:
+        p = repo.participant_by_public_id(s, "LP-1001")
+        assert p is not None
+        consent = m.Consent(id=uuid.uuid4(), participant_id=p.id, kind="part2",
+                            status="active",
+                            information_description="Substance use disorder records",
+                            revocation_statement="Revocable", expires_on=utcnow().date()
+                            + timedelta(days=30), signature_method="typed",
+                            signer_relation="self", signed_at=utcnow(),
+                            provisions=[m.ConsentProvision(
+                                effect="permit", disclosers=["sector:sud_treatment",
+                                                             "sector:case_management"],
+                                recipients=["org:riverton-pd"],
+                                categories=["sud_treatment", "mental_health", "health"],
+                                purposes=["CAREMGT", "TREAT"])])
+        services.vault.ready(s).seal(consent, {"signer_name": "Marcus Reed"})
+        s.add(consent)
+    page = as_user(JAMES).get("/participants/LP-1001").text
+    for category in ("sud_treatment", "mental_health", "health"):
+        assert "<article" not in section(page, category)
+    assert "Opioid" not in page and "Wound care" not in page
+    assert "Not for use as the basis of any adverse action" in page
+
+
+@pytest.mark.parametrize("path", ["/participants/{id}", "/participants/{id}/why/housing"])
+def test_an_organization_off_the_care_team_gets_nothing(
+        as_user: Callable[[str], TestClient[Any]], path: str) -> None:
+    client = as_user(ALEX)  # Hope Housing is not on LP-1003's team
+    off_team = client.get(path.format(id="LP-1003"))
+    guessed = client.get(path.format(id="LP-ZZZZZZZZ"))
+    assert off_team.status_code == guessed.status_code == 404
+    assert off_team.text == guessed.text
+    assert "Darnell" not in off_team.text
+    token = csrf(client.get("/participants/LP-1001").text)
+    post = client.post("/participants/LP-1003/records", data={
+        "category": "housing", "title": "x", "body": "y", "_csrf_token": token})
+    assert post.status_code == 404
+
+
+def test_adding_a_record_offers_and_accepts_only_allowed_categories(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    client = as_user(JAMES)
+    page = client.get("/participants/LP-1001").text
+    offered = re.findall(r'<option value="([a-z_]+)"', page)
+    assert offered == ["contact", "justice"]
+    token = csrf(page)
+    refused = client.post("/participants/LP-1001/records", data={
+        "category": "sud_treatment", "title": "x", "body": "y", "_csrf_token": token})
+    assert refused.status_code == 400
+    assert "cannot add" in refused.text
+    bad = client.post("/participants/LP-1001/records", data={
+        "category": "justice", "title": "", "body": "y", "effective": "soon",
+        "_csrf_token": token})
+    assert bad.status_code == 400 and "title" in bad.text and "2026-11-28" in bad.text
+    with demo() as s:
+        assert s.scalar(select(func.count()).select_from(m.Record).where(
+            m.Record.author_user_id.is_not(None))) == 0
+    ok = client.post("/participants/LP-1001/records", data={
+        "category": "justice", "title": "Court date", "body": "Review hearing 12 Jan.",
+        "_csrf_token": token}, follow_redirects=False)
+    assert ok.status_code in (302, 303)
+    assert "Review hearing 12 Jan." in section(client.get("/participants/LP-1001").text,
+                                               "justice")
+    with demo() as s:
+        assert s.scalar(select(func.count()).select_from(m.AuditEvent).where(
+            m.AuditEvent.action == "record:create")) == 1
+
+
+def test_break_glass_opens_emergency_access_for_a_short_time(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    client = as_user(LUIS)  # Eastgate is not on LP-1003's team
+    assert client.get("/participants/LP-1003").status_code == 404
+    found = client.get("/break-glass", params={"q": "Darnell Hughes"})
+    assert "/break-glass/LP-1003" in found.text
+    form = client.get("/break-glass/LP-1003")
+    token = csrf(form.text)
+    missing = client.post("/break-glass/LP-1003", data={
+        "reason": "found unresponsive", "emergency_nature": "", "facility": "Eastgate",
+        "minutes": "60", "_csrf_token": token})
+    assert missing.status_code == 400 and "nature of the emergency" in missing.text
+    granted = client.post("/break-glass/LP-1003", data={
+        "reason": "found unresponsive", "emergency_nature": "suspected overdose",
+        "facility": "Eastgate clinic", "minutes": "60", "_csrf_token": token},
+        follow_redirects=False)
+    assert granted.status_code in (302, 303)
+    page = client.get("/participants/LP-1003").text
+    assert "Emergency access" in page
+    assert "Opioid use disorder" in section(page, "sud_treatment")
+    assert "42 CFR part 2 prohibits" in section(page, "sud_treatment")
+    with demo.begin() as s:
+        grant = s.scalars(select(m.BreakGlassGrant)).one()
+        assert grant.review_status == "pending"
+        assert grant.emergency_nature == "suspected overdose"
+        s.execute(update(m.BreakGlassGrant).values(
+            started_at=utcnow() - timedelta(hours=2), expires_at=utcnow()
+            - timedelta(minutes=1)))
+    assert client.get("/participants/LP-1003").status_code == 404
+    # Roles the policy does not allow cannot use it at all.
+    assert as_user(JAMES).get("/break-glass").status_code == 403
+
+
+def test_reads_fail_closed_when_the_audit_log_cannot_be_written(
+        as_user: Callable[[str], TestClient[Any]], engine: Engine) -> None:
+    client = as_user(MARIA)
+    assert "Opioid use disorder" in client.get("/participants/LP-1001").text
+    if engine.dialect.name == "sqlite":
+        create = ["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
+                  "BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END"]
+        drop = ["DROP TRIGGER refuse_audit"]
+    else:
+        create = ["CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                  "$$BEGIN RAISE EXCEPTION 'disk full (injected)'; END$$",
+                  "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
+                  "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"]
+        drop = ["DROP TRIGGER refuse_audit ON audit_event", "DROP FUNCTION refuse_audit()"]
+    with engine.begin() as c:
+        for statement in create:
+            c.execute(text(statement))
+    try:
+        refused = client.get("/participants/LP-1001")
+    finally:
+        with engine.begin() as c:
+            for statement in drop:
+                c.execute(text(statement))
+    assert refused.status_code == 503
+    assert "could not be recorded" in refused.text
+    assert "Opioid" not in refused.text and "Marcus" not in refused.text
