@@ -554,3 +554,32 @@ class DataKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # A retired key no longer decrypts anything (every value was re-encrypted first).
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditVerification(Base):
+    """One verification of the audit log started from the compliance console, and its result.
+
+    Progress while it runs lives in the memory of the process running it; the outcome is kept
+    here, so that the last result survives restarts and every process shows it. No foreign
+    keys, like the log itself: the evidence outlives what it describes.
+    """
+
+    __tablename__ = "audit_verification"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'done', 'failed')", name="status"),
+        Index("ix_audit_verification_started", "started_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    started_by: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    first_bad_seq: Mapped[int | None] = mapped_column(Integer)
+    damage: Mapped[str | None] = mapped_column(String(32))
+    chain: Mapped[str | None] = mapped_column(String(32))
+    checkpoints: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(300))

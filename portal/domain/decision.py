@@ -107,7 +107,8 @@ class CareTeamLink:
     end: date | None = None
 
     def current(self, day: date) -> bool:
-        return self.start <= day and (self.end is None or day <= self.end)
+        # The end date is exclusive: ending a link today takes effect at once.
+        return self.start <= day and (self.end is None or day < self.end)
 
 
 @dataclass(frozen=True, slots=True)

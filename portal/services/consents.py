@@ -1,16 +1,48 @@
-"""Consent use cases: listing today; capture, signing and revocation build on the domain rules."""
+"""Consent use cases: listing, capture as a draft, signing with a PDF copy, revocation."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.db import models as m
 from portal.db import repositories as repo
+from portal.db.types import utcnow
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.consent import (
+    ConsentError,
+    ConsentKind,
+    ConsentStatus,
+    Directive,
+    Provision,
+    ProvisionEffect,
+    Signature,
+    SignatureMethod,
+    SignerRelation,
+    activate,
+    ensure_editable,
+    missing_elements,
+    revocable_from,
+    revoke,
+)
+from portal.domain.consent_text import (
+    CONSENT_TEXT_VERSION,
+    REVOCATION_STATEMENT,
+    information_description,
+    sentences,
+)
+from portal.domain.ports import CONSENT
+from portal.domain.vocabulary import Action, DataCategory, Purpose, Sector
+from portal.services.access import RequestMeta
+
+if TYPE_CHECKING:
+    from portal.services.wiring import Services
 
 
 def consent_summaries(session: Session, participant_id: uuid.UUID,
@@ -37,3 +69,334 @@ def consent_summaries(session: Session, participant_id: uuid.UUID,
                                 else d.revocable_after_event),
         })
     return out
+
+
+# --- capture, signing, revocation -----------------------------------------------------------
+
+MAX_SCAN_BYTES = 5 * 1024 * 1024
+SCAN_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png",
+              b"\xff\xd8\xff": "image/jpeg"}
+
+
+class ConsentInputError(ValueError):
+    """What is wrong with the form, item by item; nothing was saved."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentForm:
+    kind: str
+    disclosers: list[str]  # organization slugs
+    recipients: list[str]
+    categories: list[str]
+    purposes: list[str]
+    expires_on: str = ""
+    expiry_event: str = ""
+    language: str = "en"
+    revocable_after: str = ""
+    revocable_after_event: str = ""
+
+
+def _case_manager_for(session: Session, services: Services, user: m.StaffUser,
+                      participant: m.Participant) -> None:
+    """Consents are captured by the participant's case-management agency, with them present."""
+    actor = repo.actor(user)
+    allowed = actor.active and any(services.policy.check(
+        actor.organization.sector, role, CONSENT, Action.CREATE, Purpose.CAREMGT).allowed
+        for role in actor.roles)
+    today = utcnow().date()
+    on_team = session.scalar(select(m.CareTeamMember.id).where(
+        m.CareTeamMember.participant_id == participant.id,
+        m.CareTeamMember.organization_id == user.organization_id,
+        m.CareTeamMember.start_date <= today,
+        or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today)).limit(1))
+    if not allowed or on_team is None:
+        raise NotPermitted()
+
+
+class NotPermitted(Exception):
+    """Not this user's to see or change (shown as not found)."""
+
+
+def _parse_form(session: Session, participant: m.Participant,
+                form: ConsentForm) -> tuple[Directive, dict[str, Any]]:
+    problems: list[str] = []
+    try:
+        kind = ConsentKind(form.kind)
+    except ValueError:
+        problems.append("Choose the kind of consent.")
+        kind = ConsentKind.ROI
+    team = {o.slug: o for o in session.scalars(
+        select(m.Organization).join(m.CareTeamMember,
+                                    m.CareTeamMember.organization_id == m.Organization.id)
+        .where(m.CareTeamMember.participant_id == participant.id))}
+    disclosers = [s for s in form.disclosers if s in team]
+    recipients = [s for s in form.recipients if s in team]
+    if len(disclosers) != len(form.disclosers) or len(recipients) != len(form.recipients):
+        problems.append("Only agencies on the care team can be named.")
+    categories, purposes = [], []
+    for value in form.categories:
+        try:
+            categories.append(DataCategory(value))
+        except ValueError:
+            problems.append(f"Unknown kind of information: {value}.")
+    for value in form.purposes:
+        try:
+            purposes.append(Purpose(value))
+        except ValueError:
+            problems.append(f"Unknown purpose: {value}.")
+    expires = _date(form.expires_on, "expiration date", problems)
+    revocable_after = _date(form.revocable_after, "date it becomes revocable", problems)
+    if expires is not None and expires <= utcnow().date():
+        problems.append("The expiration date must be in the future.")
+    if form.language not in ("en", "es"):
+        problems.append("Choose English or Spanish.")
+    if problems:
+        raise ConsentInputError(problems)
+    part2_source = any(team[s].part2_program for s in disclosers)
+    directive = Directive(
+        id="", participant_id=str(participant.id), kind=kind, status=ConsentStatus.DRAFT,
+        provisions=(Provision(ProvisionEffect.PERMIT,
+                              frozenset(f"org:{s}" for s in disclosers),
+                              frozenset(f"org:{s}" for s in recipients), frozenset(categories),
+                              frozenset(purposes)),),
+        information_description=information_description(categories, part2_source)
+        if categories else "",
+        revocation_statement=REVOCATION_STATEMENT, expires_on=expires,
+        expiry_event=form.expiry_event.strip() or None,
+        revocable_after=revocable_after if kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None,
+        revocable_after_event=(form.revocable_after_event.strip() or None)
+        if kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None)
+    columns = {"kind": kind.value, "information_description": directive.information_description,
+               "revocation_statement": REVOCATION_STATEMENT, "expires_on": expires,
+               "expiry_event": directive.expiry_event, "language": form.language,
+               "revocable_after": directive.revocable_after,
+               "revocable_after_event": directive.revocable_after_event,
+               "text_version": CONSENT_TEXT_VERSION}
+    return directive, columns
+
+
+def _date(value: str, what: str, problems: list[str]) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        problems.append(f"The {what} must look like 2027-05-01.")
+        return None
+
+
+def save_draft(session: Session, services: Services, user: m.StaffUser, public_id: str,
+               form: ConsentForm, meta: RequestMeta, consent_id: uuid.UUID | None = None,
+               ) -> m.Consent:
+    """Create or update a draft; a draft may be incomplete (it is checked when signed)."""
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotPermitted()
+    _case_manager_for(session, services, user, participant)
+    directive, columns = _parse_form(session, participant, form)
+    if consent_id is None:
+        row = m.Consent(id=uuid.uuid4(), participant_id=participant.id, status="draft",
+                        created_by_user_id=user.id, **columns)
+        session.add(row)
+    else:
+        row = _consent(session, consent_id, participant.id)
+        try:
+            ensure_editable(repo.directive(row))
+        except ConsentError as exc:
+            raise ConsentInputError(exc.problems) from None
+        for key, value in columns.items():
+            setattr(row, key, value)
+        row.provisions.clear()
+    p = directive.provisions[0]
+    row.provisions.append(m.ConsentProvision(
+        effect="permit", disclosers=sorted(p.disclosers), recipients=sorted(p.recipients),
+        categories=sorted(c.value for c in p.categories),
+        purposes=sorted(x.value for x in p.purposes)))
+    session.flush()
+    services.audit.append(session, _event(services, AuditAction.CONSENT_CREATE, user, meta,
+                                          participant.id, row.id))
+    return row
+
+
+def _consent(session: Session, consent_id: uuid.UUID, participant_id: uuid.UUID) -> m.Consent:
+    row = session.get(m.Consent, consent_id)
+    if row is None or row.participant_id != participant_id:
+        raise NotPermitted()
+    return row
+
+
+def _event(services: Services, action: AuditAction, user: m.StaffUser, meta: RequestMeta,
+           participant_id: uuid.UUID, consent_id: uuid.UUID, **detail: Any) -> NewAuditEvent:
+    return NewAuditEvent(
+        action=action, actor=user.email, actor_user_id=user.id,
+        actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
+        session_id=meta.session_id, client_address=meta.client_address,
+        request_id=meta.request_id, participant_id=participant_id,
+        consent_ids=(str(consent_id),), policy_version=services.policy.version, detail=detail)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    row: m.Consent
+    directive: Directive
+    status: str
+    text: list[str]
+    missing: list[str]
+    revocable_from: str | None
+
+
+def view(session: Session, services: Services, user: m.StaffUser, public_id: str,
+         consent_id: uuid.UUID, meta: RequestMeta) -> ConsentView:
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotPermitted()
+    _case_manager_for(session, services, user, participant)
+    row = _consent(session, consent_id, participant.id)
+    directive = repo.directive(row)
+    services.audit.append(session, _event(services, AuditAction.CONSENT_VIEW, user, meta,
+                                          participant.id, row.id))
+    names = reference_names(session)
+    status = directive.status_at(utcnow())
+    return ConsentView(row, directive, status.value, sentences(directive, names, row.language),
+                       missing_elements(replace(directive, signature=Signature(
+                           SignatureMethod.TYPED, "x", SignerRelation.SELF, utcnow())))
+                       if status is ConsentStatus.DRAFT else [],
+                       revocable_from(directive)
+                       if directive.kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None)
+
+
+def reference_names(session: Session) -> dict[str, str]:
+    names = {f"org:{o.slug}": o.name for o in session.scalars(select(m.Organization))}
+    names |= {f"sector:{s.value}": f"any {s.value.replace('_', ' ')} agency" for s in Sector}
+    return names
+
+
+def sign(session: Session, services: Services, user: m.StaffUser, public_id: str,
+         consent_id: uuid.UUID, *, signer_name: str, relation: str, agreed: bool,
+         scan: bytes | None, meta: RequestMeta) -> m.Consent:
+    """Sign on the device (typed name and explicit agreement, staff witness) or attach a scan
+    of a wet-ink form; then keep a PDF copy and its hash."""
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotPermitted()
+    _case_manager_for(session, services, user, participant)
+    row = _consent(session, consent_id, participant.id)
+    problems = []
+    try:
+        signer_relation = SignerRelation(relation or "self")
+    except ValueError:
+        problems.append("Choose who is signing.")
+        signer_relation = SignerRelation.SELF
+    media_type = None
+    if scan:
+        if len(scan) > MAX_SCAN_BYTES:
+            problems.append("The scan must be at most 5 MB.")
+        media_type = next((t for magic, t in SCAN_TYPES.items() if scan.startswith(magic)),
+                          None)
+        if media_type is None:
+            problems.append("The scan must be a PDF, PNG or JPEG file.")
+    elif not agreed:
+        problems.append("The participant must tick the box to agree.")
+    if not signer_name.strip():
+        problems.append("Type the full name of the person signing.")
+    if problems:
+        raise ConsentInputError(problems)
+    now = utcnow()
+    method = SignatureMethod.WET_INK_SCAN if scan else SignatureMethod.TYPED
+    signature = Signature(method, signer_name.strip(), signer_relation, now, user.id)
+    try:
+        activate(repo.directive(row), signature)
+    except ConsentError as exc:
+        raise ConsentInputError(exc.problems) from None
+    row.status = ConsentStatus.ACTIVE.value
+    row.signature_method = method.value
+    row.signer_relation = signer_relation.value
+    row.witness_user_id = user.id
+    row.signed_at = now
+    vault = services.vault.ready(session)
+    vault.seal(row, {"signer_name": signer_name.strip()})
+    content = scan if scan else render_pdf(
+        sentences(repo.directive(row), reference_names(session), row.language),
+        signer_name.strip(), now, user.display_name, row.language)
+    document = m.ConsentDocument(consent_id=row.id, media_type=media_type or "application/pdf",
+                                 sha256=hashlib.sha256(content).hexdigest(), created_at=now)
+    vault.seal(document, {"content": content})
+    row.document_sha256 = document.sha256
+    session.add(document)
+    session.flush()
+    services.audit.append(session, _event(services, AuditAction.CONSENT_SIGN, user, meta,
+                                          participant.id, row.id, method=method.value,
+                                          document_sha256=document.sha256))
+    return row
+
+
+def render_pdf(text: list[str], signer: str, signed_at: datetime, witness: str,
+               language: str) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    title = "Consent to share information" if language == "en" else \
+        "Consentimiento para compartir información"
+    pdf.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+    for line in text:
+        pdf.multi_cell(0, 6, line.encode("latin-1", "replace").decode("latin-1"),
+                       new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    pdf.ln(4)
+    signed = f"Signed by {signer} on {signed_at:%Y-%m-%d %H:%M} UTC; witness: {witness}."
+    pdf.multi_cell(0, 6, signed.encode("latin-1", "replace").decode("latin-1"),
+                   new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def document(session: Session, services: Services, user: m.StaffUser, public_id: str,
+             consent_id: uuid.UUID, meta: RequestMeta) -> tuple[str, bytes]:
+    view(session, services, user, public_id, consent_id, meta)
+    row = session.get(m.ConsentDocument, consent_id)
+    if row is None:
+        raise NotPermitted()
+    content = services.vault.ready(session).decrypt(
+        row.content_enc, table="consent_document", column="content", row_id=row.consent_id)
+    if hashlib.sha256(content).hexdigest() != row.sha256:
+        raise NotPermitted()
+    return row.media_type, content
+
+
+def revoke_consent(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                   consent_id: uuid.UUID, *, confirmed: bool, how: str,
+                   meta: RequestMeta) -> m.Consent:
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotPermitted()
+    _case_manager_for(session, services, user, participant)
+    row = _consent(session, consent_id, participant.id)
+    if not confirmed:
+        raise ConsentInputError(["Tick the box to confirm that the participant wants to "
+                                 "revoke it."])
+    now = utcnow()
+    try:
+        revoke(repo.directive(row), now)
+    except ConsentError as exc:
+        raise ConsentInputError(exc.problems) from None
+    row.status = ConsentStatus.REVOKED.value
+    row.revoked_at = now
+    row.revoked_by = "participant, with " + user.email
+    row.revocation_method = (how.strip() or "in person")[:100]
+    services.audit.append(session, _event(services, AuditAction.CONSENT_REVOKE, user, meta,
+                                          participant.id, row.id, method=row.revocation_method))
+    return row
+
+
+def participant_consents(session: Session, services: Services, user: m.StaffUser,
+                         public_id: str) -> tuple[m.Participant, list[dict[str, Any]]]:
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotPermitted()
+    _case_manager_for(session, services, user, participant)
+    return participant, consent_summaries(session, participant.id, utcnow())

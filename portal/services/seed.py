@@ -29,6 +29,7 @@ from portal.db.models import (
     StaffUser,
 )
 from portal.domain.consent import ConsentKind, ConsentStatus, SignatureMethod, SignerRelation
+from portal.domain.consent_text import CONSENT_TEXT_VERSION, REVOCATION_STATEMENT
 from portal.domain.vocabulary import DataCategory as C
 from portal.domain.vocabulary import GoalDomain, GoalStatus, Purpose, ReferralPathway, Role, Sector
 from portal.services.auth import set_demo_credentials
@@ -39,13 +40,6 @@ DEMO_PARTICIPANT_LOGINS = [
     ("LP-1001", "marcus", "river stone morning"),
     ("LP-1002", "angela", "cielo azul tranquilo"),
 ]
-CONSENT_TEXT_VERSION = "2026-11-en-1"
-REVOCATION_STATEMENT = (
-    "You can take back (revoke) this permission at any time, in writing or by telling your case "
-    "manager, or from the portal. Revoking does not undo sharing that already happened."
-)
-
-
 @dataclass(frozen=True)
 class OrgSeed:
     slug: str

@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from portal.crypto.vault import DecryptionError, PersonName, Vault
 from portal.db import models as m
@@ -48,6 +48,8 @@ class CaseloadRow:
     name: PersonName | None
     enrolled_on: date | None
     urgent: int
+    # The participant took a consent back in the last two weeks: the case manager should know.
+    revoked_recently: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
             .join(m.CareTeamMember, m.CareTeamMember.participant_id == m.Participant.id)
             .where(m.CareTeamMember.organization_id == user.organization_id,
                    m.CareTeamMember.start_date <= today,
-                   or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date >= today))
+                   or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today))
             .distinct().order_by(m.Participant.public_id).limit(limit + 1))
     condition = search_condition(vault, query)
     if condition is not None:
@@ -96,13 +98,20 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
                 m.Goal.participant_id.in_([p.id for p in people]), m.Goal.urgent,
                 m.Goal.status.not_in(["achieved", "closed"]))):
             urgent[pid] += 1
+    recent = set()
+    if people:
+        recent = set(session.scalars(select(m.Consent.participant_id).where(
+            m.Consent.participant_id.in_([p.id for p in people]),
+            m.Consent.status == "revoked", m.Consent.revoked_by == "participant",
+            m.Consent.revoked_at >= utcnow() - timedelta(days=14))))
     rows = []
     for p in people:
         try:
             name: PersonName | None = vault.open_participant(p)
         except DecryptionError:
             name = None
-        rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id]))
+        rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id],
+                                p.id in recent))
     services.audit.append(session, _meta_event(
         AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
         record_ids=tuple(r.public_id for r in rows),
@@ -210,6 +219,7 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     orgs = repo.Organizations.load(session)
     team = {link.organization_slug for link in context.care_team if link.current(at.date())}
     records = session.scalars(select(m.Record).where(m.Record.participant_id == participant.id)
+                              .options(noload(m.Record.organization))
                               .order_by(m.Record.effective_date.desc(), m.Record.id)).all()
     by_category: dict[str, list[m.Record]] = defaultdict(list)
     for record in records:
@@ -330,6 +340,7 @@ def _goals(session: Session, vault: Vault, participant: m.Participant,
     """Goal statuses are `progress`; their details belong to the goal's own category."""
     lines = []
     for goal in session.scalars(select(m.Goal).where(m.Goal.participant_id == participant.id)
+                                .options(noload(m.Goal.updates), noload(m.Goal.organization))
                                 .order_by(m.Goal.urgent.desc(), m.Goal.created_at)):
         owner = orgs.by_id[goal.organization_id]
         status_decision = decisions.get((DataCategory.PROGRESS, owner.slug))

@@ -30,6 +30,8 @@ from portal.db.engine import make_engine, make_session_factory
 from portal.policy.casbin_policy import load_role_mapping
 from portal.services.audit import AuditWriteError
 from portal.services.wiring import Services
+from portal.web.admin import admin_router
+from portal.web.api import api_router
 from portal.web.auth.oidc import RelyingParty, load_providers
 from portal.web.auth.routes import (
     AuthComponents,
@@ -39,10 +41,16 @@ from portal.web.auth.routes import (
     login_redirect,
     provide_principal,
 )
+from portal.web.compliance import compliance_router
+from portal.web.consents import ConsentController
+from portal.web.me import MeController
+from portal.web.referrals import CareTeamController, ReferralController
 from portal.web.sessions import SessionManager
 from portal.web.workspace import WorkspaceController
 
-LOGIN_ATTEMPTS_PER_MINUTE = 30
+# Per client address; one sign-in through a provider takes about five requests, and an
+# agency's staff may share one address. Passphrase guessing is stopped per account anyway.
+LOGIN_ATTEMPTS_PER_MINUTE = 120
 log = logging.getLogger("portal.web")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
@@ -182,7 +190,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         vault=services.vault,
         role_mapping=load_role_mapping(settings.policies_dir / "role_mapping.csv"))
     handlers += [StaffAuthController, ParticipantAuthController,
-                 ParticipantSecurityController, WorkspaceController]
+                 ParticipantSecurityController, MeController, WorkspaceController,
+                 ConsentController,
+                 ReferralController, CareTeamController, admin_router, api_router,
+                 compliance_router]
     secure = secure_cookies(settings)
     return Litestar(
         route_handlers=handlers,

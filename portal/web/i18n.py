@@ -67,6 +67,71 @@ TEXT: dict[str, dict[str, str]] = {
                          "es": "Agregar una aplicación de autenticación (opcional)"},
     "me.totp_added": {"en": "Your authenticator app is on.",
                       "es": "Su aplicación de autenticación está activada."},
+    "me.sharing.title": {"en": "Who can see what about you", "es": "Quién puede ver qué de usted"},
+    "me.sharing.none": {"en": "Right now you are not sharing anything with other agencies.",
+                        "es": "Ahora no comparte nada con otras agencias."},
+    "me.sharing.not_shared": {"en": "Not shared with anyone outside the agency that wrote it:",
+                              "es": "No se comparte con nadie fuera de la agencia que lo "
+                                    "escribió:"},
+    "me.sharing.drafts": {"en": "Waiting for your signature", "es": "Esperando su firma"},
+    "me.sharing.drafts_help": {
+        "en": "These are not in effect yet. Your case manager will go over them with you.",
+        "es": "Todavía no están vigentes. Su administrador de caso los revisará con usted."},
+    "me.sharing.history": {"en": "Ended", "es": "Terminados"},
+    "me.status.revoked": {"en": "You took this back", "es": "Usted retiró esto"},
+    "me.status.expired": {"en": "Expired", "es": "Venció"},
+    "me.status.superseded": {"en": "Replaced by a newer version",
+                             "es": "Reemplazado por una versión nueva"},
+    "me.status.entered_in_error": {"en": "Entered by mistake", "es": "Registrado por error"},
+    "me.revoke.link": {"en": "Take this back", "es": "Retirar esto"},
+    "me.revoke.title": {"en": "Take back this permission?", "es": "¿Retirar este permiso?"},
+    "me.revoke.stops": {"en": "If you take it back, this stops right away:",
+                        "es": "Si lo retira, esto se detiene de inmediato:"},
+    "me.revoke.after": {
+        "en": "What was already shared stays where it is. You can give permission again "
+              "later with your case manager.",
+        "es": "Lo que ya se compartió se queda donde está. Puede dar permiso otra vez más "
+              "tarde con su administrador de caso."},
+    "me.revoke.confirm": {"en": "Yes, take it back", "es": "Sí, retirarlo"},
+    "me.revoke.cancel": {"en": "No, keep it", "es": "No, mantenerlo"},
+    "me.revoke.done": {"en": "Done. That permission has ended and your case manager will see "
+                              "it.",
+                       "es": "Listo. Ese permiso terminó y su administrador de caso lo verá."},
+    "me.revoke.locked": {
+        "en": "You cannot take this one back yet because it is a condition of your court "
+              "case. You can take it back from:",
+        "es": "Todavía no puede retirar este porque es una condición de su caso en la corte. "
+              "Puede retirarlo a partir de:"},
+    "me.change.link": {"en": "Ask to share more or less", "es": "Pedir compartir más o menos"},
+    "me.change.title": {"en": "Ask for a change", "es": "Pedir un cambio"},
+    "me.change.intro": {
+        "en": "Tell us what you want. Your case manager will prepare it and go over it with you "
+              "before anything changes.",
+        "es": "Díganos lo que quiere. Su administrador de caso lo preparará y lo revisará con "
+              "usted antes de que algo cambie."},
+    "me.change.more": {"en": "Share more", "es": "Compartir más"},
+    "me.change.less": {"en": "Share less", "es": "Compartir menos"},
+    "me.change.what": {"en": "What would you like? (for example: let the clinic see my housing)",
+                       "es": "¿Qué le gustaría? (por ejemplo: que la clínica vea mi vivienda)"},
+    "me.change.send": {"en": "Send to my case manager", "es": "Enviar a mi administrador de "
+                                                              "caso"},
+    "me.change.sent": {"en": "Sent. Your case manager will talk with you about it.",
+                       "es": "Enviado. Su administrador de caso hablará con usted."},
+    "me.change.problem": {"en": "Choose more or less, and write what you would like.",
+                          "es": "Elija más o menos, y escriba lo que le gustaría."},
+    "me.looked.link": {"en": "Who has looked at my information",
+                       "es": "Quién ha mirado mi información"},
+    "me.looked.title": {"en": "Who has looked at your information",
+                        "es": "Quién ha mirado su información"},
+    "me.looked.none": {"en": "No one outside the agencies that wrote it has looked yet.",
+                       "es": "Nadie fuera de las agencias que la escribieron la ha mirado."},
+    "me.looked.consent": {"en": "because you agreed", "es": "porque usted aceptó"},
+    "me.looked.break_glass": {"en": "in a medical emergency", "es": "en una emergencia médica"},
+    "me.looked.refused": {"en": "asked for emergency access and was refused",
+                          "es": "pidió acceso de emergencia y se le negó"},
+    "me.looked.saw": {"en": "saw", "es": "vio"},
+    "me.looked.your_info": {"en": "your information", "es": "su información"},
+    "me.back": {"en": "Back", "es": "Volver"},
     "me.sign_out": {"en": "Sign out", "es": "Salir"},
     "me.language": {"en": "Language", "es": "Idioma"},
     "me.help": {

@@ -14,7 +14,6 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
-from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
 from portal.domain.ports import BREAK_GLASS
@@ -23,26 +22,14 @@ from portal.services import people
 from portal.services import workspace as ws
 from portal.services.access import AccessDenied
 from portal.services.wiring import Services
-from portal.web.auth.routes import request_meta, require_staff
+from portal.web.auth.routes import request_meta
+from portal.web.deps import db_of, services_of, staff_of
 from portal.web.sessions import Principal
 
 T = TypeVar("T")
 
 
-def _services(state: State) -> Services:
-    services: Services = state.services
-    return services
 
-
-def _db(state: State) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = state.sessions
-    return factory
-
-
-def _staff(principal: Principal | None) -> tuple[Principal, m.StaffUser]:
-    who = require_staff(principal)
-    assert who.staff is not None
-    return who, who.staff
 
 
 def _may_break_glass(services: Services, user: m.StaffUser) -> bool:
@@ -55,15 +42,15 @@ class WorkspaceController(Controller):
     @get("/staff", sync_to_thread=True, name="caseload")
     def caseload(self, request: HTMXRequest, state: State,
                  principal: NamedDependency[Principal | None]) -> Template:
-        who, user = _staff(principal)
+        who, user = staff_of(principal)
         query = request.query_params.get("q", "")[:200]
         after = request.query_params.get("after") or None
         urgent = request.query_params.get("urgent") == "1"
-        with _db(state).begin() as db:
-            page = ws.caseload(db, _services(state), user, request_meta(request, who),
+        with db_of(state).begin() as db:
+            page = ws.caseload(db, services_of(state), user, request_meta(request, who),
                                query=query, after=after, urgent_only=urgent)
         context = {"user": user, "caseload": page, "urgent": urgent,
-                   "may_break_glass": _may_break_glass(_services(state), user)}
+                   "may_break_glass": _may_break_glass(services_of(state), user)}
         if request.htmx and request.htmx.target == "caseload-rows":
             return Template("staff/_caseload_rows.html", context=context)
         return Template("staff/caseload.html", context=context)
@@ -71,19 +58,19 @@ class WorkspaceController(Controller):
     @get("/participants/{public_id:str}", sync_to_thread=True, name="participant")
     def participant(self, public_id: FromPath[str], request: Request[Any, Any, Any],
                     state: State, principal: NamedDependency[Principal | None]) -> Template:
-        who, user = _staff(principal)
-        with _db(state).begin() as db:
-            page = _or_404(lambda: ws.participant_page(db, _services(state), user, public_id,
+        who, user = staff_of(principal)
+        with db_of(state).begin() as db:
+            page = _or_404(lambda: ws.participant_page(db, services_of(state), user, public_id,
                                                        request_meta(request, who)))
         return Template("staff/participant.html", context={"user": user, "page": page})
 
     @get("/participants/{public_id:str}/why/{category:str}", sync_to_thread=True)
     def why(self, public_id: FromPath[str], category: FromPath[str], request: HTMXRequest,
             state: State, principal: NamedDependency[Principal | None]) -> Template:
-        who, user = _staff(principal)
-        with _db(state).begin() as db:
+        who, user = staff_of(principal)
+        with db_of(state).begin() as db:
             lines = _or_404(lambda: ws.explain_category(
-                db, _services(state), user, public_id, category, request_meta(request, who)))
+                db, services_of(state), user, public_id, category, request_meta(request, who)))
         context = {"user": user, "lines": lines, "public_id": public_id.upper(),
                    "category": category}
         if request.htmx:
@@ -94,10 +81,10 @@ class WorkspaceController(Controller):
     def add_record(self, public_id: FromPath[str], request: Request[Any, Any, Any],
                    state: State, principal: NamedDependency[Principal | None],
                    data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
-        who, user = _staff(principal)
-        services = _services(state)
+        who, user = staff_of(principal)
+        services = services_of(state)
         error = None
-        with _db(state).begin() as db:
+        with db_of(state).begin() as db:
             try:
                 _or_404(lambda: ws.add_record(
                     db, services, user, public_id, data.get("category", ""),
@@ -107,7 +94,7 @@ class WorkspaceController(Controller):
                 error = str(exc)
         if error is None:
             return Redirect(f"/participants/{public_id.upper()}#saved")
-        with _db(state).begin() as db:
+        with db_of(state).begin() as db:
             page = ws.participant_page(db, services, user, public_id,
                                        request_meta(request, who))
         return Template("staff/participant.html", status_code=400, context={
@@ -116,14 +103,14 @@ class WorkspaceController(Controller):
     @get("/break-glass", sync_to_thread=True)
     def break_glass_search(self, request: Request[Any, Any, Any], state: State,
                            principal: NamedDependency[Principal | None]) -> Template:
-        who, user = _staff(principal)
-        services = _services(state)
+        who, user = staff_of(principal)
+        services = services_of(state)
         if not _may_break_glass(services, user):
             raise PermissionDeniedException("Your role cannot use emergency access.")
         query = request.query_params.get("q", "")[:200]
         found: list[str] = []
         if query.strip():
-            with _db(state).begin() as db:
+            with db_of(state).begin() as db:
                 found = ws.emergency_search(db, services, user, query,
                                             request_meta(request, who))
         return Template("staff/break_glass_search.html", context={
@@ -132,25 +119,25 @@ class WorkspaceController(Controller):
     @get("/break-glass/{public_id:str}", sync_to_thread=False)
     def break_glass_form(self, public_id: FromPath[str], state: State,
                          principal: NamedDependency[Principal | None]) -> Template:
-        _, user = _staff(principal)
-        if not _may_break_glass(_services(state), user):
+        _, user = staff_of(principal)
+        if not _may_break_glass(services_of(state), user):
             raise PermissionDeniedException("Your role cannot use emergency access.")
         return Template("staff/break_glass_form.html", context={
             "user": user, "public_id": public_id.upper(), "form": {},
-            "minutes": _services(state).settings.break_glass_minutes})
+            "minutes": services_of(state).settings.break_glass_minutes})
 
     @post("/break-glass/{public_id:str}", sync_to_thread=True)
     def break_glass(self, public_id: FromPath[str], request: Request[Any, Any, Any],
                     state: State, principal: NamedDependency[Principal | None],
                     data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
-        who, user = _staff(principal)
-        services = _services(state)
+        who, user = staff_of(principal)
+        services = services_of(state)
         error = None
         try:
             minutes = int(data.get("minutes") or services.settings.break_glass_minutes)
         except ValueError:
             minutes = 0
-        with _db(state).begin() as db:
+        with db_of(state).begin() as db:
             participant = people.by_public_id(db, public_id)
             if participant is None:
                 raise NotFoundException()

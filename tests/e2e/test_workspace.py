@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,67 +14,19 @@ from litestar.testing import TestClient
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.config import Settings
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.services import audit as audit_service
-from portal.services.seed import generate_participants, seed_demo
+from portal.services.seed import generate_participants
 from portal.services.wiring import Services
-from portal.web.app import create_app
-from portal.web.sessions import SessionManager
+from tests.e2e.pages import csrf, section
 
-BASE = "http://127.0.0.1:8000"
 ALEX = "alex.rivera@hope-housing.example"  # housing navigator
 MARIA = "maria.lopez@harbor-lead.example"  # case manager
 TOM = "tom.becker@riverton-probation.example"  # probation officer
 JAMES = "james.carter@riverton-pd.example"  # police officer
 LUIS = "luis.moreno@eastgate-clinic.example"  # clinic clinician
-
-
-@pytest.fixture
-def demo(session_factory: sessionmaker[Session], services: Services) -> sessionmaker[Session]:
-    with session_factory.begin() as session:
-        seed_demo(session, issuer=BASE + "/dev-idp", vault=services.vault)
-    return session_factory
-
-
-@pytest.fixture
-def as_user(settings: Settings, demo: sessionmaker[Session],
-            services: Services) -> Iterator[Callable[[str], TestClient[Any]]]:
-    app_settings = Settings(env="test", database_url=settings.database_url,
-                            data_dir=settings.data_dir, data_key_file=settings.data_key_file,
-                            dev_idp=False)
-    clients: list[TestClient[Any]] = []
-
-    def sign_in(email: str) -> TestClient[Any]:
-        with demo.begin() as s:
-            user = repo.staff_by_email(s, email)
-            assert user is not None
-            token = SessionManager(app_settings, services.audit).start(
-                s, staff_user_id=user.id)
-        client = TestClient(create_app(app_settings), base_url=BASE)
-        client.__enter__()
-        client.cookies.set("portal_session", token)
-        clients.append(client)
-        return client
-
-    yield sign_in
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def section(html: str, category: str) -> str:
-    match = re.search(rf'<section class="category" aria-labelledby="h-{category}">(.*?)</section>',
-                      html, re.S)
-    assert match, category
-    return match.group(1)
-
-
-def csrf(html: str) -> str:
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert token
-    return token.group(1)
 
 
 def test_caseload_lists_the_organizations_participants(

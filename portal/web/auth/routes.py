@@ -22,7 +22,6 @@ from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.vocabulary import Role
 from portal.services import auth as auth_service
-from portal.services import people
 from portal.services.access import RequestMeta
 from portal.services.audit import AuditLog
 from portal.web.auth.oidc import LoginError, PendingLogin, RelyingParty
@@ -208,12 +207,12 @@ def _end_session_url(rp: RelyingParty, id_token: str, return_to: str) -> str | N
 # --- participants ----------------------------------------------------------------------------
 
 
-def _me_context(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
+def me_context(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
     lang = language(request)
     return {"lang": lang, "t": translator(lang), "languages": LANGUAGE_NAMES, **extra}
 
 
-def _with_language(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
+def with_language(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
     if request.query_params.get("lang") in LANGUAGE_NAMES:
         response.set_cookie(Cookie(key="lang", value=request.query_params["lang"], path="/",
                                    httponly=True, samesite="lax", max_age=365 * 24 * 3600))
@@ -225,8 +224,8 @@ class ParticipantAuthController(Controller):
 
     @get("/login", sync_to_thread=False)
     def login_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        return _with_language(request, Template("me/login.html",
-                                                 context=_me_context(request)))
+        return with_language(request, Template("me/login.html",
+                                                 context=me_context(request)))
 
     @post("/login", sync_to_thread=True)
     def login(self, request: Request[Any, Any, Any], state: State,
@@ -246,7 +245,7 @@ class ParticipantAuthController(Controller):
             except auth_service.SignInRefused as exc:
                 refused = exc  # the failure count and its audit event are still committed
         if refused is not None:
-            return Template("me/login.html", status_code=401, context=_me_context(
+            return Template("me/login.html", status_code=401, context=me_context(
                 request, error=refused.message, username=data.get("username", "")))
         response = Redirect("/me")
         components.sessions.set_cookie(response, token)
@@ -254,8 +253,8 @@ class ParticipantAuthController(Controller):
 
     @get("/enrol", sync_to_thread=False)
     def enrol_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        return _with_language(request, Template("me/enrol.html",
-                                                 context=_me_context(request, form={})))
+        return with_language(request, Template("me/enrol.html",
+                                                 context=me_context(request, form={})))
 
     @post("/enrol", sync_to_thread=True)
     def enrol(self, request: Request[Any, Any, Any], state: State,
@@ -277,24 +276,11 @@ class ParticipantAuthController(Controller):
                 refused = exc
         if refused is not None:
             form = {k: data.get(k, "") for k in ("participant_id", "username")}
-            return Template("me/enrol.html", status_code=400, context=_me_context(
+            return Template("me/enrol.html", status_code=400, context=me_context(
                 request, error=refused.message, form=form))
         response = Redirect("/me")
         components.sessions.set_cookie(response, token)
         return response
-
-    @get("/", sync_to_thread=True)
-    def home(self, request: Request[Any, Any, Any], state: State,
-             principal: NamedDependency[Principal | None]) -> Response[Any]:
-        participant = require_participant(principal).participant
-        assert participant is not None
-        components = _components(state)
-        with _db(state).begin() as db:
-            name = people.name_or_none(db, components.vault, components.audit, participant,
-                                       request_meta(request, principal))
-        return _with_language(request, Template("me/home.html", context=_me_context(
-            request, participant=participant, name=name,
-            totp_added=request.query_params.get("totp") == "added")))
 
 
 class ParticipantSecurityController(Controller):
@@ -308,7 +294,7 @@ class ParticipantSecurityController(Controller):
         participant = require_participant(principal).participant
         assert participant is not None
         secret = auth_service.new_totp_secret()
-        return _with_language(request, Template("me/security.html", context=_me_context(
+        return with_language(request, Template("me/security.html", context=me_context(
             request, secret=secret, uri=auth_service.totp_uri(secret, participant.public_id))))
 
     @post("/", sync_to_thread=True)
@@ -327,7 +313,7 @@ class ParticipantSecurityController(Controller):
             except auth_service.SignInRefused as exc:
                 refused = exc
         if refused is not None:
-            return Template("me/security.html", status_code=400, context=_me_context(
+            return Template("me/security.html", status_code=400, context=me_context(
                 request, secret=secret, error=refused.message,
                 uri=auth_service.totp_uri(secret, who.participant.public_id)))
         return Redirect("/me?totp=added")

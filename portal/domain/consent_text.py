@@ -1,0 +1,144 @@
+"""A consent in plain language, English and Spanish: the words the participant signs and sees."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+from portal.domain.consent import ConsentKind, Directive, ProvisionEffect, revocable_from
+from portal.domain.vocabulary import DataCategory, Purpose
+
+CONSENT_TEXT_VERSION = "2026-11-en-1"
+REVOCATION_STATEMENT = (
+    "You can take back (revoke) this permission at any time, in writing or by telling your case "
+    "manager, or from the portal. Revoking does not undo sharing that already happened."
+)
+
+
+CATEGORY_WORDS: dict[str, dict[DataCategory, str]] = {
+    "en": {
+        DataCategory.CONTACT: "how to reach you", DataCategory.CASE_PLAN: "your case plan",
+        DataCategory.PROGRESS: "how you are doing in the program",
+        DataCategory.HOUSING: "your housing", DataCategory.BENEFITS: "your benefits",
+        DataCategory.HEALTH: "your physical health",
+        DataCategory.MENTAL_HEALTH: "your mental health",
+        DataCategory.SUD_TREATMENT: "your substance use treatment (drug and alcohol treatment)",
+        DataCategory.JUSTICE: "your court and probation information"},
+    "es": {
+        DataCategory.CONTACT: "cómo comunicarse con usted", DataCategory.CASE_PLAN:
+        "su plan de caso", DataCategory.PROGRESS: "cómo le va en el programa",
+        DataCategory.HOUSING: "su vivienda", DataCategory.BENEFITS: "sus beneficios",
+        DataCategory.HEALTH: "su salud física", DataCategory.MENTAL_HEALTH: "su salud mental",
+        DataCategory.SUD_TREATMENT: "su tratamiento por uso de sustancias (drogas y alcohol)",
+        DataCategory.JUSTICE: "su información de la corte y de libertad condicional"},
+}
+
+PURPOSE_WORDS: dict[str, dict[Purpose, str]] = {
+    "en": {Purpose.TREAT: "to treat you", Purpose.CAREMGT: "to coordinate your care in LEAD",
+           Purpose.HOPERAT: "to run and check the program",
+           Purpose.ETREAT: "in a medical emergency",
+           Purpose.LEADMON: "to check your progress for the court or probation"},
+    "es": {Purpose.TREAT: "para darle tratamiento",
+           Purpose.CAREMGT: "para coordinar su atención en LEAD",
+           Purpose.HOPERAT: "para manejar y revisar el programa",
+           Purpose.ETREAT: "en una emergencia médica",
+           Purpose.LEADMON: "para revisar su progreso para la corte o la libertad condicional"},
+}
+
+WORDS = {
+    "en": {"can_see": "{who} can see {what}", "until": "until {when}",
+           "until_event": "until {event}", "so": "so they can {why}",
+           "not": "{who} cannot see {what}", "and": "and", "from": "from {who}",
+           "revoke": "You can take back this permission at any time by telling your case "
+                     "manager or from the portal. Taking it back does not undo sharing that "
+                     "already happened.",
+           "revoke_cj": "You cannot take this back until {when}, because it is a condition of "
+                        "your case. After that, you can.",
+           "part2": "This includes information about substance use treatment, which federal "
+                    "law (42 CFR Part 2) protects. It cannot be shared further without your "
+                    "written permission.",
+           "unknown": "an agency"},
+    "es": {"can_see": "{who} puede ver {what}", "until": "hasta el {when}",
+           "until_event": "hasta {event}", "so": "{why}",
+           "not": "{who} no puede ver {what}", "and": "y", "from": "de {who}",
+           "revoke": "Usted puede retirar este permiso en cualquier momento, diciéndole a su "
+                     "administrador de caso o desde el portal. Retirarlo no deshace lo que ya "
+                     "se compartió.",
+           "revoke_cj": "Usted no puede retirar esto hasta {when}, porque es una condición de "
+                        "su caso. Después, sí puede.",
+           "part2": "Esto incluye información sobre tratamiento por uso de sustancias, que la "
+                    "ley federal (42 CFR Parte 2) protege. No se puede compartir más sin su "
+                    "permiso por escrito.",
+           "unknown": "una agencia"},
+}
+
+
+def _join(items: list[str], lang: str) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {WORDS[lang]['and']} " + items[-1]
+
+
+def _who(refs: frozenset[str], names: Mapping[str, str], lang: str) -> str:
+    return _join(sorted(names.get(ref, WORDS[lang]["unknown"]) for ref in refs), lang)
+
+
+def _purpose(purposes: frozenset[Purpose], lang: str) -> str:
+    phrases = [PURPOSE_WORDS[lang][p] for p in sorted(purposes)]
+    text = _join(phrases, lang)
+    # "so they can to treat you" reads badly: the English purposes are infinitive phrases.
+    return text.removeprefix("to ") if lang == "en" else text
+
+
+def _when(d: Directive, lang: str) -> str:
+    if d.expires_on is not None:
+        return WORDS[lang]["until"].format(when=_date(d.expires_on, lang))
+    return WORDS[lang]["until_event"].format(event=d.expiry_event or "")
+
+
+MONTHS = {"en": ["January", "February", "March", "April", "May", "June", "July", "August",
+                 "September", "October", "November", "December"],
+          "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+                 "septiembre", "octubre", "noviembre", "diciembre"]}
+
+
+def _date(day: date, lang: str) -> str:
+    month = MONTHS[lang][day.month - 1]
+    if lang == "en":
+        return f"{day.day} {month} {day.year}"
+    return f"{day.day} de {month} de {day.year}"
+
+
+def sentences(d: Directive, names: Mapping[str, str], lang: str = "en") -> list[str]:
+    """The consent as sentences a participant understands. ``names`` maps ``org:<slug>`` and
+    ``sector:<sector>`` references to readable names."""
+    lang = lang if lang in WORDS else "en"
+    w = WORDS[lang]
+    out = []
+    for p in d.provisions:
+        what = _join([CATEGORY_WORDS[lang][c] for c in sorted(p.categories)], lang)
+        who = _who(p.recipients, names, lang)
+        source = w["from"].format(who=_who(p.disclosers, names, lang))
+        if p.effect is ProvisionEffect.PERMIT:
+            sentence = (w["can_see"].format(who=who, what=what) + f" {source} "
+                        + _when(d, lang) + ", " + w["so"].format(why=_purpose(p.purposes, lang)))
+        else:
+            sentence = w["not"].format(who=who, what=what) + f" {source}"
+        out.append(sentence[0].upper() + sentence[1:] + ".")
+    if d.covers_part2:
+        out.append(w["part2"])
+    if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE and revocable_from(d):
+        out.append(w["revoke_cj"].format(when=revocable_from(d)))
+    else:
+        out.append(w["revoke"])
+    return out
+
+
+def information_description(categories: list[DataCategory], part2_source: bool) -> str:
+    """The 42 CFR 2.31(a)(3) description, stating SUD information explicitly when included."""
+    labels = [c.info.label.lower() for c in sorted(categories)]
+    text = "Information about: " + ", ".join(labels) + "."
+    if DataCategory.SUD_TREATMENT in categories or part2_source:
+        text += (" This includes substance use disorder (SUD) treatment information protected "
+                 "by 42 CFR Part 2.")
+    return text

@@ -1,0 +1,197 @@
+"""Participants' own view: who may see what about them, taking a consent back, asking for a
+change, and who has looked. A participant only ever reaches their own information."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.db import models as m
+from portal.db import repositories as repo
+from portal.db.types import utcnow
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.consent import (
+    ConsentError,
+    ConsentKind,
+    ConsentStatus,
+    Directive,
+    ProvisionEffect,
+    revocable_from,
+    revoke,
+)
+from portal.domain.consent_text import CATEGORY_WORDS, REVOCATION_STATEMENT, sentences
+from portal.domain.vocabulary import DataCategory
+from portal.services import audit as audit_service
+from portal.services.access import RequestMeta
+from portal.services.consents import reference_names
+from portal.services.wiring import Services
+
+ACCOUNTING_YEARS = 6
+
+
+class NotYours(Exception):
+    """Not this participant's (shown as not found)."""
+
+
+class RequestError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MyConsent:
+    id: str
+    status: str
+    sentences: list[str]
+    kind: ConsentKind
+    revocable_from: str | None
+    revocable_now: bool
+    when: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MySharing:
+    active: list[MyConsent]
+    drafts: list[MyConsent]
+    history: list[MyConsent]
+    not_shared: list[str]
+
+
+def _event(action: AuditAction, participant: m.Participant, meta: RequestMeta,
+           **kwargs: object) -> NewAuditEvent:
+    fields: dict[str, object] = {
+        "actor": participant.public_id, "participant_id": participant.id,
+        "session_id": meta.session_id, "client_address": meta.client_address,
+        "request_id": meta.request_id, **kwargs}
+    return NewAuditEvent(action=action, **fields)  # type: ignore[arg-type]
+
+
+def _can_revoke_now(d: Directive, at: datetime) -> bool:
+    try:
+        revoke(d, at)
+    except ConsentError:
+        return False
+    return True
+
+
+def my_sharing(session: Session, services: Services, participant: m.Participant, lang: str,
+               meta: RequestMeta) -> MySharing:
+    at = utcnow()
+    names = reference_names(session)
+    rows = session.scalars(select(m.Consent).where(m.Consent.participant_id == participant.id)
+                           .order_by(m.Consent.created_at.desc())).all()
+    active, drafts, history = [], [], []
+    covered: set[DataCategory] = set()
+    for row in rows:
+        d = repo.directive(row)
+        status = d.status_at(at)
+        item = MyConsent(str(row.id), status.value, sentences(d, names, lang), d.kind,
+                         revocable_from(d) if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE
+                         else None, _can_revoke_now(d, at),
+                         row.revoked_at or row.signed_at or row.created_at)
+        if status is ConsentStatus.ACTIVE:
+            active.append(item)
+            covered |= {c for p in d.provisions if p.effect is ProvisionEffect.PERMIT
+                        for c in p.categories}
+        elif status is ConsentStatus.DRAFT:
+            drafts.append(item)
+        else:
+            history.append(item)
+    words = CATEGORY_WORDS[lang if lang in CATEGORY_WORDS else "en"]
+    not_shared = [words[c] for c in DataCategory if c not in covered]
+    services.audit.append(session, _event(AuditAction.CONSENT_VIEW, participant, meta,
+                                          consent_ids=tuple(str(r.id) for r in rows)))
+    return MySharing(active, drafts, history, not_shared)
+
+
+def _mine(session: Session, participant: m.Participant, consent_id: str) -> m.Consent:
+    try:
+        row = session.get(m.Consent, uuid.UUID(consent_id))
+    except ValueError:
+        raise NotYours() from None
+    if row is None or row.participant_id != participant.id:
+        raise NotYours()
+    return row
+
+
+def consent_for_revocation(session: Session, participant: m.Participant, consent_id: str,
+                           lang: str) -> MyConsent:
+    row = _mine(session, participant, consent_id)
+    d = repo.directive(row)
+    at = utcnow()
+    return MyConsent(str(row.id), d.status_at(at).value,
+                     sentences(d, reference_names(session), lang), d.kind,
+                     revocable_from(d) if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE
+                     else None, _can_revoke_now(d, at), row.signed_at)
+
+
+def revoke_mine(session: Session, services: Services, participant: m.Participant,
+                consent_id: str, meta: RequestMeta) -> None:
+    """Takes effect for the very next access: decisions read the status every time."""
+    row = _mine(session, participant, consent_id)
+    now = utcnow()
+    try:
+        revoke(repo.directive(row), now)
+    except ConsentError as exc:
+        raise RequestError(" ".join(exc.problems)) from None
+    row.status = ConsentStatus.REVOKED.value
+    row.revoked_at = now
+    row.revoked_by = "participant"
+    row.revocation_method = "self-service portal"
+    services.audit.append(session, _event(AuditAction.CONSENT_REVOKE, participant, meta,
+                                          consent_ids=(str(row.id),),
+                                          detail={"by": "participant"}))
+
+
+def ask_for_change(session: Session, services: Services, participant: m.Participant,
+                   wish: str, text: str, meta: RequestMeta) -> m.Consent:
+    """The request becomes a draft consent for the case manager to complete with them."""
+    text = text.strip()
+    if wish not in ("more", "less"):
+        raise RequestError("choose")
+    if not text or len(text) > 1000:
+        raise RequestError("describe")
+    row = m.Consent(id=uuid.uuid4(), participant_id=participant.id, kind=ConsentKind.ROI.value,
+                    status=ConsentStatus.DRAFT.value, language=participant.preferred_language,
+                    information_description=f"Participant asked to share {wish}: {text}",
+                    revocation_statement=REVOCATION_STATEMENT, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    services.audit.append(session, _event(AuditAction.CONSENT_CREATE, participant, meta,
+                                          consent_ids=(str(row.id),),
+                                          detail={"requested": wish}))
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    when: datetime
+    organization: str
+    roles: list[str]
+    category: DataCategory | None
+    basis: str  # "consent" | "break_glass" | "refused"
+
+
+def who_looked(session: Session, services: Services, participant: m.Participant,
+               meta: RequestMeta) -> list[Look]:
+    """The accounting of disclosures (HIPAA 164.528, 42 CFR 2.24), plus refused emergency
+    access attempts, newest first."""
+    since = utcnow() - timedelta(days=365 * ACCOUNTING_YEARS - 2)
+    orgs = {o.slug: o.name for o in session.scalars(select(m.Organization))}
+    looks = [Look(d.occurred_at, orgs.get(d.recipient_organization or "",
+                                          d.recipient_organization or ""),
+                  list(d.recipient_roles), DataCategory(d.category) if d.category else None,
+                  "break_glass" if d.basis == "break_glass" else "consent")
+             for d in audit_service.disclosures(session, participant.id, since=since)]
+    refused = session.scalars(select(m.AuditEvent).where(
+        m.AuditEvent.participant_id == participant.id,
+        m.AuditEvent.action == AuditAction.BREAK_GLASS_GRANT_CREATE.value,
+        m.AuditEvent.decision == "deny"))
+    looks += [Look(e.occurred_at, orgs.get(e.actor_organization or "", ""),
+                   list(e.actor_roles), None, "refused") for e in refused]
+    services.audit.append(session, _event(AuditAction.AUDIT_DISCLOSURES_VIEW, participant,
+                                          meta))
+    return sorted(looks, key=lambda look: look.when, reverse=True)

@@ -1,0 +1,493 @@
+"""JSON API under /api/v1 for partner systems.
+
+Thin, like the pages: authenticate, call the same workspace services in one transaction (so the
+same decide() path and the same audit events apply), and shape the answer as JSON.
+
+Authentication is either
+- ``Authorization: Bearer <access token>`` from one of the configured identity providers
+  (portal/services/api_tokens.py), naming an existing, active staff account; or
+- the portal's session cookie, for safe methods only: CSRF protection does not cover /api/, so a
+  change made with only a cookie could be forged from another site. Changes need a bearer token.
+
+A participant that does not exist and one the caller may not see get byte-identical 404s.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from joserfc.jwk import KeySet
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import CacheControlHeader, State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ServiceUnavailableException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.db import models as m
+from portal.db import repositories as repo
+from portal.db.types import utcnow
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.decision import Reason
+from portal.domain.ports import CONSENT
+from portal.domain.vocabulary import Action, DataCategory, Purpose
+from portal.services import api_tokens
+from portal.services import workspace as ws
+from portal.services.access import RequestMeta
+from portal.services.consents import consent_summaries
+from portal.services.wiring import Services
+from portal.web.auth.oidc import ALLOWED_ALGORITHMS, LoginError, RelyingParty
+from portal.web.auth.routes import AuthComponents, request_meta
+from portal.web.sessions import Principal
+
+log = logging.getLogger("portal.web.api")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Public ids are short, upper-case letters, digits and dashes ("LP-1001"). Anything else cannot
+# exist, so it is simply not found (and never reaches the database as odd bytes).
+PUBLIC_ID = re.compile(r"[A-Z0-9][A-Z0-9-]{0,39}")
+REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
+NOT_FOUND = "not found"
+
+
+# --- response bodies (the OpenAPI document is generated from these) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    status_code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseloadItem:
+    id: str
+    name: str | None  # None: the name could not be decrypted
+    enrolled_on: date | None
+    urgent_needs: int
+
+
+@dataclass(frozen=True, slots=True)
+class Caseload:
+    participants: list[CaseloadItem]
+    next_after: str | None  # pass as ?after= for the next page; None on the last page
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOut:
+    id: str
+    title: str | None  # None: could not be decrypted
+    body: str | None
+    author: str  # the authoring organization
+    effective_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryOut:
+    category: DataCategory
+    label: str
+    records: list[RecordOut]
+    withheld: bool  # some information in this category is withheld from the caller
+    withheld_reason: str | None  # the rule, never the withheld content
+    notices: list[str]  # obligations that travel with the data (e.g. the 42 CFR 2.32 notice)
+    may_add: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GoalOut:
+    summary: str
+    status: str
+    status_note: str
+    owner: str
+    urgent: bool
+    detail: str | None  # None: withheld (only the status is shared)
+    detail_category: DataCategory
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantOut:
+    id: str
+    name: str | None
+    enrolled_on: date | None
+    categories: list[CategoryOut]
+    goals: list[GoalOut]
+    notices: list[str]
+    emergency_access_until: datetime | None  # set when seen under break-glass access
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsOut:
+    participant_id: str
+    category: CategoryOut
+
+
+@dataclass(frozen=True, slots=True)
+class RecordIn:
+    category: DataCategory
+    title: str
+    body: str
+    effective_date: date | None = None  # default: today
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCreated:
+    id: str
+    participant_id: str
+    category: DataCategory
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionOut:
+    effect: str
+    disclosers: list[str]
+    recipients: list[str]
+    categories: list[str]
+    purposes: list[str]
+    period: list[str | None]  # [start, end], ISO dates or null
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentOut:
+    id: str
+    kind: str
+    status: str
+    version: int
+    provisions: list[ProvisionOut]
+    expires: str | None  # an ISO date or an expiry event
+    revocable_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentsOut:
+    participant_id: str
+    consents: list[ConsentOut]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionOut:
+    participant_id: str
+    category: str
+    explanation: list[str]
+
+
+# --- authentication --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCaller:
+    user: m.StaffUser
+    meta: RequestMeta
+    via: Literal["bearer", "session"]
+
+
+def _services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def _db(state: State) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = state.sessions
+    return factory
+
+
+def _unauthorized(message: str, *, invalid_token: bool = False) -> NotAuthorizedException:
+    challenge = 'Bearer realm="lead-portal"' + (', error="invalid_token"' if invalid_token
+                                                else "")
+    return NotAuthorizedException(message, headers={"WWW-Authenticate": challenge})
+
+
+def _issuer(rp: RelyingParty) -> api_tokens.TrustedIssuer:
+    def keys(refresh: bool) -> KeySet:
+        try:
+            return rp._key_set(refresh=refresh)
+        except LoginError as exc:
+            raise api_tokens.KeysUnavailable(rp.provider.id) from exc
+
+    return api_tokens.TrustedIssuer(issuer=rp.provider.issuer, client_id=rp.provider.client_id,
+                                    keys=keys)
+
+
+def _meta(request: Request[Any, Any, Any], meta: RequestMeta) -> RequestMeta:
+    """The request id is the caller's to choose: keep it only when it fits the audit log."""
+    request_id = meta.request_id
+    if request_id is not None and not REQUEST_ID.fullmatch(request_id):
+        request_id = None
+    return RequestMeta(actor=meta.actor, session_id=meta.session_id,
+                       client_address=meta.client_address, request_id=request_id)
+
+
+def provide_caller(request: Request[Any, Any, Any], state: State,
+                   principal: NamedDependency[Principal | None]) -> ApiCaller:
+    """Who is calling: a bearer token wins over a session cookie; a cookie alone may only read."""
+    try:
+        token = api_tokens.bearer_token(request.headers.get("authorization"))
+        if token is not None:
+            components: AuthComponents = state.auth
+            verified = api_tokens.verify(
+                token, [_issuer(rp) for rp in components.providers.values()],
+                algorithms=ALLOWED_ALGORITHMS)
+            with _db(state).begin() as db:
+                user = api_tokens.staff_for(db, verified)
+            meta = request_meta(request, actor=user.email)
+            return ApiCaller(user, _meta(request, RequestMeta(
+                actor=user.email, session_id=f"at:{verified.fingerprint}",
+                client_address=meta.client_address, request_id=meta.request_id)), "bearer")
+    except api_tokens.TokenRejected as exc:
+        log.info("API bearer token refused (%s) from %s", exc.code,
+                 request.client.host if request.client else "?")
+        raise _unauthorized(exc.message, invalid_token=True) from None
+    except api_tokens.KeysUnavailable:
+        raise ServiceUnavailableException(
+            "The identity provider's keys could not be fetched; try again shortly.") from None
+    if principal is None or principal.staff is None:
+        raise _unauthorized("sign in or send a bearer token")
+    if request.method.upper() not in SAFE_METHODS:
+        raise _unauthorized("changes through the API need a bearer token (Authorization: "
+                            "Bearer <access token>); a session cookie may only read")
+    return ApiCaller(principal.staff, _meta(request, request_meta(request, principal)),
+                     "session")
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def _api_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    """Every client error as JSON with a message; never a stack trace."""
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    message = str(exc.detail or "error")
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        details = [f"{e['key']}: {e['message']}" if e.get("key") else str(e["message"])
+                   for e in exc.extra if isinstance(e, dict) and e.get("message")]
+        if details:
+            message = f"{message}: {'; '.join(details)}"
+    if status >= 500 and status != 503:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        message = "internal error"
+    return Response(ErrorBody(status, message), status_code=status,
+                    headers=dict(exc.headers or {}))
+
+
+def _not_found() -> NotFoundException:
+    return NotFoundException(NOT_FOUND)
+
+
+def _public_id(value: str) -> str:
+    public_id = value.strip().upper()
+    if not PUBLIC_ID.fullmatch(public_id):
+        raise _not_found()
+    return public_id
+
+
+def _errors(*codes: int) -> dict[int, ResponseSpec]:
+    text = {400: "Invalid input; nothing was changed", 401: "Missing or invalid credentials",
+            403: "The caller's role may not do this",
+            404: "No such participant for this caller (absent and not permitted look the same)",
+            503: "The access could not be recorded in the audit log, so nothing was returned"}
+    return {code: ResponseSpec(ErrorBody, description=text[code],
+                               examples=[Example(value={"status_code": code,
+                                                        "message": text[code]})])
+            for code in (*codes, 401, 503)}
+
+
+# --- shaping ---------------------------------------------------------------------------------
+
+
+def _category(section: ws.CategorySection) -> CategoryOut:
+    return CategoryOut(
+        category=section.category, label=section.label,
+        records=[RecordOut(r.id, r.title, r.body, r.author, r.effective_date)
+                 for r in section.records],
+        withheld=section.withheld, withheld_reason=section.withheld_reason or None,
+        notices=list(section.notices), may_add=section.can_create)
+
+
+def _participant(page: ws.ParticipantPage) -> ParticipantOut:
+    return ParticipantOut(
+        id=page.public_id, name=page.name.display if page.name else None,
+        enrolled_on=page.enrolled_on, categories=[_category(s) for s in page.sections],
+        goals=[GoalOut(g.summary, g.status, g.status_note, g.owner, g.urgent, g.detail,
+                       g.detail_category) for g in page.goals],
+        notices=list(page.notices), emergency_access_until=page.break_glass_until)
+
+
+def _consent(summary: dict[str, Any]) -> ConsentOut:
+    return ConsentOut(
+        id=str(summary["id"]), kind=str(summary["kind"]), status=str(summary["status"]),
+        version=int(summary["version"]),
+        provisions=[ProvisionOut(effect=str(p["effect"]), disclosers=list(p["disclosers"]),
+                                 recipients=list(p["recipients"]),
+                                 categories=list(p["categories"]),
+                                 purposes=list(p["purposes"]), period=list(p["period"]))
+                    for p in summary["provisions"]],
+        expires=summary["expires"], revocable_after=summary["revocable_after"])
+
+
+def _page(state: State, db: Session, caller: ApiCaller, public_id: str) -> ws.ParticipantPage:
+    try:
+        return ws.participant_page(db, _services(state), caller.user, public_id, caller.meta)
+    except ws.NotFound:
+        raise _not_found() from None
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+ParticipantId = Annotated[str, PathParameter(
+    description="The participant's public id, e.g. LP-1001", max_length=40,
+    examples=[Example(value="LP-1001")])]
+Search = Annotated[str, QueryParameter(
+    description="Exact full name, family name, date of birth or public id", max_length=200)]
+After = Annotated[str | None, QueryParameter(
+    description="next_after from the previous page", pattern=PUBLIC_ID.pattern)]
+UrgentOnly = Annotated[bool, QueryParameter(description="only participants with urgent needs")]
+CategoryName = Annotated[str, PathParameter(description="A data category",
+                                            examples=[Example(value="housing")])]
+
+
+@get("/participants", sync_to_thread=True, responses=_errors(400),
+     summary="The caller's organization's caseload, searched and paged")
+def list_participants(state: State, caller: NamedDependency[ApiCaller], q: Search = "",
+                      after: After = None, urgent: UrgentOnly = False) -> Caseload:
+    if after is not None and not PUBLIC_ID.fullmatch(after):
+        raise ClientException("after must be a participant id such as LP-1001")
+    with _db(state).begin() as db:
+        page = ws.caseload(db, _services(state), caller.user, caller.meta, query=q,
+                           after=after, urgent_only=urgent)
+    return Caseload(
+        participants=[CaseloadItem(r.public_id, r.name.display if r.name else None,
+                                   r.enrolled_on, r.urgent) for r in page.rows],
+        next_after=page.next_after)
+
+
+@get("/participants/{public_id:str}", sync_to_thread=True, responses=_errors(404),
+     summary="Everything the caller may see about one participant, category by category")
+def read_participant(state: State, caller: NamedDependency[ApiCaller], public_id: ParticipantId
+                     ) -> ParticipantOut:
+    pid = _public_id(public_id)
+    with _db(state).begin() as db:
+        page = _page(state, db, caller, pid)
+    return _participant(page)
+
+
+@get("/participants/{public_id:str}/records", sync_to_thread=True, responses=_errors(400, 404),
+     summary="The records of one category the caller may see (the page's decision, filtered)")
+def list_records(state: State, caller: NamedDependency[ApiCaller], public_id: ParticipantId,
+                 category: FromQuery[DataCategory]) -> RecordsOut:
+    pid = _public_id(public_id)
+    with _db(state).begin() as db:
+        page = _page(state, db, caller, pid)
+    section = next(s for s in page.sections if s.category is category)
+    return RecordsOut(participant_id=page.public_id, category=_category(section))
+
+
+@post("/participants/{public_id:str}/records", sync_to_thread=True,
+      responses=_errors(400, 404), summary="Add a record (needs a bearer token)")
+def add_record(state: State, caller: NamedDependency[ApiCaller], public_id: ParticipantId,
+               data: JSONBody[RecordIn]) -> Response[RecordCreated]:
+    pid = _public_id(public_id)
+    with _db(state).begin() as db:
+        try:
+            record = ws.add_record(
+                db, _services(state), caller.user, pid, data.category.value, data.title,
+                data.body, data.effective_date.isoformat() if data.effective_date else "",
+                caller.meta)
+        except ws.NotFound:
+            raise _not_found() from None
+        except ws.InvalidInput as exc:
+            raise ClientException(str(exc)) from None  # rolls the transaction back
+        created = RecordCreated(id=str(record.id), participant_id=pid,
+                                category=data.category)
+    return Response(created, status_code=201, headers={
+        "Location": f"/api/v1/participants/{pid}/records?category={data.category.value}"})
+
+
+@get("/participants/{public_id:str}/consents", sync_to_thread=True,
+     responses=_errors(403, 404),
+     summary="The participant's consents (roles that take consent, on the care team)")
+def list_consents(state: State, caller: NamedDependency[ApiCaller],
+                  public_id: ParticipantId) -> ConsentsOut:
+    pid = _public_id(public_id)
+    services = _services(state)
+    user = caller.user
+    refused: str | None = None
+    with _db(state).begin() as db:
+        participant = repo.participant_by_public_id(db, pid)
+        if participant is None:
+            raise _not_found()
+        at = utcnow()
+        actor = repo.actor(user)
+        # The same relationship the participant page requires: on the care team now, or an
+        # unexpired break-glass grant (which is for emergency treatment, not consent forms).
+        context = repo.load_context(db, participant.id, user_id=user.id, at=at)
+        on_team = any(link.organization_slug == actor.organization.slug
+                      and link.current(at.date()) for link in context.care_team)
+        grant = next((g for g in context.break_glass
+                      if g.user_id == user.id and g.current(at)), None)
+        if not on_team and grant is None:
+            raise _not_found()
+        purpose = Purpose.CAREMGT if on_team else Purpose.ETREAT
+        verdicts = [services.policy.check(actor.organization.sector, role, CONSENT,
+                                          Action.VIEW, purpose) for role in sorted(actor.roles)]
+        permit = next((v for v in verdicts if v.allowed), None)
+        summaries = consent_summaries(db, participant.id, at) if permit else []
+        ids = tuple(str(s["id"]) for s in summaries)
+        reason = (Reason.NO_ROLE_PERMISSION.value if permit is None
+                  else "care_team" if on_team else Reason.BREAK_GLASS.value)
+        rule = permit.rule if permit else next((v.rule for v in verdicts if v.rule), None)
+        services.audit.append(db, NewAuditEvent(
+            action=AuditAction.CONSENT_VIEW, actor=user.email, actor_user_id=user.id,
+            actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
+            session_id=caller.meta.session_id, client_address=caller.meta.client_address,
+            request_id=caller.meta.request_id, participant_id=participant.id,
+            purpose=purpose.value, decision="permit" if permit else "deny",
+            reasons=(reason,), record_ids=ids, consent_ids=ids,
+            policy_version=services.policy.version,
+            detail={"view": "consents", "policy_rule": rule,
+                    **({"break_glass_grant": grant.id} if grant and not on_team else {})}))
+        if permit is None:
+            refused = "Your role cannot view consent forms."
+    if refused is not None:  # raised after the commit, so that the denial stays audited
+        raise PermissionDeniedException(refused)
+    return ConsentsOut(participant_id=pid, consents=[_consent(s) for s in summaries])
+
+
+@get("/participants/{public_id:str}/decisions/{category:str}", sync_to_thread=True,
+     responses=_errors(404),
+     summary="Why a category is (partly) withheld: the rule, never the withheld content")
+def explain(state: State, caller: NamedDependency[ApiCaller], public_id: ParticipantId,
+            category: CategoryName) -> DecisionOut:
+    pid = _public_id(public_id)
+    with _db(state).begin() as db:
+        try:
+            lines = ws.explain_category(db, _services(state), caller.user, pid, category,
+                                        caller.meta)
+        except ws.NotFound:
+            raise _not_found() from None
+    return DecisionOut(participant_id=pid, category=DataCategory(category).value,
+                       explanation=lines)
+
+
+api_router = Router(
+    path="/api/v1",
+    route_handlers=[list_participants, read_participant, list_records, add_record,
+                    list_consents, explain],
+    dependencies={"caller": Provide(provide_caller, sync_to_thread=True)},
+    exception_handlers={HTTPException: _api_error, NotAuthorizedException: _api_error},
+    # Participant information must not be kept by browsers or intermediaries.
+    cache_control=CacheControlHeader(no_store=True),
+    tags=["API v1"],
+)

@@ -1,0 +1,251 @@
+"""Consent pages for case managers, with the participant present: capture a draft, review the
+plain-language text, sign on the device or attach a wet-ink scan, download the copy, revoke."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State, UploadFile
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, MultipartBody, URLEncodedBody
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from portal.db import models as m
+from portal.domain.consent import ConsentKind
+from portal.domain.vocabulary import DataCategory, Purpose
+from portal.services import consents as cs
+from portal.web.auth.routes import request_meta
+from portal.web.deps import db_of, services_of, staff_of
+from portal.web.sessions import Principal
+
+KIND_LABELS = {
+    ConsentKind.ROI: "Multi-party release (no substance use treatment records)",
+    ConsentKind.PART2: "42 CFR Part 2 consent (substance use treatment records)",
+    ConsentKind.PART2_TPO: "42 CFR Part 2 consent for treatment, payment and operations",
+    ConsentKind.PART2_CRIMINAL_JUSTICE: "42 CFR 2.35 criminal-justice consent (court or "
+                                        "probation monitoring)",
+}
+
+
+
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFoundException() from None
+
+
+def _form(data: dict[str, Any]) -> cs.ConsentForm:
+    def many(key: str) -> list[str]:
+        value = data.get(key, [])
+        return [value] if isinstance(value, str) else [str(v) for v in value]
+
+    def one(key: str) -> str:
+        value = data.get(key, "")
+        return value if isinstance(value, str) else (value[0] if value else "")
+
+    return cs.ConsentForm(kind=one("kind"), disclosers=many("disclosers"),
+                          recipients=many("recipients"), categories=many("categories"),
+                          purposes=many("purposes"), expires_on=one("expires_on"),
+                          expiry_event=one("expiry_event"), language=one("language") or "en",
+                          revocable_after=one("revocable_after"),
+                          revocable_after_event=one("revocable_after_event"))
+
+
+def _form_context(session: Session, public_id: str, form: cs.ConsentForm | None,
+                  **extra: Any) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    team = list(session.scalars(
+        select(m.Organization).join(m.CareTeamMember,
+                                    m.CareTeamMember.organization_id == m.Organization.id)
+        .join(m.Participant, m.Participant.id == m.CareTeamMember.participant_id)
+        .where(m.Participant.public_id == public_id.upper()).order_by(m.Organization.name)))
+    return {"public_id": public_id.upper(), "team": team, "form": form, "kinds": KIND_LABELS,
+            "categories": list(DataCategory),
+            "purposes": [Purpose.CAREMGT, Purpose.TREAT, Purpose.LEADMON], **extra}
+
+
+class ConsentController(Controller):
+    path = "/participants/{public_id:str}/consents"
+
+    @get("/", sync_to_thread=True)
+    def index(self, public_id: FromPath[str], state: State,
+              principal: NamedDependency[Principal | None]) -> Template:
+        _, user = staff_of(principal)
+        with db_of(state).begin() as db:
+            try:
+                participant, rows = cs.participant_consents(db, services_of(state), user,
+                                                            public_id)
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+        return Template("consents/index.html", context={
+            "user": user, "public_id": participant.public_id, "consents": rows,
+            "kinds": KIND_LABELS})
+
+    @get("/new", sync_to_thread=True)
+    def new(self, public_id: FromPath[str], state: State,
+            principal: NamedDependency[Principal | None]) -> Template:
+        _, user = staff_of(principal)
+        with db_of(state).begin() as db:
+            try:
+                cs.participant_consents(db, services_of(state), user, public_id)
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+            context = _form_context(db, public_id, None, user=user)
+        return Template("consents/form.html", context=context)
+
+    @post("/", sync_to_thread=True)
+    def create(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
+               principal: NamedDependency[Principal | None],
+               data: URLEncodedBody[dict[str, Any]]) -> Response[Any]:
+        return self._save(public_id, None, request, state, principal, data)
+
+    @get("/{consent_id:str}/edit", sync_to_thread=True)
+    def edit(self, public_id: FromPath[str], consent_id: FromPath[str],
+             request: Request[Any, Any, Any], state: State,
+             principal: NamedDependency[Principal | None]) -> Template:
+        who, user = staff_of(principal)
+        with db_of(state).begin() as db:
+            try:
+                view = cs.view(db, services_of(state), user, public_id, _uuid(consent_id),
+                               request_meta(request, who))
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+            p = view.directive.provisions[0] if view.directive.provisions else None
+            form = cs.ConsentForm(
+                kind=view.directive.kind.value,
+                disclosers=[r.removeprefix("org:") for r in (p.disclosers if p else [])],
+                recipients=[r.removeprefix("org:") for r in (p.recipients if p else [])],
+                categories=[c.value for c in (p.categories if p else [])],
+                purposes=[x.value for x in (p.purposes if p else [])],
+                expires_on=view.row.expires_on.isoformat() if view.row.expires_on else "",
+                expiry_event=view.row.expiry_event or "", language=view.row.language,
+                revocable_after=view.row.revocable_after.isoformat()
+                if view.row.revocable_after else "",
+                revocable_after_event=view.row.revocable_after_event or "")
+            context = _form_context(db, public_id, form, user=user, consent_id=consent_id)
+        return Template("consents/form.html", context=context)
+
+    @post("/{consent_id:str}", sync_to_thread=True)
+    def update(self, public_id: FromPath[str], consent_id: FromPath[str],
+               request: Request[Any, Any, Any], state: State,
+               principal: NamedDependency[Principal | None],
+               data: URLEncodedBody[dict[str, Any]]) -> Response[Any]:
+        return self._save(public_id, _uuid(consent_id), request, state, principal, data)
+
+    def _save(self, public_id: str, consent_id: uuid.UUID | None,
+              request: Request[Any, Any, Any], state: State, principal: Principal | None,
+              data: dict[str, Any]) -> Response[Any]:
+        who, user = staff_of(principal)
+        form = _form(data)
+        problems: list[str] = []
+        with db_of(state).begin() as db:
+            try:
+                row = cs.save_draft(db, services_of(state), user, public_id, form,
+                                    request_meta(request, who), consent_id)
+                saved = row.id
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+            except cs.ConsentInputError as exc:
+                problems = exc.problems
+        if problems:
+            with db_of(state).begin() as db:
+                context = _form_context(db, public_id, form, user=user, problems=problems,
+                                        consent_id=str(consent_id) if consent_id else None)
+            return Template("consents/form.html", status_code=400, context=context)
+        return Redirect(f"/participants/{public_id.upper()}/consents/{saved}")
+
+    @get("/{consent_id:str}", sync_to_thread=True)
+    def show(self, public_id: FromPath[str], consent_id: FromPath[str],
+             request: Request[Any, Any, Any], state: State,
+             principal: NamedDependency[Principal | None]) -> Template:
+        who, user = staff_of(principal)
+        with db_of(state).begin() as db:
+            try:
+                view = cs.view(db, services_of(state), user, public_id, _uuid(consent_id),
+                               request_meta(request, who))
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+        return Template("consents/show.html", context={
+            "user": user, "public_id": public_id.upper(), "view": view, "kinds": KIND_LABELS})
+
+    @post("/{consent_id:str}/sign", sync_to_thread=True)
+    def sign(self, public_id: FromPath[str], consent_id: FromPath[str],
+             request: Request[Any, Any, Any], state: State,
+             principal: NamedDependency[Principal | None],
+             data: MultipartBody[dict[str, Any]]) -> Response[Any]:
+        who, user = staff_of(principal)
+        upload = data.get("scan")
+        scan = None
+        if isinstance(upload, UploadFile) and upload.filename:
+            scan = upload.file.read(cs.MAX_SCAN_BYTES + 1)
+        problems: list[str] = []
+        with db_of(state).begin() as db:
+            try:
+                cs.sign(db, services_of(state), user, public_id, _uuid(consent_id),
+                        signer_name=str(data.get("signer_name", "")),
+                        relation=str(data.get("relation", "self")),
+                        agreed=data.get("agree") == "yes", scan=scan,
+                        meta=request_meta(request, who))
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+            except cs.ConsentInputError as exc:
+                problems = exc.problems
+        if problems:
+            return self._show_with(public_id, consent_id, request, state, user, who,
+                                   problems, 400)
+        return Redirect(f"/participants/{public_id.upper()}/consents/{consent_id}#signed")
+
+    @post("/{consent_id:str}/revoke", sync_to_thread=True)
+    def revoke(self, public_id: FromPath[str], consent_id: FromPath[str],
+               request: Request[Any, Any, Any], state: State,
+               principal: NamedDependency[Principal | None],
+               data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        who, user = staff_of(principal)
+        problems: list[str] = []
+        with db_of(state).begin() as db:
+            try:
+                cs.revoke_consent(db, services_of(state), user, public_id, _uuid(consent_id),
+                                  confirmed=data.get("confirm") == "yes",
+                                  how=data.get("how", ""), meta=request_meta(request, who))
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+            except cs.ConsentInputError as exc:
+                problems = exc.problems
+        if problems:
+            return self._show_with(public_id, consent_id, request, state, user, who,
+                                   problems, 400)
+        return Redirect(f"/participants/{public_id.upper()}/consents/{consent_id}")
+
+    def _show_with(self, public_id: str, consent_id: str, request: Request[Any, Any, Any],
+                   state: State, user: m.StaffUser, who: Principal, problems: list[str],
+                   status: int) -> Template:
+        with db_of(state).begin() as db:
+            view = cs.view(db, services_of(state), user, public_id, _uuid(consent_id),
+                           request_meta(request, who))
+        return Template("consents/show.html", status_code=status, context={
+            "user": user, "public_id": public_id.upper(), "view": view, "kinds": KIND_LABELS,
+            "problems": problems})
+
+    @get("/{consent_id:str}/document", sync_to_thread=True)
+    def document(self, public_id: FromPath[str], consent_id: FromPath[str],
+                 request: Request[Any, Any, Any], state: State,
+                 principal: NamedDependency[Principal | None]) -> Response[bytes]:
+        who, user = staff_of(principal)
+        with db_of(state).begin() as db:
+            try:
+                media_type, content = cs.document(db, services_of(state), user, public_id,
+                                                  _uuid(consent_id), request_meta(request, who))
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+        extension = {"application/pdf": "pdf", "image/png": "png"}.get(media_type, "jpg")
+        return Response(content, media_type=media_type, headers={
+            "content-disposition": f'attachment; filename="consent-{consent_id}.{extension}"',
+            "cache-control": "no-store"})

@@ -1,0 +1,52 @@
+"""Fixtures for the HTTP tests: the seeded demo, and clients signed in as demo staff through
+the real session manager."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.config import Settings
+from portal.db import repositories as repo
+from portal.services.seed import seed_demo
+from portal.services.wiring import Services
+from portal.web.app import create_app
+from portal.web.sessions import SessionManager
+
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def demo(session_factory: sessionmaker[Session], services: Services) -> sessionmaker[Session]:
+    with session_factory.begin() as session:
+        seed_demo(session, issuer=BASE + "/dev-idp", vault=services.vault)
+    return session_factory
+
+
+@pytest.fixture
+def as_user(settings: Settings, demo: sessionmaker[Session],
+            services: Services) -> Iterator[Callable[[str], TestClient[Any]]]:
+    app_settings = Settings(env="test", database_url=settings.database_url,
+                            data_dir=settings.data_dir, data_key_file=settings.data_key_file,
+                            dev_idp=False)
+    clients: list[TestClient[Any]] = []
+
+    def sign_in(email: str) -> TestClient[Any]:
+        with demo.begin() as s:
+            user = repo.staff_by_email(s, email)
+            assert user is not None
+            token = SessionManager(app_settings, services.audit).start(
+                s, staff_user_id=user.id)
+        client = TestClient(create_app(app_settings), base_url=BASE)
+        client.__enter__()
+        client.cookies.set("portal_session", token)
+        clients.append(client)
+        return client
+
+    yield sign_in
+    for client in clients:
+        client.__exit__(None, None, None)

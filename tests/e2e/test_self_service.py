@@ -1,0 +1,150 @@
+"""Participants' own pages: who can see what, taking a consent back (effective on the next
+access by anyone), asking for a change, who looked; only their own information."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.config import Settings
+from portal.db import models as m
+from portal.web.app import create_app
+from tests.e2e.pages import csrf, section
+
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def participant(settings: Settings, demo: sessionmaker[Session]) -> Iterator[
+        Callable[[str, str], TestClient[Any]]]:
+    app_settings = Settings(env="test", database_url=settings.database_url,
+                            data_dir=settings.data_dir, data_key_file=settings.data_key_file,
+                            dev_idp=False)
+    clients: list[TestClient[Any]] = []
+
+    def sign_in(username: str, passphrase: str) -> TestClient[Any]:
+        client = TestClient(create_app(app_settings), base_url=BASE)
+        client.__enter__()
+        clients.append(client)
+        token = csrf(client.get("/me/login").text)
+        response = client.post("/me/login", data={"username": username,
+                                                  "passphrase": passphrase,
+                                                  "_csrf_token": token},
+                               follow_redirects=False)
+        assert response.status_code in (302, 303)
+        return client
+
+    yield sign_in
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def test_my_sharing_in_plain_language(participant: Callable[[str, str], TestClient[Any]],
+                                      ) -> None:
+    marcus = participant("marcus", "river stone morning")
+    home = marcus.get("/me").text
+    assert "Hope Housing Collaborative" in home
+    assert "so they can coordinate your care in LEAD" in home
+    assert "You cannot take this one back yet because it is a condition of your court" in home
+    assert "Not shared with anyone outside the agency that wrote it:" in home
+    assert "your physical health" in home
+    spanish = marcus.get("/me?lang=es").text
+    assert "Quién puede ver qué de usted" in spanish and "puede ver" in spanish
+
+
+def test_revocation_from_the_phone_takes_effect_at_once(
+        participant: Callable[[str, str], TestClient[Any]],
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    alex = as_user("alex.rivera@hope-housing.example")
+    assert "Engagement summary" in section(alex.get("/participants/LP-1001").text, "progress")
+    marcus = participant("marcus", "river stone morning")
+    with demo() as s:
+        roi = s.scalars(select(m.Consent).join(m.Participant).where(
+            m.Participant.public_id == "LP-1001", m.Consent.kind == "roi",
+            m.Consent.status == "active", m.Consent.expires_on.is_not(None))).one()
+    confirm = marcus.get(f"/me/consents/{roi.id}/revoke")
+    assert "this stops right away" in confirm.text
+    assert "Hope Housing Collaborative" in confirm.text
+    done = marcus.post(f"/me/consents/{roi.id}/revoke", data={"_csrf_token": csrf(confirm.text)},
+                       follow_redirects=False)
+    assert done.status_code in (302, 303)
+    assert "That permission has ended" in marcus.get(done.headers["location"]).text
+    assert "Engagement summary" not in section(alex.get("/participants/LP-1001").text,
+                                               "progress")
+    caseload = as_user("maria.lopez@harbor-lead.example").get("/staff").text
+    row = re.search(r"LP-1001</td>.*?</tr>", caseload, re.S)
+    assert row and "Took back a consent" in row.group(0)
+    with demo() as s:
+        event = s.scalars(select(m.AuditEvent).where(m.AuditEvent.action == "consent:revoke")
+                          ).one()
+        assert event.actor == "LP-1001" and event.detail == {"by": "participant"}
+
+
+def test_a_criminal_justice_consent_explains_why_it_cannot_be_taken_back(
+        participant: Callable[[str, str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    marcus = participant("marcus", "river stone morning")
+    with demo() as s:
+        cj = s.scalars(select(m.Consent).join(m.Participant).where(
+            m.Participant.public_id == "LP-1001",
+            m.Consent.kind == "part2_criminal_justice")).one()
+    page = marcus.get(f"/me/consents/{cj.id}/revoke").text
+    assert "condition of your court case" in page
+    assert "Yes, take it back" not in page
+    refused = marcus.post(f"/me/consents/{cj.id}/revoke", data={"_csrf_token": csrf(page)})
+    assert refused.status_code == 400
+    with demo() as s:
+        assert s.get(m.Consent, cj.id).status == "active"  # type: ignore[union-attr]
+
+
+def test_only_my_own_consents(participant: Callable[[str, str], TestClient[Any]],
+                              demo: sessionmaker[Session]) -> None:
+    angela = participant("angela", "cielo azul tranquilo")
+    with demo() as s:
+        theirs = s.scalars(select(m.Consent).join(m.Participant).where(
+            m.Participant.public_id == "LP-1001")).first()
+    assert theirs is not None
+    page = angela.get("/me").text
+    assert angela.get(f"/me/consents/{theirs.id}/revoke").status_code == 404
+    assert angela.get("/me/consents/not-a-uuid/revoke").status_code == 404
+    assert angela.post(f"/me/consents/{theirs.id}/revoke",
+                       data={"_csrf_token": csrf(page)}).status_code == 404
+    assert angela.get("/participants/LP-1002").status_code in (302, 303, 401) or \
+        angela.get("/participants/LP-1002", follow_redirects=False).status_code in (302, 303)
+
+
+def test_asking_for_a_change_makes_a_draft(participant: Callable[[str, str], TestClient[Any]],
+                                           as_user: Callable[[str], TestClient[Any]],
+                                           demo: sessionmaker[Session]) -> None:
+    angela = participant("angela", "cielo azul tranquilo")
+    page = angela.get("/me/change").text
+    empty = angela.post("/me/change", data={"wish": "more", "text": "",
+                                            "_csrf_token": csrf(page)})
+    assert empty.status_code == 400
+    sent = angela.post("/me/change", data={"wish": "less", "text": "Stop sharing my health",
+                                           "_csrf_token": csrf(page)}, follow_redirects=False)
+    assert sent.status_code in (302, 303)
+    consents = as_user("maria.lopez@harbor-lead.example").get(
+        "/participants/LP-1002/consents/").text
+    assert "draft" in consents
+    with demo() as s:
+        draft = s.scalars(select(m.Consent).where(
+            m.Consent.information_description.like("Participant asked%"))).one()
+        assert "Stop sharing my health" in draft.information_description
+
+
+def test_who_looked(participant: Callable[[str, str], TestClient[Any]],
+                    as_user: Callable[[str], TestClient[Any]]) -> None:
+    as_user("alex.rivera@hope-housing.example").get("/participants/LP-1001")
+    marcus = participant("marcus", "river stone morning")
+    page = marcus.get("/me/who-looked").text
+    assert "Hope Housing Collaborative" in page
+    assert "how you are doing in the program" in page and "because you agreed" in page
+    assert "Engagement summary" not in page  # who and what kind, never the content
+    spanish = marcus.get("/me/who-looked?lang=es").text
+    assert "porque usted aceptó" in spanish
