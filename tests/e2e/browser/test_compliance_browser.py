@@ -51,7 +51,8 @@ def _sign_in(page: Any, portal: str, persona: str) -> None:
         pytest.fail("the sign-in rate limit did not reset")
     page.get_by_role("link", name="Sign in with Development sign-in (demo personas)").click()
     page.get_by_role("button", name=f"Sign in as {persona}", exact=True).click()
-    page.wait_for_url(f"{portal}/staff")
+    # Staff land on their caseload; compliance officers on the console.
+    page.wait_for_url(re.compile(rf"^{re.escape(portal)}/(staff|compliance/audit)$"))
 
 
 def signed_in(page: Any, server: LivePortal, persona: str) -> None:
