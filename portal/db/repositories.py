@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,7 +107,13 @@ def staff_by_email(session: Session, email: str) -> m.StaffUser | None:
     return session.scalar(select(m.StaffUser).where(m.StaffUser.email == email.strip().lower()))
 
 
+PUBLIC_ID = re.compile(r"LP-[0-9A-Z]{1,13}")
+
+
 def participant_by_public_id(session: Session, public_id: str) -> m.Participant | None:
+    """None for anything that is not a well-formed id (never sent to the database)."""
+    if not PUBLIC_ID.fullmatch(public_id.strip().upper()):
+        return None
     return session.scalar(
         select(m.Participant).where(m.Participant.public_id == public_id.strip().upper()))
 

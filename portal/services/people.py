@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from portal.crypto.vault import DecryptionError, PersonName, Vault, normalise_name
 from portal.db import models as m
+from portal.db import repositories as repo
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.services.access import RequestMeta
 from portal.services.audit import AuditLog
@@ -43,8 +44,7 @@ def search_condition(vault: Vault, query: str) -> object | None:
 
 
 def by_public_id(session: Session, public_id: str) -> m.Participant | None:
-    return session.scalar(select(m.Participant).where(
-        m.Participant.public_id == public_id.strip().upper()))
+    return repo.participant_by_public_id(session, public_id)
 
 
 def find(session: Session, vault: Vault, query: str) -> list[m.Participant]:

@@ -84,7 +84,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
     condition = search_condition(vault, query)
     if condition is not None:
         stmt = stmt.where(condition)  # type: ignore[arg-type]
-    if after:
+    if after and repo.PUBLIC_ID.fullmatch(after):
         stmt = stmt.where(m.Participant.public_id > after)
     if urgent_only:
         stmt = stmt.where(m.Participant.id.in_(select(m.Goal.participant_id).where(

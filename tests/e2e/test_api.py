@@ -452,6 +452,24 @@ def test_off_team_and_unknown_participants_get_identical_404s(
     assert ok.status_code in (200, 201), ok.text
 
 
+def test_odd_inputs_are_refused_before_they_reach_the_database(portal: Portal) -> None:
+    """NUL bytes and over-long values would fail inside PostgreSQL (a 500, or a refused audit
+    write); they are answered as client errors instead, and a long request id is dropped."""
+    client = portal.client()
+    headers = portal.bearer(ALEX)
+    after = client.get(f"{API}/participants", params={"after": "LP-1\x00"}, headers=headers)
+    assert after.status_code == 400 and after.json()["status_code"] == 400
+    nul = client.get(f"{API}/participants/LP-10%0001", headers=headers)
+    assert nul.status_code == 404 and nul.json() == {"status_code": 404, "message": "not found"}
+    traced = client.get(f"{API}/participants/LP-1001",
+                        headers={**headers, "x-request-id": "r" * 100})
+    assert traced.status_code == 200
+    kept = client.get(f"{API}/participants/LP-1001", headers={**headers, "x-request-id": "r-1"})
+    assert kept.status_code == 200
+    request_ids = {e.request_id for e in events(portal.db, "record:view")}
+    assert request_ids == {None, "r-1"}
+
+
 # --- writes --------------------------------------------------------------------------------
 
 

@@ -254,3 +254,21 @@ def test_reads_fail_closed_when_the_audit_log_cannot_be_written(
     assert refused.status_code == 503
     assert "could not be recorded" in refused.text
     assert "Opioid" not in refused.text and "Marcus" not in refused.text
+
+
+@pytest.mark.parametrize("path", ["/staff?after=%00", "/participants/LP-10%0001",
+                                  "/participants/LP-1001%00/why/housing"])
+def test_malformed_ids_are_not_found_not_errors(as_user: Callable[[str], TestClient[Any]],
+                                                path: str) -> None:
+    response = as_user(MARIA).get(path)
+    assert response.status_code in (200, 404)
+    assert "Traceback" not in response.text
+
+
+def test_an_oversized_request_id_does_not_break_auditing(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    response = as_user(MARIA).get("/participants/LP-1001", headers={"x-request-id": "x" * 500})
+    assert response.status_code == 200
+    with demo() as s:
+        assert s.scalars(select(m.AuditEvent.request_id).where(
+            m.AuditEvent.action == "record:view")).first() is None

@@ -55,7 +55,14 @@ def request_meta(request: Request[Any, Any, Any], principal: Principal | None = 
     return RequestMeta(actor=actor or (principal.label if principal else "anonymous"),
                        session_id=principal.session_id[:16] if principal else None,
                        client_address=client_address(request),
-                       request_id=request.headers.get("x-request-id"))
+                       # Ids from a proxy are kept only when they fit the audit column.
+                       request_id=_request_id(request.headers.get("x-request-id")))
+
+
+def _request_id(value: str | None) -> str | None:
+    if value is None or len(value) > 64 or not value.isprintable():
+        return None
+    return value
 
 
 def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal | None:
