@@ -144,6 +144,7 @@ class CategorySection:
 
 @dataclass(frozen=True, slots=True)
 class GoalLine:
+    id: str
     summary: str
     status: str
     status_note: str
@@ -151,6 +152,7 @@ class GoalLine:
     urgent: bool
     detail: str | None  # None: withheld (only the status is shared)
     detail_category: DataCategory
+    can_update: bool = False  # the user's organization owns it and may record progress
 
 
 @dataclass
@@ -163,6 +165,12 @@ class ParticipantPage:
     notices: list[str]
     break_glass_until: datetime | None
     creatable: list[DataCategory] = field(default_factory=list)
+    # Goal domains the user may add (their detail category is one the user may create).
+    goal_domains: list[GoalDomain] = field(default_factory=list)
+
+    @property
+    def goal_statuses(self) -> list[GoalStatus]:
+        return list(GoalStatus)
 
     @property
     def urgent_goals(self) -> list[GoalLine]:
@@ -276,7 +284,9 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
                         used_purpose.get(category, purposes[0]), shown, withheld,
                         [decisions[(category, s)] for s in candidates], disclosed_by, grant)
 
-    goals = _goals(session, vault, participant, orgs, decisions)
+    may_update_goals = on_team and _may_create(services, actor, DataCategory.PROGRESS)
+    goals = _goals(session, vault, participant, orgs, decisions,
+                   user.organization_id if may_update_goals else None)
     # The care-team relationship (or the emergency grant) is what lets staff know who this is.
     name: PersonName | None = None
     try:
@@ -289,7 +299,9 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
         public_id=participant.public_id, name=name, enrolled_on=participant.enrolled_on,
         sections=sections, goals=goals, notices=sorted(page_notices),
         break_glass_until=grant.expires_at if grant and not on_team else None,
-        creatable=[s.category for s in sections if s.can_create])
+        creatable=[s.category for s in sections if s.can_create],
+        goal_domains=[g for g in GoalDomain if may_update_goals
+                      and _may_create(services, actor, GOAL_DETAIL_CATEGORY[g])])
 
 
 def _show(vault: Vault, record: m.Record, author: str) -> ShownRecord:
@@ -336,8 +348,10 @@ def _audit_category(services: Services, session: Session, user: m.StaffUser,
 
 def _goals(session: Session, vault: Vault, participant: m.Participant,
            orgs: repo.Organizations,
-           decisions: dict[tuple[DataCategory, str], d.Decision]) -> list[GoalLine]:
-    """Goal statuses are `progress`; their details belong to the goal's own category."""
+           decisions: dict[tuple[DataCategory, str], d.Decision],
+           updater_org: int | None) -> list[GoalLine]:
+    """Goal statuses are `progress`; their details belong to the goal's own category. Only
+    the owning organization updates a goal (``updater_org``: the user's, if they may)."""
     lines = []
     for goal in session.scalars(select(m.Goal).where(m.Goal.participant_id == participant.id)
                                 .options(noload(m.Goal.updates), noload(m.Goal.organization))
@@ -354,8 +368,9 @@ def _goals(session: Session, vault: Vault, participant: m.Participant,
                 detail = vault.open(goal, "detail") or ""
             except DecryptionError:
                 detail = None
-        lines.append(GoalLine(goal.summary, GoalStatus(goal.status).value, goal.status_note,
-                              owner.name, goal.urgent, detail, detail_category))
+        lines.append(GoalLine(str(goal.id), goal.summary, GoalStatus(goal.status).value,
+                              goal.status_note, owner.name, goal.urgent, detail,
+                              detail_category, goal.organization_id == updater_org))
     return lines
 
 
@@ -366,16 +381,24 @@ class InvalidInput(ValueError):
     """Bad input: the message says what to fix; nothing was changed."""
 
 
-def add_record(session: Session, services: Services, user: m.StaffUser, public_id: str,
-               category_value: str, title: str, body: str, effective: str,
-               meta: RequestMeta) -> m.Record:
+def _team_actor(session: Session, user: m.StaffUser, public_id: str,
+                at: datetime) -> tuple[m.Participant, d.Actor]:
+    """The participant and the user as an actor, when the user's organization is on the care
+    team today; otherwise the participant is not found."""
     participant = _participant(session, public_id)
     actor = repo.actor(user)
-    at = utcnow()
     context = repo.load_context(session, participant.id, user_id=user.id, at=at)
     if not any(link.organization_slug == actor.organization.slug and link.current(at.date())
                for link in context.care_team):
         raise NotFound(public_id)
+    return participant, actor
+
+
+def add_record(session: Session, services: Services, user: m.StaffUser, public_id: str,
+               category_value: str, title: str, body: str, effective: str,
+               meta: RequestMeta) -> m.Record:
+    at = utcnow()
+    participant, actor = _team_actor(session, user, public_id, at)
     problems = []
     try:
         category = DataCategory(category_value)
@@ -407,6 +430,80 @@ def add_record(session: Session, services: Services, user: m.StaffUser, public_i
         category=category.value, record_ids=(str(record.id),), decision="permit",
         reasons=("own_organization",), policy_version=services.policy.version))
     return record
+
+
+def add_goal(session: Session, services: Services, user: m.StaffUser, public_id: str,
+             domain_value: str, summary: str, detail: str, urgent: bool,
+             meta: RequestMeta) -> m.Goal:
+    """A new case-plan goal owned by the user's organization. Its summary and status are
+    `progress` (what justice partners may see under the multi-party release); the detail is
+    sealed and filed under the domain's own category."""
+    at = utcnow()
+    participant, actor = _team_actor(session, user, public_id, at)
+    try:
+        domain = GoalDomain(domain_value)
+    except ValueError:
+        raise InvalidInput("Choose what the goal is about.") from None
+    if not (_may_create(services, actor, DataCategory.PROGRESS)
+            and _may_create(services, actor, GOAL_DETAIL_CATEGORY[domain])):
+        raise InvalidInput(f"Your role cannot set {domain.value.replace('_', ' ')} goals.")
+    problems = []
+    if not summary.strip() or len(summary) > 200:
+        problems.append("Say in a few words what the goal is (at most 200 characters); "
+                        "partners may see this line, so keep treatment details out of it.")
+    if len(detail) > 2_000:
+        problems.append("Keep the details under 2,000 characters.")
+    if problems:
+        raise InvalidInput(" ".join(problems))
+    goal = m.Goal(id=uuid.uuid4(), participant_id=participant.id,
+                  organization_id=user.organization_id, domain=domain.value,
+                  summary=summary.strip(), status=GoalStatus.NOT_STARTED.value, urgent=urgent,
+                  created_at=at, updated_at=at)
+    services.vault.ready(session).seal(goal, {"detail": detail.strip()})
+    goal.updates = [m.GoalUpdate(status=goal.status, note="Goal set", author_user_id=user.id,
+                                 created_at=at)]
+    session.add(goal)
+    session.flush()
+    services.audit.append(session, _meta_event(
+        AuditAction.GOAL_CREATE, user, meta, participant_id=participant.id,
+        category=DataCategory.PROGRESS.value, record_ids=(str(goal.id),), decision="permit",
+        reasons=("own_organization",), policy_version=services.policy.version,
+        detail={"domain": domain.value, "urgent": urgent}))
+    return goal
+
+
+def update_goal(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                goal_id: str, status_value: str, note: str, meta: RequestMeta) -> m.Goal:
+    """A status update on a goal the user's organization owns (history kept)."""
+    at = utcnow()
+    participant, actor = _team_actor(session, user, public_id, at)
+    try:
+        goal = session.get(m.Goal, uuid.UUID(goal_id))
+    except ValueError:
+        goal = None
+    # Another organization's goal, or another participant's, is simply not there.
+    if goal is None or goal.participant_id != participant.id \
+            or goal.organization_id != user.organization_id:
+        raise NotFound(goal_id)
+    if not _may_create(services, actor, DataCategory.PROGRESS):
+        raise InvalidInput("Your role cannot update goals.")
+    try:
+        status = GoalStatus(status_value)
+    except ValueError:
+        raise InvalidInput("Choose the goal's status.") from None
+    if len(note) > 300:
+        raise InvalidInput("Keep the note under 300 characters.")
+    previous = goal.status
+    goal.status, goal.status_note, goal.updated_at = status.value, note.strip(), at
+    goal.updates.append(m.GoalUpdate(status=status.value, note=note.strip(),
+                                     author_user_id=user.id, created_at=at))
+    session.flush()
+    services.audit.append(session, _meta_event(
+        AuditAction.GOAL_UPDATE, user, meta, participant_id=participant.id,
+        category=DataCategory.PROGRESS.value, record_ids=(str(goal.id),), decision="permit",
+        reasons=("own_organization",), policy_version=services.policy.version,
+        detail={"from": previous, "to": status.value}))
+    return goal
 
 
 def explain_category(session: Session, services: Services, user: m.StaffUser,

@@ -14,22 +14,20 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
 
 from portal.db import models as m
 from portal.domain.ports import BREAK_GLASS
 from portal.domain.vocabulary import Action, Purpose, Role, Sector
 from portal.services import people
 from portal.services import workspace as ws
-from portal.services.access import AccessDenied
+from portal.services.access import AccessDenied, RequestMeta
 from portal.services.wiring import Services
 from portal.web.auth.routes import request_meta
 from portal.web.deps import db_of, services_of, staff_of
 from portal.web.sessions import Principal
 
 T = TypeVar("T")
-
-
-
 
 
 def _may_break_glass(services: Services, user: m.StaffUser) -> bool:
@@ -81,24 +79,31 @@ class WorkspaceController(Controller):
     def add_record(self, public_id: FromPath[str], request: Request[Any, Any, Any],
                    state: State, principal: NamedDependency[Principal | None],
                    data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
-        who, user = staff_of(principal)
-        services = services_of(state)
-        error = None
-        with db_of(state).begin() as db:
-            try:
-                _or_404(lambda: ws.add_record(
-                    db, services, user, public_id, data.get("category", ""),
-                    data.get("title", ""), data.get("body", ""), data.get("effective", ""),
-                    request_meta(request, who)))
-            except ws.InvalidInput as exc:
-                error = str(exc)
-        if error is None:
-            return Redirect(f"/participants/{public_id.upper()}#saved")
-        with db_of(state).begin() as db:
-            page = ws.participant_page(db, services, user, public_id,
-                                       request_meta(request, who))
-        return Template("staff/participant.html", status_code=400, context={
-            "user": user, "page": page, "error": error, "form": data})
+        return _write(request, state, principal, public_id, data, "saved",
+                      lambda db, services, user, meta: ws.add_record(
+                          db, services, user, public_id, data.get("category", ""),
+                          data.get("title", ""), data.get("body", ""),
+                          data.get("effective", ""), meta))
+
+    @post("/participants/{public_id:str}/goals", sync_to_thread=True)
+    def add_goal(self, public_id: FromPath[str], request: Request[Any, Any, Any],
+                 state: State, principal: NamedDependency[Principal | None],
+                 data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        return _write(request, state, principal, public_id, data, "plan-heading",
+                      lambda db, services, user, meta: ws.add_goal(
+                          db, services, user, public_id, data.get("domain", ""),
+                          data.get("summary", ""), data.get("detail", ""),
+                          data.get("urgent") == "1", meta))
+
+    @post("/participants/{public_id:str}/goals/{goal_id:str}", sync_to_thread=True)
+    def update_goal(self, public_id: FromPath[str], goal_id: FromPath[str],
+                    request: Request[Any, Any, Any], state: State,
+                    principal: NamedDependency[Principal | None],
+                    data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        return _write(request, state, principal, public_id, data, f"goal-{goal_id}",
+                      lambda db, services, user, meta: ws.update_goal(
+                          db, services, user, public_id, goal_id, data.get("status", ""),
+                          data.get("note", ""), meta))
 
     @get("/break-glass", sync_to_thread=True)
     def break_glass_search(self, request: Request[Any, Any, Any], state: State,
@@ -156,6 +161,29 @@ class WorkspaceController(Controller):
                 "user": user, "public_id": public_id.upper(), "form": data,
                 "minutes": minutes, "error": error})
         return Redirect(f"/participants/{public_id.upper()}")
+
+
+def _write(request: Request[Any, Any, Any], state: State, principal: Principal | None,
+           public_id: str, form: dict[str, str], anchor: str,
+           write: Callable[[Session, Services, m.StaffUser, RequestMeta], object],
+           ) -> Response[Any]:
+    """One write from a participant-page form in one transaction: back to the page on
+    success; on bad input, the page again with the message and what was typed (400)."""
+    who, user = staff_of(principal)
+    services = services_of(state)
+    meta = request_meta(request, who)
+    error = None
+    with db_of(state).begin() as db:
+        try:
+            _or_404(lambda: write(db, services, user, meta))
+        except ws.InvalidInput as exc:
+            error = str(exc)
+    if error is None:
+        return Redirect(f"/participants/{public_id.upper()}#{anchor}")
+    with db_of(state).begin() as db:
+        page = ws.participant_page(db, services, user, public_id, meta)
+    return Template("staff/participant.html", status_code=400, context={
+        "user": user, "page": page, "error": error, "form": form})
 
 
 def _or_404(fn: Callable[[], T]) -> T:

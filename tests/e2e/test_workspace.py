@@ -272,3 +272,115 @@ def test_an_oversized_request_id_does_not_break_auditing(
     with demo() as s:
         assert s.scalars(select(m.AuditEvent.request_id).where(
             m.AuditEvent.action == "record:view")).first() is None
+
+
+# --- The case plan: goals set and updated from the participant page ------------------------
+
+
+def _goal_events(demo: sessionmaker[Session], action: str) -> list[m.AuditEvent]:
+    with demo() as s:
+        return list(s.scalars(select(m.AuditEvent).where(m.AuditEvent.action == action)
+                              .order_by(m.AuditEvent.seq)))
+
+
+def test_case_manager_sets_an_urgent_goal_and_updates_its_status(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    client = as_user(MARIA)
+    page = client.get("/participants/LP-1001").text
+    assert 'action="/participants/LP-1001/goals"' in page
+    added = client.post("/participants/LP-1001/goals", data={
+        "_csrf_token": csrf(page), "domain": "shelter", "summary": "A bed tonight",
+        "detail": "Asked Mission shelter to hold a bed until 9 pm", "urgent": "1"},
+        follow_redirects=False)
+    assert added.status_code == 302, added.text
+    page = client.get("/participants/LP-1001").text
+    urgent = page.split('id="urgent-heading"')[1].split("</section>")[0]
+    assert "A bed tonight" in urgent and "Mission shelter" in urgent
+    goal_id = re.search(r'id="goal-([0-9a-f-]{36})"><strong>A bed tonight', page)
+    assert goal_id
+    updated = client.post(f"/participants/LP-1001/goals/{goal_id.group(1)}", data={
+        "_csrf_token": csrf(page), "status": "achieved", "note": "Checked in at 8 pm"},
+        follow_redirects=False)
+    assert updated.status_code == 302, updated.text
+    page = client.get("/participants/LP-1001").text
+    assert "A bed tonight" not in page.split('id="plan-heading"')[0]  # no longer urgent
+    assert "achieved</span> (Checked in at 8 pm)" in page
+    with demo() as s:
+        goal = s.get(m.Goal, uuid.UUID(goal_id.group(1)))
+        assert goal is not None and goal.status == "achieved" and goal.urgent
+        assert [(u.status, u.note) for u in goal.updates] == [
+            ("not_started", "Goal set"), ("achieved", "Checked in at 8 pm")]
+        assert b"Mission" not in (goal.detail_enc or b"")  # sealed at rest
+    create, = _goal_events(demo, "goal:create")
+    update_event, = _goal_events(demo, "goal:update")
+    assert create.actor == MARIA and create.record_ids == [goal_id.group(1)]
+    assert create.detail == {"domain": "shelter", "urgent": True}
+    assert update_event.detail == {"from": "not_started", "to": "achieved"}
+
+
+def test_probation_sees_a_new_goals_status_but_not_its_detail(
+        as_user: Callable[[str], TestClient[Any]]) -> None:
+    client = as_user(MARIA)
+    page = client.get("/participants/LP-1001").text
+    assert client.post("/participants/LP-1001/goals", data={
+        "_csrf_token": csrf(page), "domain": "housing", "summary": "Keep the Elm St lease",
+        "detail": "Landlord agreed to a payment plan"}, follow_redirects=False
+    ).status_code == 302
+    probation = as_user(TOM).get("/participants/LP-1001").text
+    assert "Keep the Elm St lease" in probation
+    assert "Landlord agreed" not in probation
+    assert "Update status" not in probation and "Add a goal" not in probation
+
+
+def test_only_the_owning_organization_updates_a_goal(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    with demo() as s:
+        harbor_goal = s.scalars(select(m.Goal).join(m.Participant).join(m.Organization).where(
+            m.Participant.public_id == "LP-1001",
+            m.Organization.slug == "harbor-lead")).first()
+        assert harbor_goal is not None
+        goal_id, status = str(harbor_goal.id), harbor_goal.status
+    alex = as_user(ALEX)
+    token = csrf(alex.get("/participants/LP-1001").text)
+    for url in (f"/participants/LP-1001/goals/{goal_id}",  # another organization's goal
+                f"/participants/LP-1001/goals/{uuid.uuid4()}",  # a guessed id
+                "/participants/LP-1001/goals/not-a-goal"):
+        answer = alex.post(url, data={"_csrf_token": token, "status": "closed", "note": ""},
+                           follow_redirects=False)
+        assert answer.status_code == 404, url
+    # Off the care team: the participant is not there at all.
+    luis = as_user(LUIS)
+    token = csrf(luis.get("/staff").text)
+    assert luis.post(f"/participants/LP-1001/goals/{goal_id}", data={
+        "_csrf_token": token, "status": "closed"}, follow_redirects=False).status_code == 404
+    assert luis.post("/participants/LP-1001/goals", data={
+        "_csrf_token": token, "domain": "housing", "summary": "x"},
+        follow_redirects=False).status_code == 404
+    # Bad input from the owner: a clear message and nothing changed.
+    maria = as_user(MARIA)
+    token = csrf(maria.get("/participants/LP-1001").text)
+    bad = maria.post(f"/participants/LP-1001/goals/{goal_id}", data={
+        "_csrf_token": token, "status": "finished"}, follow_redirects=False)
+    assert bad.status_code == 400 and "Choose the goal&#39;s status." in bad.text
+    empty = maria.post("/participants/LP-1001/goals", data={
+        "_csrf_token": token, "domain": "housing", "summary": "  "}, follow_redirects=False)
+    assert empty.status_code == 400 and "Say in a few words what the goal is" in empty.text
+    with demo() as s:
+        goal = s.get(m.Goal, uuid.UUID(goal_id))
+        assert goal is not None and goal.status == status
+        assert s.scalar(select(func.count()).select_from(m.Goal).where(
+            m.Goal.summary == "x")) == 0
+    assert not _goal_events(demo, "goal:update") and not _goal_events(demo, "goal:create")
+
+
+def test_goal_domains_offered_follow_what_the_role_may_create(
+        as_user: Callable[[str], TestClient[Any]]) -> None:
+    alex = as_user(ALEX)
+    page = alex.get("/participants/LP-1001").text
+    offered = set(re.findall(r'<option value="([a-z_]+)"[^>]*>', page.split(
+        'id="goal-domain"')[1].split("</select>")[0]))
+    assert "housing" in offered and "treatment" not in offered
+    refused = alex.post("/participants/LP-1001/goals", data={
+        "_csrf_token": csrf(page), "domain": "treatment", "summary": "Detox bed"},
+        follow_redirects=False)
+    assert refused.status_code == 400 and "cannot set treatment goals" in refused.text
