@@ -1,12 +1,17 @@
 """The participant page under load (authorized, audited, PostgreSQL, 10,000 participants),
-beside /healthz in the same run. `--participants N --seconds S --clients C` to change it."""
+beside /healthz in the same run, against `portal serve` as deployed (its own processes, so the
+load generator does not share their interpreter). `--participants N --seconds S --clients C
+--workers W` to change it."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import secrets
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -15,7 +20,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import create_engine, select, text
 
 from portal.config import Settings
@@ -24,7 +28,6 @@ from portal.db import models as m
 from portal.db.engine import make_engine, make_session_factory
 from portal.services.seed import generate_participants, seed_demo
 from portal.services.wiring import Services
-from portal.web.app import create_app
 from portal.web.sessions import SessionManager
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -67,6 +70,20 @@ def _load(base: str, paths: list[str], cookie: str, clients: int,
     return latencies
 
 
+def _wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"portal serve exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("portal serve did not become healthy in 60 s")
+
+
 def _row(name: str, latencies: list[float], seconds: float) -> tuple[float, float, float]:
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1e3
@@ -81,6 +98,8 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="server worker processes (default: one per core)")
     args = parser.parse_args(sys.argv[1:])
 
     name = f"portal_bench_{uuid.uuid4().hex[:8]}"
@@ -90,8 +109,11 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             port = _free_port()
-            settings = Settings(env="test", database_url=ADMIN_URL.rsplit("/", 1)[0] + "/" + name,
-                                data_dir=Path(tmp), host="127.0.0.1", port=port, dev_idp=False)
+            env = {**os.environ, "PORTAL_ENV": "test", "PORTAL_DATA_DIR": tmp,
+                   "PORTAL_DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + "/" + name,
+                   "PORTAL_SECRET_KEY": secrets.token_urlsafe(32), "PORTAL_DEV_IDP": "0",
+                   "PORTAL_HOST": "127.0.0.1", "PORTAL_PORT": str(port)}
+            settings = Settings.from_env(env)
             engine = make_engine(settings)
             migrate.upgrade(engine, settings=settings)
             factory = make_session_factory(engine)
@@ -108,26 +130,28 @@ def main() -> None:
                 token = SessionManager(settings, services.audit).start(
                     session, staff_user_id=user.id)
             engine.dispose()
-            server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
-                                                   port=port, log_level="warning",
-                                                   access_log=False))
-            thread = threading.Thread(target=server.run, daemon=True)
-            thread.start()
-            while not server.started:
-                time.sleep(0.05)
-            base = f"http://127.0.0.1:{port}"
-            print(f"{args.clients} clients, {args.seconds:.0f} s each, on loopback")
-            print(f"{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-            page = _row("participant page", _load(
-                base, [f"/participants/{i}" for i in ids], token, args.clients,
-                args.seconds), args.seconds)
-            health = _row("/healthz", _load(base, ["/healthz"], token, args.clients,
-                                             args.seconds), args.seconds)
-            print(f"participant page p99 / healthz p99: {page[2] / health[2]:.1f}; "
-                  f"throughput ratio {page[0] / health[0]:.2f}")
-            print("Target: participant page p99 under 50 ms at 20 clients.")
-            server.should_exit = True
-            thread.join(timeout=10)
+            log = Path(tmp) / "serve.log"
+            with log.open("wb") as out:
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "portal", "serve", "--workers", str(args.workers)],
+                    env=env, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                base = f"http://127.0.0.1:{port}"
+                _wait_healthy(base, server, log)
+                print(f"{args.clients} clients, {args.seconds:.0f} s each, on loopback; "
+                      f"server: portal serve --workers {args.workers}")
+                print(f"{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+                page = _row("participant page", _load(
+                    base, [f"/participants/{i}" for i in ids], token, args.clients,
+                    args.seconds), args.seconds)
+                health = _row("/healthz", _load(base, ["/healthz"], token, args.clients,
+                                                 args.seconds), args.seconds)
+                print(f"participant page p99 / healthz p99: {page[2] / health[2]:.1f}; "
+                      f"throughput ratio {page[0] / health[0]:.2f}")
+                print("Target: participant page p99 under 50 ms at 20 clients.")
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
     finally:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

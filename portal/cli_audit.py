@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -216,6 +217,26 @@ def checkpoints_export(obj: AuditContext, file: IO[str]) -> None:
         file.write(json.dumps(record, sort_keys=True) + "\n")
     click.echo(f"Wrote {len(records)} checkpoints; keep them where the database's "
                "administrators cannot change them.", err=True)
+
+
+@checkpoints_group.command("sign")
+@click.option("--every", type=click.IntRange(min=1), metavar="SECONDS",
+              help="Keep running and sign again every SECONDS (a deployment's scheduler).")
+@pass_audit
+def checkpoints_sign(obj: AuditContext, every: int | None) -> None:
+    """Sign the chain head now, if events were written since the last checkpoint.
+
+    Appends sign a checkpoint every PORTAL_AUDIT_CHECKPOINT_EVERY events, or on the first
+    event after PORTAL_AUDIT_CHECKPOINT_SECONDS; this signs a quiet log's last events too.
+    """
+    while True:
+        with _errors(), obj.factory.begin() as session:
+            checkpoint = obj.log.checkpoint(session)
+        click.echo(f"Signed a checkpoint at event {checkpoint.seq}." if checkpoint
+                   else "The last event is already signed.", err=True)
+        if every is None:
+            return
+        time.sleep(every)
 
 
 # --- export -----------------------------------------------------------------------------------

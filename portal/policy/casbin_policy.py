@@ -18,6 +18,8 @@ from pathlib import Path
 # pycasbin ships no type information; pyproject may also silence this, hence unused-ignore.
 import casbin  # type: ignore[import-untyped,unused-ignore]
 
+from portal.domain.audit import AuditAction
+from portal.domain.decision import Reason
 from portal.domain.ports import AUDIT_LOG, BREAK_GLASS, CONSENT, PolicyVerdict
 from portal.domain.vocabulary import (
     Action,
@@ -32,8 +34,10 @@ from portal.domain.vocabulary import (
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"
 ROLE_MAPPING_FILE = "role_mapping.csv"
-# Every file that shapes a decision; all of them go into the version hash.
-POLICY_FILES = (MODEL_FILE, POLICY_FILE, ROLE_MAPPING_FILE)
+ACCOUNTING_FILE = "accounting.csv"
+# Every file that shapes a decision or what a participant is told of it; all of them go into
+# the version hash.
+POLICY_FILES = (MODEL_FILE, POLICY_FILE, ROLE_MAPPING_FILE, ACCOUNTING_FILE)
 
 # Every resource the role policy speaks about (ports.py): the categories plus three others.
 RESOURCES: frozenset[str] = frozenset(
@@ -85,6 +89,8 @@ class CasbinRolePolicy:
         _validate_rows(self._enforcer)
         # The role mapping is part of the policy: reject a broken one at load time too.
         load_role_mapping(policies_dir / ROLE_MAPPING_FILE)
+        # Which refused attempts participants are told about (their accounting of disclosures).
+        self.refusals_shown = load_refusals_shown(policies_dir / ACCOUNTING_FILE)
         if policy_version(policies_dir) != version:
             # The files changed while loading: the version would not describe what was loaded.
             raise PolicyFileError(f"policy files in {policies_dir} changed while loading")
@@ -212,6 +218,29 @@ def load_role_mapping(path: Path) -> dict[str, Role]:
             except UnknownValue as exc:
                 raise PolicyFileError(f"{path.name}:{line_number}: {exc}") from exc
     return mapping
+
+
+def load_refusals_shown(path: Path) -> frozenset[tuple[str, str]]:
+    """Read ``action,reason`` rows (with that header; ``#`` starts a comment line): the
+    refused attempts, by audited action and reason, that a participant is told about."""
+    rows: set[tuple[str, str]] = set()
+    with path.open(newline="", encoding="utf-8") as handle:
+        lines = [(n, line) for n, line in enumerate(handle, start=1)
+                 if line.strip() and not line.lstrip().startswith("#")]
+    if not lines or [c.strip() for c in lines[0][1].split(",")] != ["action", "reason"]:
+        raise PolicyFileError(f"{path.name}: the first row must be 'action,reason'")
+    for line_number, line in lines[1:]:
+        cells = [cell.strip() for cell in next(csv.reader([line]))]
+        if len(cells) != 2:
+            raise PolicyFileError(f"{path.name}:{line_number}: expected 'action,reason'")
+        try:
+            row = (parse(AuditAction, cells[0]).value, parse(Reason, cells[1]).value)
+        except UnknownValue as exc:
+            raise PolicyFileError(f"{path.name}:{line_number}: {exc}") from exc
+        if row in rows:
+            raise PolicyFileError(f"{path.name}:{line_number}: listed twice")
+        rows.add(row)
+    return frozenset(rows)
 
 
 def map_groups(mapping: dict[str, Role], groups: Iterable[str]) -> frozenset[Role]:

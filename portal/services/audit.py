@@ -185,25 +185,45 @@ class AuditLog:
         Returns the event as stored. Raises AuditWriteError on any failure; the caller's
         transaction must then roll back, and the access it records must not happen.
         """
+        return self.append_many(session, [event], chain)[0]
+
+    def append_many(self, session: Session, events: Sequence[NewAuditEvent],
+                    chain: str = DEFAULT_CHAIN) -> list[ChainedEvent]:
+        """Write ``events``, in order, at the head of ``chain`` under one lock and one insert.
+
+        A page that decides many things gathers its events and appends them last, just
+        before it commits: the chain lock (which serialises every writer) is then held for
+        the insert and the commit only, not for the whole page. Same guarantees as `append`.
+        """
+        if not events:
+            return []
         # The caller's own pending changes are flushed first, so their errors stay theirs.
         session.flush()
         try:
             postgres = _psycopg(session)
             head_seq, head_hash, cp_seq, cp_at = _lock_and_read_head(session, postgres, chain)
             now = self._clock()
-            chained = chain_event(event, chain=chain, seq=(head_seq or 0) + 1, occurred_at=now,
-                                  prev_hash=head_hash or GENESIS_HASH)
-            values = {name: getattr(chained, name) for name in EVENT_FIELDS}
+            chained: list[ChainedEvent] = []
+            seq, prev = head_seq or 0, head_hash or GENESIS_HASH
+            for event in events:
+                seq += 1
+                link = chain_event(event, chain=chain, seq=seq, occurred_at=now,
+                                   prev_hash=prev)
+                chained.append(link)
+                prev = link.hash
+            rows = [{name: getattr(link, name) for name in EVENT_FIELDS} for link in chained]
             if postgres is not None:
-                for name in _JSON_FIELDS:
-                    values[name] = orjson.dumps(values[name]).decode()
+                for values in rows:
+                    for name in _JSON_FIELDS:
+                        values[name] = orjson.dumps(values[name]).decode()
                 with postgres.cursor() as cursor:
-                    cursor.execute(_PG_INSERT, values)
+                    cursor.executemany(_PG_INSERT, rows)
             else:
-                session.execute(_INSERT_EVENT, values)
-            if (cp_at is None or chained.seq - (cp_seq or 0) >= self.checkpoint_every
+                session.execute(_INSERT_EVENT, rows)
+            last = chained[-1]
+            if (cp_at is None or last.seq - (cp_seq or 0) >= self.checkpoint_every
                     or now - cp_at >= self.checkpoint_interval):
-                self._write_checkpoint(session, chain, chained.seq, chained.hash, now)
+                self._write_checkpoint(session, chain, last.seq, last.hash, now)
         except Exception as exc:
             raise AuditWriteError(f"could not write the audit event ({type(exc).__name__}: "
                                   f"{exc})") from exc

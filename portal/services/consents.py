@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -30,6 +32,7 @@ from portal.domain.consent import (
     missing_elements,
     revocable_from,
     revoke,
+    supersede,
 )
 from portal.domain.consent_text import (
     CONSENT_TEXT_VERSION,
@@ -74,6 +77,10 @@ def consent_summaries(session: Session, participant_id: uuid.UUID,
 # --- capture, signing, revocation -----------------------------------------------------------
 
 MAX_SCAN_BYTES = 5 * 1024 * 1024
+# An optional drawing of the signature, sent by the form as a PNG data URL.
+DRAWN_PREFIX = "data:image/png;base64,"
+MAX_DRAWN_BYTES = 256 * 1024
+MAX_DRAWN_PIXELS = (2000, 1000)
 SCAN_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png",
               b"\xff\xd8\xff": "image/jpeg"}
 
@@ -222,6 +229,44 @@ def save_draft(session: Session, services: Services, user: m.StaffUser, public_i
     return row
 
 
+def form_of(row: m.Consent) -> ConsentForm:
+    """The capture form as it would be filled in to make this consent again."""
+    d = repo.directive(row)
+    p = d.provisions[0] if d.provisions else None
+    return ConsentForm(
+        kind=d.kind.value,
+        disclosers=sorted(r.removeprefix("org:") for r in (p.disclosers if p else [])),
+        recipients=sorted(r.removeprefix("org:") for r in (p.recipients if p else [])),
+        categories=sorted(c.value for c in (p.categories if p else [])),
+        purposes=sorted(x.value for x in (p.purposes if p else [])),
+        expires_on=row.expires_on.isoformat() if row.expires_on else "",
+        expiry_event=row.expiry_event or "", language=row.language,
+        revocable_after=row.revocable_after.isoformat() if row.revocable_after else "",
+        revocable_after_event=row.revocable_after_event or "")
+
+
+def new_version(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                consent_id: uuid.UUID, meta: RequestMeta) -> m.Consent:
+    """A draft that will replace an active consent once the participant signs it (the
+    active one stays in force until then). Resumes the draft already started, if any."""
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotPermitted()
+    _case_manager_for(session, services, user, participant)
+    old = _consent(session, consent_id, participant.id)
+    status = repo.directive(old).status_at(utcnow())
+    if status is not ConsentStatus.ACTIVE:
+        raise ConsentInputError([f"Only an active consent gets a new version; this one is "
+                                 f"{status.value}. Start a new consent instead."])
+    started = session.scalar(select(m.Consent).where(
+        m.Consent.supersedes_id == old.id, m.Consent.status == ConsentStatus.DRAFT.value))
+    if started is not None:
+        return started
+    row = save_draft(session, services, user, public_id, form_of(old), meta)
+    row.version, row.supersedes_id = old.version + 1, old.id
+    return row
+
+
 def _consent(session: Session, consent_id: uuid.UUID, participant_id: uuid.UUID) -> m.Consent:
     row = session.get(m.Consent, consent_id)
     if row is None or row.participant_id != participant_id:
@@ -277,9 +322,9 @@ def reference_names(session: Session) -> dict[str, str]:
 
 def sign(session: Session, services: Services, user: m.StaffUser, public_id: str,
          consent_id: uuid.UUID, *, signer_name: str, relation: str, agreed: bool,
-         scan: bytes | None, meta: RequestMeta) -> m.Consent:
-    """Sign on the device (typed name and explicit agreement, staff witness) or attach a scan
-    of a wet-ink form; then keep a PDF copy and its hash."""
+         scan: bytes | None, meta: RequestMeta, drawn: str = "") -> m.Consent:
+    """Sign on the device (typed name and explicit agreement, staff witness, optionally a
+    drawn signature) or attach a scan of a wet-ink form; then keep a PDF copy and its hash."""
     participant = repo.participant_by_public_id(session, public_id)
     if participant is None:
         raise NotPermitted()
@@ -303,6 +348,7 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
         problems.append("The participant must tick the box to agree.")
     if not signer_name.strip():
         problems.append("Type the full name of the person signing.")
+    drawing = None if scan else _drawing(drawn, problems)
     if problems:
         raise ConsentInputError(problems)
     now = utcnow()
@@ -321,7 +367,7 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
     vault.seal(row, {"signer_name": signer_name.strip()})
     content = scan if scan else render_pdf(
         sentences(repo.directive(row), reference_names(session), row.language),
-        signer_name.strip(), now, user.display_name, row.language)
+        signer_name.strip(), now, user.display_name, row.language, drawing)
     document = m.ConsentDocument(consent_id=row.id, media_type=media_type or "application/pdf",
                                  sha256=hashlib.sha256(content).hexdigest(), created_at=now)
     vault.seal(document, {"content": content})
@@ -330,12 +376,46 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
     session.flush()
     services.audit.append(session, _event(services, AuditAction.CONSENT_SIGN, user, meta,
                                           participant.id, row.id, method=method.value,
-                                          document_sha256=document.sha256))
+                                          document_sha256=document.sha256,
+                                          drawn=drawing is not None))
+    old = _consent(session, row.supersedes_id, participant.id) if row.supersedes_id else None
+    # The version it replaces stops in the same transaction (if the participant has not
+    # already taken it back or it has not expired meanwhile).
+    if old is not None and repo.directive(old).status_at(now) is ConsentStatus.ACTIVE:
+        replaced, _ = supersede(repo.directive(old), repo.directive(row))
+        old.status = replaced.status.value
+        services.audit.append(session, _event(services, AuditAction.CONSENT_SUPERSEDE, user,
+                                              meta, participant.id, old.id,
+                                              superseded_by=str(row.id)))
     return row
 
 
+def _drawing(value: str, problems: list[str]) -> bytes | None:
+    """The drawn signature as PNG bytes (None when nothing was drawn), checked to be a small
+    PNG image; anything else is a problem to report, never stored."""
+    if not value:
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    problem = "The drawn signature could not be read; clear it and draw again, or leave it."
+    if not value.startswith(DRAWN_PREFIX) or len(value) > MAX_DRAWN_BYTES * 4 // 3 + 64:
+        problems.append(problem)
+        return None
+    try:
+        data = base64.b64decode(value.removeprefix(DRAWN_PREFIX), validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "PNG" or image.width > MAX_DRAWN_PIXELS[0] \
+                    or image.height > MAX_DRAWN_PIXELS[1]:
+                raise ValueError(image.format)
+            image.verify()
+    except (ValueError, OSError, UnidentifiedImageError):
+        problems.append(problem)
+        return None
+    return data
+
+
 def render_pdf(text: list[str], signer: str, signed_at: datetime, witness: str,
-               language: str) -> bytes:
+               language: str, drawing: bytes | None = None) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -349,6 +429,8 @@ def render_pdf(text: list[str], signer: str, signed_at: datetime, witness: str,
                        new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
     pdf.ln(4)
+    if drawing is not None:
+        pdf.image(io.BytesIO(drawing), w=70)
     signed = f"Signed by {signer} on {signed_at:%Y-%m-%d %H:%M} UTC; witness: {witness}."
     pdf.multi_cell(0, 6, signed.encode("latin-1", "replace").decode("latin-1"),
                    new_x="LMARGIN", new_y="NEXT")

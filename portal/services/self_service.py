@@ -172,13 +172,13 @@ class Look:
     organization: str
     roles: list[str]
     category: DataCategory | None
-    basis: str  # "consent" | "break_glass" | "refused"
+    basis: str  # consent | break_glass | refused_break_glass | refused_not_on_team
 
 
 def who_looked(session: Session, services: Services, participant: m.Participant,
                meta: RequestMeta) -> list[Look]:
-    """The accounting of disclosures (HIPAA 164.528, 42 CFR 2.24), plus refused emergency
-    access attempts, newest first."""
+    """The accounting of disclosures (HIPAA 164.528, 42 CFR 2.24), plus the refused attempts
+    the policy says participants are told about, newest first."""
     since = utcnow() - timedelta(days=365 * ACCOUNTING_YEARS - 2)
     orgs = {o.slug: o.name for o in session.scalars(select(m.Organization))}
     looks = [Look(d.occurred_at, orgs.get(d.recipient_organization or "",
@@ -186,12 +186,19 @@ def who_looked(session: Session, services: Services, participant: m.Participant,
                   list(d.recipient_roles), DataCategory(d.category) if d.category else None,
                   "break_glass" if d.basis == "break_glass" else "consent")
              for d in audit_service.disclosures(session, participant.id, since=since)]
+    # Refused attempts, where the policy says participants are told (policies/accounting.csv).
+    shown = services.policy.refusals_shown
     refused = session.scalars(select(m.AuditEvent).where(
-        m.AuditEvent.participant_id == participant.id,
-        m.AuditEvent.action == AuditAction.BREAK_GLASS_GRANT_CREATE.value,
-        m.AuditEvent.decision == "deny"))
-    looks += [Look(e.occurred_at, orgs.get(e.actor_organization or "", ""),
-                   list(e.actor_roles), None, "refused") for e in refused]
+        m.AuditEvent.participant_id == participant.id, m.AuditEvent.decision == "deny",
+        m.AuditEvent.action.in_(sorted({action for action, _ in shown})),
+        m.AuditEvent.occurred_at >= since))
+    for e in refused:
+        reason = next((r for r in e.reasons if (e.action, r) in shown), None)
+        if reason is not None:
+            looks.append(Look(e.occurred_at, orgs.get(e.actor_organization or "", ""),
+                              list(e.actor_roles), None,
+                              "refused_break_glass" if e.action.startswith("break_glass:")
+                              else "refused_not_on_team"))
     services.audit.append(session, _event(AuditAction.AUDIT_DISCLOSURES_VIEW, participant,
                                           meta))
     return sorted(looks, key=lambda look: look.when, reverse=True)

@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, noload
@@ -39,7 +40,9 @@ PAGE_SIZE = 25
 
 
 class NotFound(Exception):
-    """No such participant for this user: absent and not permitted look the same."""
+    """No such participant for this user: absent and not permitted look the same. When the
+    participant exists, the refused attempt has been audited in the caller's session, which
+    must therefore commit (see `portal.web.deps.found_or`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +226,7 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     grant = next((g for g in context.break_glass if g.user_id == user.id and g.current(at)),
                  None)
     if not on_team and grant is None:
-        raise NotFound(public_id)
+        _refuse(session, services, user, meta, participant, AuditAction.PARTICIPANT_VIEW)
     orgs = repo.Organizations.load(session)
     team = {link.organization_slug for link in context.care_team if link.current(at.date())}
     records = session.scalars(select(m.Record).where(m.Record.participant_id == participant.id)
@@ -237,6 +240,9 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     decisions: dict[tuple[DataCategory, str], d.Decision] = {}
     page_notices: set[str] = set()
     used_purpose: dict[DataCategory, Purpose] = {}
+    # Appended together at the end (one chain lock, held only until the commit); if that
+    # fails, nothing of the page is returned.
+    events: list[NewAuditEvent] = []
     for category in DataCategory:
         purposes = _purposes(services, actor, category, emergency=not on_team)
         sources = {orgs.by_id[r.organization_id].slug for r in by_category[category.value]}
@@ -280,9 +286,10 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
             category=category, label=category.info.label, records=shown,
             withheld=bool(withheld), withheld_reason=reason, notices=sorted(notices),
             can_create=on_team and _may_create(services, actor, category)))
-        _audit_category(services, session, user, meta, participant, category,
-                        used_purpose.get(category, purposes[0]), shown, withheld,
-                        [decisions[(category, s)] for s in candidates], disclosed_by, grant)
+        events.append(_category_event(
+            services, user, meta, participant, category,
+            used_purpose.get(category, purposes[0]), shown, withheld,
+            [decisions[(category, s)] for s in candidates], disclosed_by, grant))
 
     may_update_goals = on_team and _may_create(services, actor, DataCategory.PROGRESS)
     goals = _goals(session, vault, participant, orgs, decisions,
@@ -292,9 +299,10 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     try:
         name = vault.open_participant(participant)
     except DecryptionError as exc:
-        services.audit.append(session, _meta_event(
+        events.append(_meta_event(
             AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant.id,
             reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
+    services.audit.append_many(session, events)
     return ParticipantPage(
         public_id=participant.public_id, name=name, enrolled_on=participant.enrolled_on,
         sections=sections, goals=goals, notices=sorted(page_notices),
@@ -323,17 +331,17 @@ def _may_create(services: Services, actor: d.Actor, category: DataCategory) -> b
                for role in actor.roles for purpose in ROUTINE_PURPOSES)
 
 
-def _audit_category(services: Services, session: Session, user: m.StaffUser,
-                    meta: RequestMeta, participant: m.Participant, category: DataCategory,
-                    purpose: Purpose, shown: list[ShownRecord],
-                    withheld: list[d.Decision], all_decisions: list[d.Decision],
-                    disclosed_by: set[str], grant: d.BreakGlassGrant | None) -> None:
+def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
+                    participant: m.Participant, category: DataCategory, purpose: Purpose,
+                    shown: list[ShownRecord], withheld: list[d.Decision],
+                    all_decisions: list[d.Decision], disclosed_by: set[str],
+                    grant: d.BreakGlassGrant | None) -> NewAuditEvent:
     """One event per category: what was shown (or withheld) and from whom; disclosures to
     this organization by others feed the accounting of disclosures."""
     permitted = [x for x in all_decisions if x.permitted]
     lead = permitted[0] if permitted else (withheld[0] if withheld else None)
     reasons = sorted({r.value for x in all_decisions for r in x.reasons})
-    services.audit.append(session, _meta_event(
+    return _meta_event(
         AuditAction.RECORD_VIEW, user, meta, participant_id=participant.id,
         category=category.value, record_ids=tuple(r.id for r in shown),
         purpose=purpose.value,
@@ -343,7 +351,7 @@ def _audit_category(services: Services, session: Session, user: m.StaffUser,
         policy_version=services.policy.version,
         detail={"disclosers": sorted(disclosed_by - {user.organization.slug}),
                 "policy_rule": lead.policy_rule if lead else None,
-                **({"break_glass_grant": grant.id} if grant else {})}))
+                **({"break_glass_grant": grant.id} if grant else {})})
 
 
 def _goals(session: Session, vault: Vault, participant: m.Participant,
@@ -381,16 +389,27 @@ class InvalidInput(ValueError):
     """Bad input: the message says what to fix; nothing was changed."""
 
 
-def _team_actor(session: Session, user: m.StaffUser, public_id: str,
-                at: datetime) -> tuple[m.Participant, d.Actor]:
+def _refuse(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta,
+            participant: m.Participant, action: AuditAction) -> NoReturn:
+    """Audit an attempt by an organization with no relationship to the participant (the
+    participant may be told of it: policies/accounting.csv), then answer "not found"."""
+    services.audit.append(session, _meta_event(
+        action, user, meta, participant_id=participant.id, decision="deny",
+        reasons=(d.Reason.NOT_ON_CARE_TEAM.value,), policy_version=services.policy.version))
+    raise NotFound(participant.public_id)
+
+
+def _team_actor(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                at: datetime, meta: RequestMeta,
+                action: AuditAction) -> tuple[m.Participant, d.Actor]:
     """The participant and the user as an actor, when the user's organization is on the care
-    team today; otherwise the participant is not found."""
+    team today; otherwise the attempt is refused."""
     participant = _participant(session, public_id)
     actor = repo.actor(user)
     context = repo.load_context(session, participant.id, user_id=user.id, at=at)
     if not any(link.organization_slug == actor.organization.slug and link.current(at.date())
                for link in context.care_team):
-        raise NotFound(public_id)
+        _refuse(session, services, user, meta, participant, action)
     return participant, actor
 
 
@@ -398,7 +417,8 @@ def add_record(session: Session, services: Services, user: m.StaffUser, public_i
                category_value: str, title: str, body: str, effective: str,
                meta: RequestMeta) -> m.Record:
     at = utcnow()
-    participant, actor = _team_actor(session, user, public_id, at)
+    participant, actor = _team_actor(session, services, user, public_id, at, meta,
+                                     AuditAction.RECORD_CREATE)
     problems = []
     try:
         category = DataCategory(category_value)
@@ -439,7 +459,8 @@ def add_goal(session: Session, services: Services, user: m.StaffUser, public_id:
     `progress` (what justice partners may see under the multi-party release); the detail is
     sealed and filed under the domain's own category."""
     at = utcnow()
-    participant, actor = _team_actor(session, user, public_id, at)
+    participant, actor = _team_actor(session, services, user, public_id, at, meta,
+                                     AuditAction.GOAL_CREATE)
     try:
         domain = GoalDomain(domain_value)
     except ValueError:
@@ -476,7 +497,8 @@ def update_goal(session: Session, services: Services, user: m.StaffUser, public_
                 goal_id: str, status_value: str, note: str, meta: RequestMeta) -> m.Goal:
     """A status update on a goal the user's organization owns (history kept)."""
     at = utcnow()
-    participant, actor = _team_actor(session, user, public_id, at)
+    participant, actor = _team_actor(session, services, user, public_id, at, meta,
+                                     AuditAction.GOAL_UPDATE)
     try:
         goal = session.get(m.Goal, uuid.UUID(goal_id))
     except ValueError:

@@ -52,6 +52,7 @@ from portal.services.consents import consent_summaries
 from portal.services.wiring import Services
 from portal.web.auth.oidc import ALLOWED_ALGORITHMS, LoginError, RelyingParty
 from portal.web.auth.routes import AuthComponents, request_meta
+from portal.web.deps import found_or
 from portal.web.sessions import Principal
 
 log = logging.getLogger("portal.web.api")
@@ -337,11 +338,9 @@ def _consent(summary: dict[str, Any]) -> ConsentOut:
         expires=summary["expires"], revocable_after=summary["revocable_after"])
 
 
-def _page(state: State, db: Session, caller: ApiCaller, public_id: str) -> ws.ParticipantPage:
-    try:
-        return ws.participant_page(db, _services(state), caller.user, public_id, caller.meta)
-    except ws.NotFound:
-        raise _not_found() from None
+def _page(state: State, caller: ApiCaller, public_id: str) -> ws.ParticipantPage:
+    return found_or(state, lambda db: ws.participant_page(
+        db, _services(state), caller.user, public_id, caller.meta), _not_found)
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -378,8 +377,7 @@ def list_participants(state: State, caller: NamedDependency[ApiCaller], q: Searc
 def read_participant(state: State, caller: NamedDependency[ApiCaller], public_id: ParticipantId
                      ) -> ParticipantOut:
     pid = _public_id(public_id)
-    with _db(state).begin() as db:
-        page = _page(state, db, caller, pid)
+    page = _page(state, caller, pid)
     return _participant(page)
 
 
@@ -388,8 +386,7 @@ def read_participant(state: State, caller: NamedDependency[ApiCaller], public_id
 def list_records(state: State, caller: NamedDependency[ApiCaller], public_id: ParticipantId,
                  category: FromQuery[DataCategory]) -> RecordsOut:
     pid = _public_id(public_id)
-    with _db(state).begin() as db:
-        page = _page(state, db, caller, pid)
+    page = _page(state, caller, pid)
     section = next(s for s in page.sections if s.category is category)
     return RecordsOut(participant_id=page.public_id, category=_category(section))
 
@@ -399,18 +396,14 @@ def list_records(state: State, caller: NamedDependency[ApiCaller], public_id: Pa
 def add_record(state: State, caller: NamedDependency[ApiCaller], public_id: ParticipantId,
                data: JSONBody[RecordIn]) -> Response[RecordCreated]:
     pid = _public_id(public_id)
-    with _db(state).begin() as db:
-        try:
-            record = ws.add_record(
-                db, _services(state), caller.user, pid, data.category.value, data.title,
-                data.body, data.effective_date.isoformat() if data.effective_date else "",
-                caller.meta)
-        except ws.NotFound:
-            raise _not_found() from None
-        except ws.InvalidInput as exc:
-            raise ClientException(str(exc)) from None  # rolls the transaction back
-        created = RecordCreated(id=str(record.id), participant_id=pid,
-                                category=data.category)
+    try:  # bad input rolls back; a refused attempt commits its audit event, then 404
+        record_id = found_or(state, lambda db: str(ws.add_record(
+            db, _services(state), caller.user, pid, data.category.value, data.title,
+            data.body, data.effective_date.isoformat() if data.effective_date else "",
+            caller.meta).id), _not_found)
+    except ws.InvalidInput as exc:
+        raise ClientException(str(exc)) from None
+    created = RecordCreated(id=record_id, participant_id=pid, category=data.category)
     return Response(created, status_code=201, headers={
         "Location": f"/api/v1/participants/{pid}/records?category={data.category.value}"})
 
@@ -437,15 +430,15 @@ def list_consents(state: State, caller: NamedDependency[ApiCaller],
                       and link.current(at.date()) for link in context.care_team)
         grant = next((g for g in context.break_glass
                       if g.user_id == user.id and g.current(at)), None)
-        if not on_team and grant is None:
-            raise _not_found()
+        related = on_team or grant is not None
         purpose = Purpose.CAREMGT if on_team else Purpose.ETREAT
         verdicts = [services.policy.check(actor.organization.sector, role, CONSENT,
                                           Action.VIEW, purpose) for role in sorted(actor.roles)]
-        permit = next((v for v in verdicts if v.allowed), None)
+        permit = next((v for v in verdicts if v.allowed), None) if related else None
         summaries = consent_summaries(db, participant.id, at) if permit else []
         ids = tuple(str(s["id"]) for s in summaries)
-        reason = (Reason.NO_ROLE_PERMISSION.value if permit is None
+        reason = (Reason.NOT_ON_CARE_TEAM.value if not related
+                  else Reason.NO_ROLE_PERMISSION.value if permit is None
                   else "care_team" if on_team else Reason.BREAK_GLASS.value)
         rule = permit.rule if permit else next((v.rule for v in verdicts if v.rule), None)
         services.audit.append(db, NewAuditEvent(
@@ -460,7 +453,10 @@ def list_consents(state: State, caller: NamedDependency[ApiCaller],
                     **({"break_glass_grant": grant.id} if grant and not on_team else {})}))
         if permit is None:
             refused = "Your role cannot view consent forms."
-    if refused is not None:  # raised after the commit, so that the denial stays audited
+    # Raised after the commit, so that the refusal stays audited.
+    if not related:
+        raise _not_found()
+    if refused is not None:
         raise PermissionDeniedException(refused)
     return ConsentsOut(participant_id=pid, consents=[_consent(s) for s in summaries])
 
@@ -471,12 +467,8 @@ def list_consents(state: State, caller: NamedDependency[ApiCaller],
 def explain(state: State, caller: NamedDependency[ApiCaller], public_id: ParticipantId,
             category: CategoryName) -> DecisionOut:
     pid = _public_id(public_id)
-    with _db(state).begin() as db:
-        try:
-            lines = ws.explain_category(db, _services(state), caller.user, pid, category,
-                                        caller.meta)
-        except ws.NotFound:
-            raise _not_found() from None
+    lines = found_or(state, lambda db: ws.explain_category(
+        db, _services(state), caller.user, pid, category, caller.meta), _not_found)
     return DecisionOut(participant_id=pid, category=DataCategory(category).value,
                        explanation=lines)
 

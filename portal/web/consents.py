@@ -118,18 +118,7 @@ class ConsentController(Controller):
                                request_meta(request, who))
             except cs.NotPermitted:
                 raise NotFoundException() from None
-            p = view.directive.provisions[0] if view.directive.provisions else None
-            form = cs.ConsentForm(
-                kind=view.directive.kind.value,
-                disclosers=[r.removeprefix("org:") for r in (p.disclosers if p else [])],
-                recipients=[r.removeprefix("org:") for r in (p.recipients if p else [])],
-                categories=[c.value for c in (p.categories if p else [])],
-                purposes=[x.value for x in (p.purposes if p else [])],
-                expires_on=view.row.expires_on.isoformat() if view.row.expires_on else "",
-                expiry_event=view.row.expiry_event or "", language=view.row.language,
-                revocable_after=view.row.revocable_after.isoformat()
-                if view.row.revocable_after else "",
-                revocable_after_event=view.row.revocable_after_event or "")
+            form = cs.form_of(view.row)
             context = _form_context(db, public_id, form, user=user, consent_id=consent_id)
         return Template("consents/form.html", context=context)
 
@@ -193,6 +182,7 @@ class ConsentController(Controller):
                         signer_name=str(data.get("signer_name", "")),
                         relation=str(data.get("relation", "self")),
                         agreed=data.get("agree") == "yes", scan=scan,
+                        drawn=str(data.get("drawn_signature") or ""),
                         meta=request_meta(request, who))
             except cs.NotPermitted:
                 raise NotFoundException() from None
@@ -202,6 +192,28 @@ class ConsentController(Controller):
             return self._show_with(public_id, consent_id, request, state, user, who,
                                    problems, 400)
         return Redirect(f"/participants/{public_id.upper()}/consents/{consent_id}#signed")
+
+    @post("/{consent_id:str}/new-version", sync_to_thread=True)
+    def new_version(self, public_id: FromPath[str], consent_id: FromPath[str],
+                    request: Request[Any, Any, Any], state: State,
+                    principal: NamedDependency[Principal | None]) -> Response[Any]:
+        """Change an active consent: a new draft version to review and sign with the
+        participant (the active one stays in force until then)."""
+        who, user = staff_of(principal)
+        problems: list[str] = []
+        with db_of(state).begin() as db:
+            try:
+                draft = cs.new_version(db, services_of(state), user, public_id,
+                                       _uuid(consent_id), request_meta(request, who))
+                draft_id = draft.id
+            except cs.NotPermitted:
+                raise NotFoundException() from None
+            except cs.ConsentInputError as exc:
+                problems = exc.problems
+        if problems:
+            return self._show_with(public_id, consent_id, request, state, user, who,
+                                   problems, 400)
+        return Redirect(f"/participants/{public_id.upper()}/consents/{draft_id}/edit")
 
     @post("/{consent_id:str}/revoke", sync_to_thread=True)
     def revoke(self, public_id: FromPath[str], consent_id: FromPath[str],

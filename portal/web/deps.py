@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotFoundException
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
 from portal.services.wiring import Services
+from portal.services.workspace import NotFound
 from portal.web.auth.routes import require_participant, require_staff
 from portal.web.sessions import Principal
 
@@ -19,6 +24,22 @@ def services_of(state: State) -> Services:
 def db_of(state: State) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = state.sessions
     return factory
+
+
+T = TypeVar("T")
+
+
+def found_or(state: State, read: Callable[[Session], T],
+             missing: Callable[[], HTTPException] = NotFoundException) -> T:
+    """``read`` in one transaction. When it finds no participant for the user, the
+    transaction still commits (the refused attempt was audited in it) and ``missing()`` is
+    raised; any other error rolls everything back."""
+    with db_of(state).begin() as db:
+        try:
+            return read(db)
+        except NotFound:
+            pass
+    raise missing()
 
 
 def staff_of(principal: Principal | None) -> tuple[Principal, m.StaffUser]:

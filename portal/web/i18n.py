@@ -127,8 +127,13 @@ TEXT: dict[str, dict[str, str]] = {
                        "es": "Nadie fuera de las agencias que la escribieron la ha mirado."},
     "me.looked.consent": {"en": "because you agreed", "es": "porque usted aceptó"},
     "me.looked.break_glass": {"en": "in a medical emergency", "es": "en una emergencia médica"},
-    "me.looked.refused": {"en": "asked for emergency access and was refused",
-                          "es": "pidió acceso de emergencia y se le negó"},
+    "me.looked.refused_break_glass": {"en": "asked for emergency access and was refused",
+                                      "es": "pidió acceso de emergencia y se le negó"},
+    "me.looked.refused_not_on_team": {
+        "en": "tried to open your information and was stopped, because they do not work "
+              "with you",
+        "es": "intentó abrir su información y no se le permitió, porque no trabajan con "
+              "usted"},
     "me.looked.saw": {"en": "saw", "es": "vio"},
     "me.looked.your_info": {"en": "your information", "es": "su información"},
     "me.back": {"en": "Back", "es": "Volver"},

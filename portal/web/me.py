@@ -42,7 +42,8 @@ class MeController(Controller):
 
     @get("/consents/{consent_id:str}/revoke", sync_to_thread=True)
     def confirm_revoke(self, consent_id: FromPath[str], request: Request[Any, Any, Any],
-                       state: State, principal: NamedDependency[Principal | None]) -> Template:
+                       state: State,
+                       principal: NamedDependency[Principal | None]) -> Response[Any]:
         _, participant = participant_of(principal)
         with db_of(state).begin() as db:
             try:
@@ -50,7 +51,8 @@ class MeController(Controller):
                                                     language(request))
             except ss.NotYours:
                 raise NotFoundException() from None
-        return Template("me/revoke.html", context=me_context(request, consent=consent))
+        return with_language(request, Template("me/revoke.html",
+                                               context=me_context(request, consent=consent)))
 
     @post("/consents/{consent_id:str}/revoke", sync_to_thread=True)
     def revoke(self, consent_id: FromPath[str], request: Request[Any, Any, Any],

@@ -5,7 +5,7 @@ for an htmx request, only the fragment."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
@@ -24,10 +24,8 @@ from portal.services import workspace as ws
 from portal.services.access import AccessDenied, RequestMeta
 from portal.services.wiring import Services
 from portal.web.auth.routes import request_meta
-from portal.web.deps import db_of, services_of, staff_of
+from portal.web.deps import db_of, found_or, services_of, staff_of
 from portal.web.sessions import Principal
-
-T = TypeVar("T")
 
 
 def _may_break_glass(services: Services, user: m.StaffUser) -> bool:
@@ -57,18 +55,16 @@ class WorkspaceController(Controller):
     def participant(self, public_id: FromPath[str], request: Request[Any, Any, Any],
                     state: State, principal: NamedDependency[Principal | None]) -> Template:
         who, user = staff_of(principal)
-        with db_of(state).begin() as db:
-            page = _or_404(lambda: ws.participant_page(db, services_of(state), user, public_id,
-                                                       request_meta(request, who)))
+        page = found_or(state, lambda db: ws.participant_page(
+            db, services_of(state), user, public_id, request_meta(request, who)))
         return Template("staff/participant.html", context={"user": user, "page": page})
 
     @get("/participants/{public_id:str}/why/{category:str}", sync_to_thread=True)
     def why(self, public_id: FromPath[str], category: FromPath[str], request: HTMXRequest,
             state: State, principal: NamedDependency[Principal | None]) -> Template:
         who, user = staff_of(principal)
-        with db_of(state).begin() as db:
-            lines = _or_404(lambda: ws.explain_category(
-                db, services_of(state), user, public_id, category, request_meta(request, who)))
+        lines = found_or(state, lambda db: ws.explain_category(
+            db, services_of(state), user, public_id, category, request_meta(request, who)))
         context = {"user": user, "lines": lines, "public_id": public_id.upper(),
                    "category": category}
         if request.htmx:
@@ -172,23 +168,14 @@ def _write(request: Request[Any, Any, Any], state: State, principal: Principal |
     who, user = staff_of(principal)
     services = services_of(state)
     meta = request_meta(request, who)
-    error = None
-    with db_of(state).begin() as db:
-        try:
-            _or_404(lambda: write(db, services, user, meta))
-        except ws.InvalidInput as exc:
-            error = str(exc)
+    try:  # bad input rolls back; a refused attempt commits its audit event, then 404
+        found_or(state, lambda db: write(db, services, user, meta))
+        error = None
+    except ws.InvalidInput as exc:
+        error = str(exc)
     if error is None:
         return Redirect(f"/participants/{public_id.upper()}#{anchor}")
     with db_of(state).begin() as db:
         page = ws.participant_page(db, services, user, public_id, meta)
     return Template("staff/participant.html", status_code=400, context={
         "user": user, "page": page, "error": error, "form": form})
-
-
-def _or_404(fn: Callable[[], T]) -> T:
-    """A participant the user has no relationship with is simply not found."""
-    try:
-        return fn()
-    except ws.NotFound:
-        raise NotFoundException() from None

@@ -28,11 +28,17 @@ def demo(session_factory: sessionmaker[Session], services: Services) -> sessionm
 
 
 @pytest.fixture
-def as_user(settings: Settings, demo: sessionmaker[Session],
+def app_settings(settings: Settings) -> Settings:
+    """The settings of the app under test: the test database and keys, no demo sign-in."""
+    return Settings(env="test", database_url=settings.database_url,
+                    data_dir=settings.data_dir, data_key_file=settings.data_key_file,
+                    dev_idp=False)
+
+
+@pytest.fixture
+def as_user(app_settings: Settings, demo: sessionmaker[Session],
             services: Services) -> Iterator[Callable[[str], TestClient[Any]]]:
-    app_settings = Settings(env="test", database_url=settings.database_url,
-                            data_dir=settings.data_dir, data_key_file=settings.data_key_file,
-                            dev_idp=False)
+    """A client signed in with a real server-side session (a new session per call)."""
     clients: list[TestClient[Any]] = []
 
     def sign_in(email: str) -> TestClient[Any]:

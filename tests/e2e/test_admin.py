@@ -5,7 +5,7 @@ change is audited; everyone else is refused."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +20,8 @@ from portal.db import repositories as repo
 from portal.policy.casbin_policy import load_role_mapping
 from portal.services import auth as auth_service
 from portal.services.access import RequestMeta
-from portal.services.seed import seed_demo
 from portal.services.wiring import Services
-from portal.web.app import create_app
-from portal.web.sessions import SessionManager
+from tests.e2e.pages import csrf
 
 BASE = "http://127.0.0.1:8000"
 OLIVIA = "olivia.chen@harbor-lead.example"  # Harbor's organization administrator
@@ -31,49 +29,6 @@ MARIA = "maria.lopez@harbor-lead.example"  # case manager
 DEV = "dev.patel@harbor-lead.example"  # case manager
 RENEE = "renee.walsh@harbor-lead.example"  # compliance officer
 ALEX = "alex.rivera@hope-housing.example"  # another organization's housing navigator
-
-
-@pytest.fixture
-def demo(session_factory: sessionmaker[Session], services: Services) -> sessionmaker[Session]:
-    with session_factory.begin() as session:
-        seed_demo(session, issuer=BASE + "/dev-idp", vault=services.vault)
-    return session_factory
-
-
-@pytest.fixture
-def app_settings(settings: Settings) -> Settings:
-    return Settings(env="test", database_url=settings.database_url,
-                    data_dir=settings.data_dir, data_key_file=settings.data_key_file,
-                    dev_idp=False)
-
-
-@pytest.fixture
-def as_user(app_settings: Settings, demo: sessionmaker[Session],
-            services: Services) -> Iterator[Callable[[str], TestClient[Any]]]:
-    """A client signed in with a real server-side session (a new session per call)."""
-    clients: list[TestClient[Any]] = []
-
-    def sign_in(email: str) -> TestClient[Any]:
-        with demo.begin() as s:
-            user = repo.staff_by_email(s, email)
-            assert user is not None
-            token = SessionManager(app_settings, services.audit).start(
-                s, staff_user_id=user.id)
-        client = TestClient(create_app(app_settings), base_url=BASE)
-        client.__enter__()
-        client.cookies.set("portal_session", token)
-        clients.append(client)
-        return client
-
-    yield sign_in
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def csrf(html: str) -> str:
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert token
-    return token.group(1)
 
 
 def user_id(demo: sessionmaker[Session], email: str) -> int:

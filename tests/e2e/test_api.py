@@ -444,7 +444,11 @@ def test_off_team_and_unknown_participants_get_identical_404s(
     assert answers[0].json() == {"status_code": 404, "message": "not found"}
     assert all("Darnell" not in a.text for a in answers)
     assert authored_records(portal.db) == 0
-    assert events(portal.db, "record:view", "consent:view", "decision:explain") == []
+    # Nothing was disclosed; the one real participant's refusal is on record (the others are
+    # no one).
+    assert events(portal.db, "record:view", "decision:explain") == []
+    refusals = events(portal.db, "participant:view", "record:create", "consent:view")
+    assert [(e.decision, e.reasons) for e in refusals] == [("deny", ["not_on_care_team"])]
     # ...while the same route answers for a participant on the team.
     ok = client.request(method, API + path.format(id="LP-1001"), headers=portal.bearer(email),
                         json={"category": "housing", "title": "x", "body": "y"}

@@ -3,8 +3,11 @@ PDF copy, revocation takes effect on the next view, 42 CFR 2.35 limits, scans ar
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -136,3 +139,84 @@ def test_only_the_case_managers_on_the_team_see_consents(
     listing = maria.get("/participants/LP-1001/consents/")
     assert listing.status_code == 200
     assert len(re.findall(r"/participants/LP-1001/consents/[0-9a-f-]{36}\"", listing.text)) >= 3
+
+
+def test_a_change_is_a_new_version_that_replaces_the_old_when_signed(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    maria, court = as_user(MARIA), as_user(LINDA)
+    first = _draft(maria, "LP-1003").headers["location"]
+    assert _sign(maria, first).status_code in (302, 303)
+    token = csrf(maria.get(first).text)
+    started = maria.post(f"{first}/new-version", data={"_csrf_token": token},
+                         follow_redirects=False)
+    assert started.status_code in (302, 303)
+    edit = started.headers["location"]
+    assert edit.endswith("/edit") and edit != f"{first}/edit"
+    form = maria.get(edit).text
+    assert 'value="riverton-court" checked' in form  # filled in from the active version
+    # Asking again resumes the same draft; the active version stays in force meanwhile.
+    assert maria.post(f"{first}/new-version", data={"_csrf_token": token},
+                      follow_redirects=False).headers["location"] == edit
+    assert "Engagement summary" in section(court.get("/participants/LP-1003").text,
+                                           "progress")
+    second = edit.removesuffix("/edit")
+    assert "replaces <a" in maria.get(second).text
+    changed = maria.post(second, data={
+        "kind": "roi", "disclosers": ["harbor-lead"], "recipients": ["riverton-court"],
+        "categories": ["progress", "housing"], "purposes": ["CAREMGT"], "expires_on": FUTURE,
+        "language": "en", "_csrf_token": csrf(form)}, follow_redirects=False)
+    assert changed.status_code in (302, 303)
+    assert _sign(maria, second).status_code in (302, 303)
+    assert "Status: <strong>superseded</strong>" in maria.get(first).text
+    assert "Status: <strong>active</strong>" in maria.get(second).text
+    with demo() as s:
+        new = s.get(m.Consent, uuid.UUID(second.rsplit("/", 1)[1]))
+        assert new is not None and new.version == 2
+        assert str(new.supersedes_id) == first.rsplit("/", 1)[1]
+        event = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.action == "consent:supersede")).one()
+    assert event.consent_ids == [first.rsplit("/", 1)[1]]
+    assert event.detail == {"superseded_by": str(new.id)}
+    assert "Engagement summary" in section(court.get("/participants/LP-1003").text,
+                                           "progress")
+    # A superseded (or revoked, or expired) consent gets no new version.
+    again = maria.post(f"{first}/new-version", data={"_csrf_token": csrf(maria.get(first).text)})
+    assert again.status_code == 400 and "Only an active consent gets a new version" in again.text
+
+
+def _png_data_url(width: int = 300, height: int = 90) -> str:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([(10, 60), (80, 20), (150, 70), (280, 30)], fill="black",
+                               width=3)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def test_a_drawn_signature_goes_into_the_signed_copy(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    maria = as_user(MARIA)
+    url = _draft(maria, "LP-1003").headers["location"]
+    assert 'name="drawn_signature"' in maria.get(url).text
+    for bad in ("data:image/png;base64,not-base64!", "data:image/gif;base64,R0lGODlh",
+                "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nrest").decode(),
+                _png_data_url(3000, 90)):
+        refused = _sign(maria, url, drawn_signature=bad)
+        assert refused.status_code == 400, bad[:40]
+        assert "The drawn signature could not be read" in refused.text
+    with demo() as s:  # nothing was signed
+        draft = s.get(m.Consent, uuid.UUID(url.rsplit("/", 1)[1]))
+        assert draft is not None and draft.status == "draft" and draft.signed_at is None
+    assert _sign(maria, url, drawn_signature=_png_data_url()).status_code in (302, 303)
+    document = maria.get(f"{url}/document").content
+    assert document.startswith(b"%PDF") and b"/Subtype /Image" in document
+    with demo() as s:
+        event = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.action == "consent:sign")).one()
+    assert event.detail["drawn"] is True
+    # Typed name and agreement alone still sign (no drawing): the copy has no image.
+    other = _draft(maria, "LP-1003", recipients=["riverton-defender"]).headers["location"]
+    assert _sign(maria, other).status_code in (302, 303)
+    assert b"/Subtype /Image" not in maria.get(f"{other}/document").content

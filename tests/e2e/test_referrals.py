@@ -115,7 +115,7 @@ def test_only_police_refer_and_only_case_managers_decide(
 
 
 def test_the_sign_in_code_is_shown_once_and_works(
-        as_user: Callable[[str], TestClient[Any]], settings: Settings) -> None:
+        as_user: Callable[[str], TestClient[Any]], app_settings: Settings) -> None:
     maria = as_user(MARIA)
     team = maria.get("/participants/LP-1005/care-team").text
     issued = maria.post("/participants/LP-1005/enrolment-code",
@@ -125,9 +125,6 @@ def test_the_sign_in_code_is_shown_once_and_works(
     code = re.search(r'<code class="secret">([A-Z0-9-]+)</code>', issued.text)
     assert code
     assert code.group(1) not in maria.get("/participants/LP-1005/care-team").text
-    app_settings = Settings(env="test", database_url=settings.database_url,
-                            data_dir=settings.data_dir, data_key_file=settings.data_key_file,
-                            dev_idp=False)
     with TestClient(create_app(app_settings), base_url="http://127.0.0.1:8000") as participant:
         token = csrf(participant.get("/me/enrol").text)
         enrolled = participant.post("/me/enrol", data={

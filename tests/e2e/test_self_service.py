@@ -21,11 +21,9 @@ BASE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def participant(settings: Settings, demo: sessionmaker[Session]) -> Iterator[
+def participant(app_settings: Settings, demo: sessionmaker[Session]) -> Iterator[
         Callable[[str, str], TestClient[Any]]]:
-    app_settings = Settings(env="test", database_url=settings.database_url,
-                            data_dir=settings.data_dir, data_key_file=settings.data_key_file,
-                            dev_idp=False)
+    """A participant's client, signed in with their username and passphrase."""
     clients: list[TestClient[Any]] = []
 
     def sign_in(username: str, passphrase: str) -> TestClient[Any]:
@@ -148,3 +146,29 @@ def test_who_looked(participant: Callable[[str, str], TestClient[Any]],
     assert "Engagement summary" not in page  # who and what kind, never the content
     spanish = marcus.get("/me/who-looked?lang=es").text
     assert "porque usted aceptó" in spanish
+
+
+def test_who_looked_tells_of_refused_attempts_the_policy_names(
+        participant: Callable[[str, str], TestClient[Any]],
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    # The clinic does not work with Marcus: its page and API reads are refused, and recorded.
+    luis = as_user("luis.moreno@eastgate-clinic.example")
+    assert luis.get("/participants/LP-1001").status_code == 404
+    assert luis.get("/api/v1/participants/LP-1001").status_code == 404
+    assert luis.get("/api/v1/participants/LP-1001/consents").status_code == 404
+    assert luis.get("/participants/LP-9999").status_code == 404  # no one: nothing to record
+    # A care-team member's withheld sections are the consent working, not an attempt.
+    as_user("tom.becker@riverton-probation.example").get("/participants/LP-1001")
+    with demo() as s:
+        refusals = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.actor == "luis.moreno@eastgate-clinic.example",
+            m.AuditEvent.decision == "deny")).all()
+    assert [(e.action, e.reasons) for e in refusals] == [
+        ("participant:view", ["not_on_care_team"])] * 2 + [
+        ("consent:view", ["not_on_care_team"])]
+    page = participant("marcus", "river stone morning").get("/me/who-looked")
+    assert page.status_code == 200
+    tried = [li for li in re.findall(r"<li>(.*?)</li>", page.text, re.S)
+             if "was stopped" in li]
+    assert len(tried) == 3 and all("Eastgate" in li for li in tried)
+    assert "Riverton Probation" not in " ".join(tried)

@@ -370,7 +370,11 @@ def test_only_the_owning_organization_updates_a_goal(
         assert goal is not None and goal.status == status
         assert s.scalar(select(func.count()).select_from(m.Goal).where(
             m.Goal.summary == "x")) == 0
-    assert not _goal_events(demo, "goal:update") and not _goal_events(demo, "goal:create")
+    # Only the clinic's attempts are in the log, as refusals.
+    assert [(e.action, e.actor, e.decision, e.reasons) for e in
+            _goal_events(demo, "goal:update") + _goal_events(demo, "goal:create")] == [
+        ("goal:update", LUIS, "deny", ["not_on_care_team"]),
+        ("goal:create", LUIS, "deny", ["not_on_care_team"])]
 
 
 def test_goal_domains_offered_follow_what_the_role_may_create(

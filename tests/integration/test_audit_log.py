@@ -7,7 +7,8 @@ import io
 import itertools
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +34,10 @@ from portal.domain.audit import (
 from portal.services import audit as service
 from portal.services.audit import AuditLog, AuditWriteError, Requester
 
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+# The controlled clock starts after any real time these tests run at, so that the events
+# written with the real clock (by the CLI, by an intruder's log) never fall due for a
+# time-based checkpoint: the count-based ones are what these tests are about.
+T0 = datetime(2099, 1, 1, 9, 0, tzinfo=UTC)
 CEDAR, HARBOR = "cedar-recovery", "harbor-lead"
 NASTY = "x\r\nFAKE auth:login:success\x1b[31m\"q\" 𝄞😀"
 
@@ -95,6 +99,28 @@ def seqs(factory: sessionmaker[Session]) -> list[int]:
 # --- append --------------------------------------------------------------------------------
 
 
+@contextmanager
+def inserts_refused(engine: Engine, from_seq: int = 1) -> Iterator[None]:
+    """The database refuses audit inserts from ``from_seq`` on, whichever driver path sends
+    them (a trigger, as a full disk or a broken constraint would)."""
+    if engine.dialect.name == "sqlite":
+        create = [f"CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event WHEN NEW.seq >= "
+                  f"{int(from_seq)} BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END"]
+        drop = ["DROP TRIGGER refuse_audit"]
+    else:
+        create = ["CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                  f"$$BEGIN IF NEW.seq >= {int(from_seq)} THEN "
+                  "RAISE EXCEPTION 'disk full (injected)'; END IF; RETURN NEW; END$$",
+                  "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
+                  "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"]
+        drop = ["DROP TRIGGER refuse_audit ON audit_event", "DROP FUNCTION refuse_audit()"]
+    run_sql(engine, *create)
+    try:
+        yield
+    finally:
+        run_sql(engine, *drop)
+
+
 def test_append_chains_and_verifies(session_factory: sessionmaker[Session],
                                     log: AuditLog) -> None:
     append_many(session_factory, log, 12)
@@ -121,6 +147,28 @@ def test_append_uses_the_callers_transaction(session_factory: sessionmaker[Sessi
     assert service.verify(session_factory, log.public_keys).ok
 
 
+def test_a_batch_is_appended_in_order_under_one_lock(
+        engine: Engine, session_factory: sessionmaker[Session], log: AuditLog) -> None:
+    append_many(session_factory, log, 2)
+    with session_factory.begin() as session:
+        batch = log.append_many(session, [view(i) for i in range(3, 10)])
+        assert log.append_many(session, []) == []
+    assert [e.seq for e in batch] == list(range(3, 10))
+    assert [e.actor for e in batch] == [f"user{i}@harbor.example" for i in range(3, 10)]
+    assert seqs(session_factory) == list(range(1, 10))
+    with session_factory() as session:
+        # One checkpoint after the batch, at its last event (5 events since the one at 1).
+        assert list(session.scalars(select(AuditCheckpoint.seq).order_by(
+            AuditCheckpoint.seq))) == [1, 9]
+    result = service.verify(session_factory, log.public_keys)
+    assert (result.ok, result.events, result.checkpoints) == (True, 9, 2)
+    # A batch that cannot be written leaves nothing behind.
+    with pytest.raises(AuditWriteError, match="injected"), inserts_refused(engine, 11), \
+            session_factory.begin() as session:
+        log.append_many(session, [view(10), view(11), view(12)])
+    assert seqs(session_factory) == list(range(1, 10))
+
+
 def test_injection_strings_are_stored_faithfully(session_factory: sessionmaker[Session],
                                                  log: AuditLog) -> None:
     with session_factory.begin() as session:
@@ -143,23 +191,8 @@ def test_an_access_fails_closed_when_the_event_cannot_be_written(
             log.append(session, view(1))
             return "the information"
 
-    # The fault is the database refusing the insert, whichever driver path sends it.
-    if engine.dialect.name == "sqlite":
-        create = ["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
-                  "BEGIN SELECT RAISE(ABORT, 'disk full (injected)'); END"]
-        drop = ["DROP TRIGGER refuse_audit"]
-    else:
-        create = ["CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
-                  "$$BEGIN RAISE EXCEPTION 'disk full (injected)'; END$$",
-                  "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
-                  "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"]
-        drop = ["DROP TRIGGER refuse_audit ON audit_event", "DROP FUNCTION refuse_audit()"]
-    run_sql(engine, *create)
-    try:
-        with pytest.raises(AuditWriteError, match="injected"):
-            read_with_audit()
-    finally:
-        run_sql(engine, *drop)
+    with pytest.raises(AuditWriteError, match="injected"), inserts_refused(engine):
+        read_with_audit()
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Organization)) == 0
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
@@ -522,3 +555,19 @@ def test_accounting_of_disclosures(settings: Settings, session_factory: sessionm
         reads = session.scalars(select(AuditEvent).where(
             AuditEvent.action == "audit:disclosures:view")).all()
         assert len(reads) == 2 and all(r.participant_id == participant for r in reads)
+
+
+def test_cli_signs_the_head_of_a_quiet_log(settings: Settings,
+                                           session_factory: sessionmaker[Session],
+                                           log: AuditLog) -> None:
+    append_many(session_factory, log, 8)  # checkpoints at 1 and 6 (every 5): 7 and 8 unsigned
+    signed = cli(settings, "checkpoints", "sign")
+    assert signed.exit_code == 0, signed.output
+    assert "Signed a checkpoint at event 8." in signed.output
+    again = cli(settings, "checkpoints", "sign")
+    assert again.exit_code == 0 and "already signed" in again.output
+    with session_factory() as session:
+        assert list(session.scalars(select(AuditCheckpoint.seq).order_by(
+            AuditCheckpoint.seq))) == [1, 6, 8]
+    result = service.verify(session_factory, log.public_keys)
+    assert (result.ok, result.events, result.checkpoints) == (True, 8, 3)

@@ -190,6 +190,25 @@ def test_portal_keys_are_compose_secrets_kept_out_of_git(
     assert ignore == ["*", "!.gitignore"]
 
 
+def test_the_audit_checkpointer_signs_with_the_portals_settings_and_keys(
+        raw: dict[str, Any]) -> None:
+    checkpointer, portal = raw["services"]["audit-checkpointer"], raw["services"]["portal"]
+    assert checkpointer["image"] == portal["image"] and checkpointer["build"] == portal["build"]
+    assert checkpointer["command"][:4] == ["portal", "audit", "checkpoints", "sign"]
+    assert int(checkpointer["command"][checkpointer["command"].index("--every") + 1]) > 0
+    assert environment(raw, "audit-checkpointer") == environment(raw, "portal")
+    assert checkpointer["secrets"] == portal["secrets"]
+    assert checkpointer["depends_on"]["portal"]["condition"] == "service_healthy"
+    assert checkpointer["restart"] == "unless-stopped"
+    # The command exists with that option.
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    usage = CliRunner().invoke(main, ["audit", "checkpoints", "sign", "--help"])
+    assert usage.exit_code == 0 and "--every SECONDS" in usage.output
+
+
 def test_portal_environment_passes_the_production_settings_checks(raw: dict[str, Any]) -> None:
     from portal.config import Settings
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.cli import main
+from portal.cli import listening_socket, main
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.models import (
@@ -140,3 +144,49 @@ def test_bad_settings_stop_startup_with_one_line(
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(expected)
+
+
+def test_the_shared_listening_socket_turns_nagle_off_for_every_connection() -> None:
+    """`portal serve --workers N` shares one socket; its accepted connections must not wait
+    for delayed ACKs (uvicorn's own socket leaves Nagle on, about 40 ms per keep-alive
+    response)."""
+    config = uvicorn.Config("portal.web.asgi:app_from_environment", host="127.0.0.1", port=0)
+    listener = listening_socket(config)
+    try:
+        listener.listen()
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        with socket.create_connection(listener.getsockname()[:2]):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        listener.close()
+
+
+def test_serve_with_several_workers(settings: Settings, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env.update(PORTAL_DATABASE_URL=settings.database_url, PORTAL_DATA_DIR=str(tmp_path),
+               PORTAL_DATA_KEY_FILE=str(settings.data_key_file), PORTAL_ENV="test",
+               PORTAL_PORT=str(port))
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "portal", "serve", "--workers", "2"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        answers: list[int] = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(300):
+                try:
+                    answers.append(client.get("/healthz").status_code)
+                except httpx.TransportError:
+                    assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                    time.sleep(0.1)
+                    continue
+                if len(answers) == 3:
+                    break
+        assert answers == [200, 200, 200], (tmp_path / "serve.log").read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import selectors
 import socket
@@ -389,6 +390,55 @@ def live_portal_server(request: pytest.FixtureRequest, live_portals: LivePortals
 def live_portal(live_portal_server: LivePortal) -> str:
     """The base URL of the running portal."""
     return live_portal_server.base_url
+
+
+# --- Signing in as a demo persona ------------------------------------------------------------
+
+SIGN_IN_REQUESTS = 5  # /auth/login, /auth/login/dev, the provider's page and post, callback
+# Sessions made by dev_sign_in, reused by later tests of the same live portal: the portal
+# allows only 30 sign-in requests a minute per client address (every test comes from
+# 127.0.0.1), about six sign-ins. Keyed by (portal base URL, its data directory, persona): a
+# fresh portal has a new data directory, and a session that no longer works is replaced.
+_SESSIONS: dict[tuple[str, str, str], list[Any]] = {}
+
+
+def dev_sign_in(page: Any, portal: str, persona: str) -> None:
+    """Through the development provider, exactly as a person would (plain links and forms),
+    once the sign-in rate limit leaves room for a whole sign-in."""
+    for _ in range(3):
+        response = page.goto(f"{portal}/auth/login")
+        assert response is not None
+        if response.status == 200:
+            remaining = int(response.headers.get("ratelimit-remaining", SIGN_IN_REQUESTS))
+            if remaining >= SIGN_IN_REQUESTS - 1:
+                break
+            time.sleep(int(response.headers.get("ratelimit-reset", 60)) + 1)
+        else:
+            assert response.status == 429, f"/auth/login answered {response.status}"
+            time.sleep(61)
+    else:
+        pytest.fail("the sign-in rate limit did not reset")
+    page.get_by_role("link", name="Sign in with Development sign-in (demo personas)").click()
+    page.get_by_role("button", name=f"Sign in as {persona}", exact=True).click()
+    # Staff land on their caseload; compliance officers on the console.
+    page.wait_for_url(re.compile(rf"^{re.escape(portal)}/(staff|compliance/audit)$"))
+
+
+def signed_in(page: Any, server: LivePortal, persona: str, home: str = "/staff") -> None:
+    """Signed in as the persona and on ``home``: a session of an earlier test, or a new one."""
+    url = server.base_url + home
+    key = (server.base_url, str(server.settings.data_dir), persona)
+    cookies = _SESSIONS.get(key)
+    if cookies is not None:
+        page.context.add_cookies(cookies)
+        response = page.goto(url)
+        if response is not None and response.status == 200 and page.url == url:
+            return
+        page.context.clear_cookies()
+    dev_sign_in(page, server.base_url, persona)
+    _SESSIONS[key] = page.context.cookies()
+    if page.url != url:
+        page.goto(url)
 
 
 # --- Accessibility -----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The compliance console in real Chromium, on SQLite and PostgreSQL: axe-core finds no serious
 or critical violation on any compliance page, the audit search updates in place with htmx,
-a break-glass finding is recorded through the plain form, and integrity verification shows
-its progress by htmx polling until the result is in.
+a break-glass finding is recorded through the plain form, integrity verification shows
+its progress by htmx polling until the result is in, then the last result and the latest
+checkpoint; the accounting of disclosures downloads as CSV and PDF from the page's links, and a
+burst of denials is flagged on the oversight page with a link to the events behind it.
 
 The compliance officer signs in through the development provider. The live portal is shared by
 the browser tests of a session, so nothing here depends on another test's data.
@@ -9,8 +11,9 @@ the browser tests of a session, so nothing here depends on another test's data.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-import time
 import uuid
 from typing import Any
 
@@ -22,52 +25,20 @@ from portal.db.engine import make_engine, make_session_factory
 from portal.db.types import utcnow
 from portal.domain.audit import Damage, VerifyResult
 from portal.services import compliance as cs
-from portal.services.access import RequestMeta
+from portal.services.access import AccessDenied, RequestMeta
 from portal.services.wiring import Services
-from tests.e2e.browser.conftest import DESKTOP, LivePortal, assert_accessible
+from tests.e2e.browser.conftest import DESKTOP, LivePortal, assert_accessible, dev_sign_in
+from tests.e2e.browser.conftest import signed_in as signed_in_as
 
 pytestmark = pytest.mark.browser
 
 RENEE = "Renee Walsh"  # compliance officer, Harbor LEAD Case Management
-SIGN_IN_REQUESTS = 5  # /auth/login, /auth/login/dev, the provider's page and post, callback
-# Sessions reused by later tests of the same live portal (the sign-in rate limit allows about
-# six sign-ins a minute from one address), keyed by portal URL, data directory and persona.
-_SESSIONS: dict[tuple[str, str, str], list[Any]] = {}
-
-
-def _sign_in(page: Any, portal: str, persona: str) -> None:
-    for _ in range(3):
-        response = page.goto(f"{portal}/auth/login")
-        assert response is not None
-        if response.status == 200:
-            remaining = int(response.headers.get("ratelimit-remaining", SIGN_IN_REQUESTS))
-            if remaining >= SIGN_IN_REQUESTS - 1:
-                break
-            time.sleep(int(response.headers.get("ratelimit-reset", 60)) + 1)
-        else:
-            assert response.status == 429, f"/auth/login answered {response.status}"
-            time.sleep(61)
-    else:
-        pytest.fail("the sign-in rate limit did not reset")
-    page.get_by_role("link", name="Sign in with Development sign-in (demo personas)").click()
-    page.get_by_role("button", name=f"Sign in as {persona}", exact=True).click()
-    # Staff land on their caseload; compliance officers on the console.
-    page.wait_for_url(re.compile(rf"^{re.escape(portal)}/(staff|compliance/audit)$"))
-
-
+ALEX = "Alex Rivera"  # housing navigator, Hope Housing Collaborative (on LP-1001's care team)
+# A court liaison: a justice role, which the role policy never lets use emergency access. No other
+# browser test acts as her, so her denials here are the only ones on the shared portal.
+LINDA = "linda.nguyen@riverton-court.example"
 def signed_in(page: Any, server: LivePortal, persona: str) -> None:
-    portal = server.base_url
-    key = (portal, str(server.settings.data_dir), persona)
-    cookies = _SESSIONS.get(key)
-    if cookies is not None:
-        page.context.add_cookies(cookies)
-        response = page.goto(f"{portal}/compliance/audit")
-        if response is not None and response.status == 200 and \
-                page.url == f"{portal}/compliance/audit":
-            return
-        page.context.clear_cookies()
-    _sign_in(page, portal, persona)
-    _SESSIONS[key] = page.context.cookies()
+    signed_in_as(page, server, persona, "/compliance/audit")
 
 
 def _factory(server: LivePortal) -> tuple[sessionmaker[Session], Any]:
@@ -91,6 +62,38 @@ def _emergency_access(server: LivePortal) -> str:
             return str(grant.id)
     finally:
         engine.dispose()
+
+
+def _refused_emergency_access(server: LivePortal, attempts: int) -> None:
+    """``attempts`` emergency-access requests by the court liaison on LP-1003, each refused by
+    the access service (and audited as a denial) in its own transaction."""
+    factory, engine = _factory(server)
+    try:
+        services = Services.build(server.settings, factory)
+        for _ in range(attempts):
+            with factory.begin() as s:
+                user = repo.staff_by_email(s, LINDA)
+                participant = repo.participant_by_public_id(s, "LP-1003")
+                assert user is not None and participant is not None
+                with pytest.raises(AccessDenied):
+                    services.access.grant_break_glass(
+                        s, user, participant, reason="browser test", emergency_nature="none",
+                        facility="court", minutes=30, meta=RequestMeta(actor=user.email))
+    finally:
+        engine.dispose()
+
+
+def _viewed_by(browser: Any, server: LivePortal, persona: str, public_id: str) -> None:
+    """The persona signs in in a browser of their own and opens the participant's page, which
+    shows them records of other organizations (a disclosure)."""
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        staff = context.new_page()
+        dev_sign_in(staff, server.base_url, persona)
+        _go(staff, f"{server.base_url}/participants/{public_id}")
+        assert staff.locator("article.record").count() >= 1
+    finally:
+        context.close()
 
 
 def _go(page: Any, url: str) -> None:
@@ -175,8 +178,21 @@ def test_integrity_verification_shows_progress_with_htmx(
     assert marker_survived(page) and page.url == url
     assert "The log is intact" in page.locator("#verify-progress").inner_text()
     assert_accessible(page)
+    # The page shows the stored result of that run and the latest signed checkpoint.
     _go(page, f"{portal}/compliance/integrity")
-    assert "Intact" in page.locator("#last-result").inner_text()
+    last = page.locator("#last-result").inner_text()
+    assert "Intact" in last
+    assert "by renee.walsh@harbor-lead.example" in last
+    checked = re.search(r"Events checked\s+(\d+)", last)
+    assert checked is not None and int(checked.group(1)) > 0, last
+    checkpoint = page.get_by_role("region", name="Latest checkpoint").inner_text()
+    covers = re.search(r"events 1 to (\d+) of the main chain \(the log now has (\d+)\)",
+                       checkpoint)
+    assert covers is not None, checkpoint
+    assert 1 <= int(covers.group(1)) <= int(covers.group(2))
+    assert "signature valid" in checkpoint and "not valid" not in checkpoint
+    assert re.search(r"Head hash\s+[0-9a-f]{64}", checkpoint), checkpoint
+    assert_accessible(page)
 
     # A run held open here (the server runs in this process): the page polls every second
     # and shows the progress, then the result, without reloading.
@@ -205,3 +221,75 @@ def test_integrity_verification_shows_progress_with_htmx(
         assert_accessible(page)
     finally:
         cs.RUNS.drop(run.id)
+
+
+def test_accounting_of_disclosures_downloads_as_csv_and_pdf(
+        page: Any, browser: Any, live_portal_server: LivePortal, backend: str) -> None:
+    """The page's "Download CSV" and "Download PDF" links give the accounting as files: the CSV
+    has the columns and a row for the housing navigator's view of Harbor LEAD's records."""
+    server = live_portal_server
+    portal = server.base_url
+    _viewed_by(browser, server, ALEX, "LP-1001")
+    page.set_viewport_size(DESKTOP)
+    signed_in(page, server, RENEE)
+
+    _go(page, f"{portal}/compliance/disclosures?participant=LP-1001")
+    table = page.get_by_role("region", name=re.compile(r"disclosures? of LP-1001"))
+    assert "Hope Housing Collaborative" in table.inner_text()
+    assert_accessible(page)
+
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download CSV").click()
+    download = info.value
+    assert download.suggested_filename == "disclosures-LP-1001.csv"
+    rows = list(csv.reader(io.StringIO(download.path().read_text(encoding="utf-8"))))
+    assert tuple(rows[0]) == cs.DISCLOSURE_COLUMNS
+    housing = [r for r in rows[1:] if r[2] == "Hope Housing Collaborative"]
+    assert housing, rows
+    assert any(r[1] == "alex.rivera@hope-housing.example"
+               and "Harbor LEAD Case Management" in r[4]
+               and r[8] == "Participant's written consent" for r in housing), housing
+
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download PDF").click()
+    download = info.value
+    assert download.suggested_filename == "disclosures-LP-1001.pdf"
+    pdf = download.path().read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF"), pdf[:40]
+
+
+def test_oversight_flags_a_burst_of_denials_and_links_to_its_events(
+        page: Any, live_portal_server: LivePortal, backend: str) -> None:
+    """Nine refused emergency-access requests within the hour are no flag; the tenth is. The
+    flag's link opens the audit search listing exactly the denials behind it."""
+    server = live_portal_server
+    portal = server.base_url
+    page.set_viewport_size(DESKTOP)
+    signed_in(page, server, RENEE)
+    flag = page.locator("li.card[data-kind=denial_burst]").filter(has_text=LINDA)
+
+    _refused_emergency_access(server, cs.DENIAL_BURST - 1)
+    _go(page, f"{portal}/compliance/oversight")
+    assert page.get_by_role("heading", name="Unusual patterns").is_visible()
+    assert flag.count() == 0
+
+    _refused_emergency_access(server, 1)
+    _go(page, f"{portal}/compliance/oversight")
+    assert flag.count() == 1
+    assert flag.get_by_role("heading", level=3).inner_text() == \
+        f"Burst of denied accesses: {LINDA}"
+    assert f"{cs.DENIAL_BURST} denied access attempts" in flag.inner_text()
+    assert_accessible(page)
+
+    link = flag.get_by_role("link", name=re.compile(rf"^See the {cs.DENIAL_BURST} events"))
+    link.click()
+    page.wait_for_url(re.compile(rf"^{re.escape(portal)}/compliance/audit\?.*decision=deny"))
+    assert page.input_value("#f-user") == LINDA
+    rows = page.locator("#audit-results tbody tr")
+    assert rows.count() == cs.DENIAL_BURST
+    for i in range(cs.DENIAL_BURST):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        assert cells[2].startswith("break_glass:grant:create"), cells
+        assert cells[3:7] == ["deny", LINDA, "riverton-court", "LP-1003"], cells
+        assert cells[8] == "no_role_permission", cells
+    assert_accessible(page)

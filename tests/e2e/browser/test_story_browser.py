@@ -12,15 +12,15 @@ portal per database; axe-core checks each page on the way.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portal.db.types import utcnow
-from tests.e2e.browser.conftest import LivePortals, assert_accessible
+from tests.e2e.browser.conftest import LivePortals, assert_accessible, dev_sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -28,26 +28,10 @@ JAMES = "Officer James Carter"  # police officer, Riverton PD
 MARIA = "Maria Lopez"  # case manager, Harbor LEAD Case Management
 ALEX = "Alex Rivera"  # housing navigator, Hope Housing
 RENEE = "Renee Walsh"  # compliance officer
-SIGN_IN_REQUESTS = 5  # /auth/login, /auth/login/dev, the provider's page and post, callback
-
 HOUSING_NOTE = "Needs a bed tonight; on the list at Cedar Court"
 PROGRESS_NOTE = "Came to the first two check-ins"
 SUD_NOTE = "Started outpatient group for opioid use"
 MH_NOTE = "Screened for anxiety; referred to counseling"
-
-
-def _sign_in(page: Any, portal: str, persona: str) -> None:
-    """Through the development provider, when the sign-in rate limit leaves room."""
-    for _ in range(3):
-        response = page.goto(f"{portal}/auth/login")
-        assert response is not None
-        if response.status == 200 and int(response.headers.get(
-                "ratelimit-remaining", SIGN_IN_REQUESTS)) >= SIGN_IN_REQUESTS - 1:
-            break
-        time.sleep(int(response.headers.get("ratelimit-reset", 60)) + 1)
-    page.get_by_role("link", name="Sign in with Development sign-in (demo personas)").click()
-    page.get_by_role("button", name=f"Sign in as {persona}", exact=True).click()
-    page.wait_for_url(re.compile(rf"^{re.escape(portal)}/(staff|compliance/audit|referrals/)$"))
 
 
 @pytest.fixture
@@ -81,7 +65,7 @@ def test_referral_to_revocation_in_the_audit_log(people: dict[str, Any],
     james, maria, alex, renee = (people[n] for n in (JAMES, MARIA, ALEX, RENEE))
 
     # 1. The officer refers a person met on the street, with the minimum needed to find them.
-    _sign_in(james, portal, JAMES)
+    dev_sign_in(james, portal, JAMES)
     james.goto(f"{portal}/referrals/")
     assert_accessible(james)
     james.get_by_label("Social contact").check()
@@ -93,7 +77,7 @@ def test_referral_to_revocation_in_the_audit_log(people: dict[str, Any],
     assert "Dana Whitfield" in james.content() and "pending" in james.content()
 
     # 2. The case manager accepts and enrols; the care team gets Hope Housing.
-    _sign_in(maria, portal, MARIA)
+    dev_sign_in(maria, portal, MARIA)
     maria.goto(f"{portal}/referrals/")
     assert_accessible(maria)
     referral = maria.locator("li, article, tr").filter(has_text="Dana Whitfield").last
@@ -130,7 +114,7 @@ def test_referral_to_revocation_in_the_audit_log(people: dict[str, Any],
     assert_accessible(maria)
 
     # Before any consent, being on the care team shows Hope nothing of Harbor's.
-    _sign_in(alex, portal, ALEX)
+    dev_sign_in(alex, portal, ALEX)
     alex.goto(f"{portal}/participants/{pid}")
     assert HOUSING_NOTE not in alex.content()
     assert "Withheld" in _section(alex, "housing").inner_text()
@@ -155,9 +139,25 @@ def test_referral_to_revocation_in_the_audit_log(people: dict[str, Any],
     consent_url = maria.url
     maria.fill("#signer_name", "Dana Whitfield")
     maria.get_by_label("I have read this (or had it read to me) and I agree.").check()
+    # The participant also draws a signature on the device.
+    pad = maria.locator("[data-signature-pad] canvas")
+    box = pad.bounding_box()
+    assert box is not None
+    maria.mouse.move(box["x"] + 20, box["y"] + box["height"] * 0.7)
+    maria.mouse.down()
+    for step in range(1, 9):
+        maria.mouse.move(box["x"] + 20 + step * 30, box["y"] + box["height"] * (
+            0.3 if step % 2 else 0.7))
+    maria.mouse.up()
+    assert maria.locator("input[name=drawn_signature]").input_value().startswith(
+        "data:image/png;base64,")
     maria.get_by_role("button", name="Sign and save").click()
     assert "Status: active" in maria.locator("main").inner_text()
     assert_accessible(maria)
+    with maria.expect_download() as download:
+        maria.get_by_role("link", name="Download the signed copy").click()
+    signed_copy = Path(download.value.path()).read_bytes()
+    assert signed_copy.startswith(b"%PDF") and b"/Subtype /Image" in signed_copy
 
     # 5. The housing navigator sees housing and progress, not treatment or mental health.
     alex.goto(f"{portal}/participants/{pid}")
@@ -184,7 +184,7 @@ def test_referral_to_revocation_in_the_audit_log(people: dict[str, Any],
     assert_accessible(alex)
 
     # 8. Each step is in the audit log, found from the compliance console.
-    _sign_in(renee, portal, RENEE)
+    dev_sign_in(renee, portal, RENEE)
     renee.goto(f"{portal}/compliance/audit?participant={pid}")
     assert_accessible(renee)
     assert pid in renee.locator("#audit-results").inner_text()

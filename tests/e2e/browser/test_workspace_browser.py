@@ -11,13 +11,13 @@ break-glass grants only add access.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.e2e.browser.conftest import DESKTOP, PHONE, LivePortal, assert_accessible
+from tests.e2e.browser.conftest import DESKTOP, PHONE, LivePortal, assert_accessible, dev_sign_in
+from tests.e2e.browser.conftest import signed_in as signed_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -29,53 +29,11 @@ HEALTH_SECTIONS = ("health", "mental_health", "sud_treatment")
 VIEWPORTS = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 
 
-SIGN_IN_REQUESTS = 5  # /auth/login, /auth/login/dev, the provider's page and post, callback
-# Sessions made here, reused by later tests of the same live portal: the portal allows only
-# 30 sign-in requests a minute per client address (all tests come from 127.0.0.1), about six
-# sign-ins. Keyed by (portal base URL, its data directory, persona); a fresh portal has a new
-# data directory, and a session that no longer works is replaced by a new sign-in.
-_SESSIONS: dict[tuple[str, str, str], list[Any]] = {}
-
-
-def _open_sign_in_page(page: Any, portal: str) -> None:
-    """Open /auth/login when the sign-in rate limit leaves room for a whole sign-in."""
-    for _ in range(3):
-        response = page.goto(f"{portal}/auth/login")
-        assert response is not None
-        if response.status == 200:
-            remaining = int(response.headers.get("ratelimit-remaining", SIGN_IN_REQUESTS))
-            if remaining >= SIGN_IN_REQUESTS - 1:
-                return
-            time.sleep(int(response.headers.get("ratelimit-reset", 60)) + 1)
-        else:
-            assert response.status == 429, f"/auth/login answered {response.status}"
-            time.sleep(61)
-    pytest.fail("the sign-in rate limit did not reset")
-
-
-def sign_in(page: Any, portal: str, persona: str) -> None:
-    """Through the development provider, exactly as a person would (plain links and forms)."""
-    _open_sign_in_page(page, portal)
-    page.get_by_role("link", name="Sign in with Development sign-in (demo personas)").click()
-    page.get_by_role("button", name=f"Sign in as {persona}", exact=True).click()
-    page.wait_for_url(f"{portal}/staff")
-    assert page.get_by_role("heading", level=1).inner_text() == "Caseload"
-
-
 def signed_in(page: Any, server: LivePortal, persona: str) -> None:
-    """Signed in as the persona, on the caseload: a session of an earlier test, or a new one."""
-    portal = server.base_url
-    key = (portal, str(server.settings.data_dir), persona)
-    cookies = _SESSIONS.get(key)
-    if cookies is not None:
-        page.context.add_cookies(cookies)
-        page.goto(f"{portal}/staff")
-        if page.url == f"{portal}/staff" and persona in page.content():
-            assert page.get_by_role("heading", level=1).inner_text() == "Caseload"
-            return
-        page.context.clear_cookies()
-    sign_in(page, portal, persona)
-    _SESSIONS[key] = page.context.cookies()
+    """Signed in as the persona (a session reused across tests), on the caseload."""
+    signed_in_as(page, server, persona)
+    assert persona in page.content()
+    assert page.get_by_role("heading", level=1).inner_text() == "Caseload"
 
 
 def assert_fits(page: Any, viewport: dict[str, int]) -> None:
@@ -266,7 +224,7 @@ def test_core_forms_work_without_javascript(browser: Any, server: LivePortal) ->
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
-        sign_in(page, portal, MARIA)  # the provider's page and the callback, as plain posts
+        dev_sign_in(page, portal, MARIA)  # the provider's page and the callback, as plain posts
 
         page.fill("#q", "Marcus Reed")
         page.get_by_role("button", name="Search").click()
@@ -286,6 +244,23 @@ def test_core_forms_work_without_javascript(browser: Any, server: LivePortal) ->
         assert note.count() == 1
         assert "Written with JavaScript disabled" in note.inner_text()
         assert "2024-05-01" in note.inner_text()
+
+        # The case plan: a goal added, then its status updated (native <details>, no script).
+        goal = f"No-JS goal {uuid.uuid4().hex[:8]}"
+        page.get_by_text("Add a goal", exact=True).click()
+        page.select_option("#goal-domain", "food")
+        page.fill("#goal-summary", goal)
+        page.get_by_role("button", name="Add goal").click()
+        page.wait_for_url(f"{portal}/participants/LP-1001#plan-heading")
+        line = page.locator("ul.goals > li", has_text=goal)
+        assert "not started" in line.locator(".goal-status").inner_text()
+        line.get_by_text("Update status").click()
+        line.get_by_label("Status", exact=True).select_option("in_progress")
+        line.get_by_label(re.compile("^Short note")).fill("Food bank on Tuesdays")
+        line.get_by_role("button", name="Save status").click()
+        line = page.locator("ul.goals > li", has_text=goal)
+        assert "in progress" in line.locator(".goal-status").inner_text()
+        assert "Food bank on Tuesdays" in line.inner_text()
     finally:
         context.close()
 

@@ -399,6 +399,7 @@ def test_version_is_stable(policy: CasbinRolePolicy, tmp_path: Path) -> None:
         ("model.conf", "# a reviewed comment"),
         ("policy.csv", "# a reviewed comment"),
         ("role_mapping.csv", "lead-extra-case-managers,case_manager"),
+        ("accounting.csv", "record:view,no_consent"),
     ],
 )
 def test_version_changes_when_a_policy_file_changes(
@@ -412,7 +413,7 @@ def test_version_changes_when_a_policy_file_changes(
 def test_default_policies_dir_is_the_repository_policies_folder() -> None:
     repo_root = Path(__file__).resolve().parents[3]
     assert default_policies_dir() == repo_root / "policies"
-    for name in ("model.conf", "policy.csv", "role_mapping.csv", "README.md"):
+    for name in ("model.conf", "policy.csv", "role_mapping.csv", "accounting.csv", "README.md"):
         assert (default_policies_dir() / name).is_file()
 
 
@@ -587,3 +588,30 @@ def test_role_mapping_file_is_a_two_column_csv() -> None:
         rows = list(csv.reader(handle))
     assert rows[0] == ["group", "role"]
     assert all(len(row) == 2 for row in rows)
+
+
+# --- What participants are told of refused attempts (accounting.csv) ---------------------
+
+
+def test_participants_are_told_of_refused_emergency_access_and_attempts_from_outside(
+        policy: CasbinRolePolicy) -> None:
+    assert ("break_glass:grant:create", "no_role_permission") in policy.refusals_shown
+    assert ("participant:view", "not_on_care_team") in policy.refusals_shown
+    # A withheld category on a care-team member's page is the consent working: not listed.
+    assert not {row for row in policy.refusals_shown if row[0] == "record:view"}
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("action;reason\n", "first row must be 'action,reason'"),
+    ("action,reason\nrecord:peek,no_consent\n", "unknown AuditAction: 'record:peek'"),
+    ("action,reason\nrecord:view,because\n", "unknown Reason: 'because'"),
+    ("action,reason\nrecord:view\n", "expected 'action,reason'"),
+    ("action,reason\nrecord:view,no_consent\n# again\nrecord:view,no_consent\n",
+     "listed twice"),
+])
+def test_a_broken_accounting_file_is_refused_at_load(tmp_path: Path, text: str,
+                                                     problem: str) -> None:
+    policies = copy_policies(tmp_path)
+    (policies / "accounting.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyFileError, match=re.escape(problem)):
+        CasbinRolePolicy(policies)
