@@ -23,6 +23,7 @@ from portal.db.types import utcnow
 from portal.domain import decision as d
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.explain import Names, reason_text
+from portal.domain.ports import CONSENT
 from portal.domain.vocabulary import (
     GOAL_DETAIL_CATEGORY,
     Action,
@@ -46,12 +47,20 @@ class NotFound(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class UrgentNeed:
+    """An open immediate need the user may see (its status is `progress`, decided)."""
+    summary: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
 class CaseloadRow:
     public_id: str
     name: PersonName | None
     enrolled_on: date | None
-    urgent: int
-    # The participant took a consent back in the last two weeks: the case manager should know.
+    urgent: list[UrgentNeed]
+    # The participant took a consent back in the last two weeks: their case manager (a role
+    # that may view consents) should know.
     revoked_recently: bool = False
 
 
@@ -60,6 +69,9 @@ class Caseload:
     rows: list[CaseloadRow]
     next_after: str | None
     query: str
+    # False: the user's roles see no participant information at all (a compliance officer or
+    # an organization admin), so they have no caseload, whatever the care teams say.
+    works_with_participants: bool = True
 
 
 def _meta_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
@@ -75,9 +87,19 @@ def _meta_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
 def caseload(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta, *,
              query: str = "", after: str | None = None, urgent_only: bool = False,
              limit: int = PAGE_SIZE) -> Caseload:
-    """The participants on the user's organization's care team, searched and paged by id."""
+    """The participants on the user's organization's care team, searched and paged by id.
+    Their urgent needs are shown only where decide() permits the owning agency's `progress`
+    to this user, as on the participant page."""
+    actor = repo.actor(user)
+    if not works_with_participants(services, actor):
+        services.audit.append(session, _meta_event(
+            AuditAction.PARTICIPANT_VIEW, user, meta, decision="deny",
+            reasons=(d.Reason.NO_ROLE_PERMISSION.value,),
+            policy_version=services.policy.version, detail={"view": "caseload"}))
+        return Caseload([], None, query, works_with_participants=False)
     vault = services.vault.ready(session)
-    today = utcnow().date()
+    at = utcnow()
+    today = at.date()
     stmt = (select(m.Participant)
             .join(m.CareTeamMember, m.CareTeamMember.participant_id == m.Participant.id)
             .where(m.CareTeamMember.organization_id == user.organization_id,
@@ -89,24 +111,20 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
         stmt = stmt.where(condition)  # type: ignore[arg-type]
     if after and repo.PUBLIC_ID.fullmatch(after):
         stmt = stmt.where(m.Participant.public_id > after)
-    if urgent_only:
+    if urgent_only:  # narrowed here, then to the needs this user may see
         stmt = stmt.where(m.Participant.id.in_(select(m.Goal.participant_id).where(
-            m.Goal.urgent, m.Goal.status.not_in(["achieved", "closed"]))))
-    people = list(session.scalars(stmt))
-    more = len(people) > limit
-    people = people[:limit]
-    urgent: dict[uuid.UUID, int] = defaultdict(int)
-    if people:
-        for pid in session.scalars(select(m.Goal.participant_id).where(
-                m.Goal.participant_id.in_([p.id for p in people]), m.Goal.urgent,
-                m.Goal.status.not_in(["achieved", "closed"]))):
-            urgent[pid] += 1
-    recent = set()
-    if people:
+            m.Goal.urgent, m.Goal.status.not_in(CLOSED_GOALS))))
+    scanned = list(session.scalars(stmt))
+    more = len(scanned) > limit
+    scanned = scanned[:limit]
+    urgent = _visible_urgent_needs(session, services, actor, scanned, at)
+    people = [p for p in scanned if urgent[p.id] or not urgent_only]
+    recent: set[uuid.UUID] = set()
+    if people and _may_view_consents(services, actor):
         recent = set(session.scalars(select(m.Consent.participant_id).where(
             m.Consent.participant_id.in_([p.id for p in people]),
             m.Consent.status == "revoked", m.Consent.revoked_by == "participant",
-            m.Consent.revoked_at >= utcnow() - timedelta(days=14))))
+            m.Consent.revoked_at >= at - timedelta(days=14))))
     rows = []
     for p in people:
         try:
@@ -117,9 +135,62 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
                                 p.id in recent))
     services.audit.append(session, _meta_event(
         AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
-        record_ids=tuple(r.public_id for r in rows),
-        detail={"view": "caseload", "searched": bool(query.strip()), "after": after or ""}))
-    return Caseload(rows, people[-1].public_id if more and people else None, query)
+        record_ids=tuple(r.public_id for r in rows), policy_version=services.policy.version,
+        detail={"view": "caseload", "searched": bool(query.strip()), "after": after or "",
+                "urgent_needs_shown": sum(len(r.urgent) for r in rows)}))
+    return Caseload(rows, scanned[-1].public_id if more and scanned else None, query)
+
+
+CLOSED_GOALS = ("achieved", "closed")
+
+
+def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
+                          people: list[m.Participant], at: datetime
+                          ) -> dict[uuid.UUID, list[UrgentNeed]]:
+    """Each participant's open urgent goals whose owner's `progress` decide() permits to the
+    actor (an urgent goal of a Part 2 program, say, is not shown without a Part 2 consent)."""
+    needs: dict[uuid.UUID, list[UrgentNeed]] = defaultdict(list)
+    goals = list(session.scalars(
+        select(m.Goal).where(m.Goal.participant_id.in_([p.id for p in people]), m.Goal.urgent,
+                             m.Goal.status.not_in(CLOSED_GOALS))
+        .options(noload(m.Goal.updates), noload(m.Goal.organization))
+        .order_by(m.Goal.created_at))) if people else []
+    if not goals:
+        return needs
+    orgs = repo.Organizations.load(session)
+    purposes = _purposes(services, actor, DataCategory.PROGRESS, emergency=False)
+    by_id = {p.id: p for p in people}
+    contexts: dict[uuid.UUID, d.ParticipantContext] = {}
+    decided: dict[tuple[uuid.UUID, int], bool] = {}
+    for goal in goals:
+        key = (goal.participant_id, goal.organization_id)
+        if key not in decided:
+            if goal.participant_id not in contexts:
+                contexts[goal.participant_id] = repo.load_context(
+                    session, goal.participant_id, user_id=actor.user_id, at=at)
+            decision, _ = _decide_source(
+                services, actor, by_id[goal.participant_id], contexts[goal.participant_id],
+                DataCategory.PROGRESS, orgs.by_id[goal.organization_id], purposes, at)
+            decided[key] = decision.permitted
+        if decided[key]:
+            needs[goal.participant_id].append(
+                UrgentNeed(goal.summary, orgs.by_id[goal.organization_id].name))
+    return needs
+
+
+def works_with_participants(services: Services, actor: d.Actor) -> bool:
+    """Whether the role policy lets any of the actor's roles view any participant category:
+    the staff workspace (caseload, participant pages) is only for those who do."""
+    return actor.active and any(
+        services.policy.check(actor.organization.sector, role, category.value, Action.VIEW,
+                              purpose).allowed
+        for role in actor.roles for category in DataCategory
+        for purpose in (*ROUTINE_PURPOSES, Purpose.ETREAT))
+
+
+def _may_view_consents(services: Services, actor: d.Actor) -> bool:
+    return any(services.policy.check(actor.organization.sector, role, CONSENT, Action.VIEW,
+                                     Purpose.CAREMGT).allowed for role in actor.roles)
 
 
 # --- the participant page ------------------------------------------------------------------
@@ -177,7 +248,7 @@ class ParticipantPage:
 
     @property
     def urgent_goals(self) -> list[GoalLine]:
-        return [g for g in self.goals if g.urgent and g.status not in ("achieved", "closed")]
+        return [g for g in self.goals if g.urgent and g.status not in CLOSED_GOALS]
 
 
 def _participant(session: Session, public_id: str) -> m.Participant:
@@ -225,6 +296,9 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
                   for link in context.care_team)
     grant = next((g for g in context.break_glass if g.user_id == user.id and g.current(at)),
                  None)
+    if not works_with_participants(services, actor):
+        _refuse(session, services, user, meta, participant, AuditAction.PARTICIPANT_VIEW,
+                d.Reason.NO_ROLE_PERMISSION)
     if not on_team and grant is None:
         _refuse(session, services, user, meta, participant, AuditAction.PARTICIPANT_VIEW)
     orgs = repo.Organizations.load(session)
@@ -390,12 +464,14 @@ class InvalidInput(ValueError):
 
 
 def _refuse(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta,
-            participant: m.Participant, action: AuditAction) -> NoReturn:
-    """Audit an attempt by an organization with no relationship to the participant (the
-    participant may be told of it: policies/accounting.csv), then answer "not found"."""
+            participant: m.Participant, action: AuditAction,
+            reason: d.Reason = d.Reason.NOT_ON_CARE_TEAM) -> NoReturn:
+    """Audit a refused attempt (by default: by an organization with no relationship to the
+    participant; the participant may be told of it: policies/accounting.csv), then answer
+    "not found"."""
     services.audit.append(session, _meta_event(
         action, user, meta, participant_id=participant.id, decision="deny",
-        reasons=(d.Reason.NOT_ON_CARE_TEAM.value,), policy_version=services.policy.version))
+        reasons=(reason.value,), policy_version=services.policy.version))
     raise NotFound(participant.public_id)
 
 

@@ -79,7 +79,7 @@ class CaseloadItem:
     id: str
     name: str | None  # None: the name could not be decrypted
     enrolled_on: date | None
-    urgent_needs: int
+    urgent_needs: int  # open immediate needs the caller may see
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +368,7 @@ def list_participants(state: State, caller: NamedDependency[ApiCaller], q: Searc
                            after=after, urgent_only=urgent)
     return Caseload(
         participants=[CaseloadItem(r.public_id, r.name.display if r.name else None,
-                                   r.enrolled_on, r.urgent) for r in page.rows],
+                                   r.enrolled_on, len(r.urgent)) for r in page.rows],
         next_after=page.next_after)
 
 

@@ -78,6 +78,9 @@ def test_revocation_from_the_phone_takes_effect_at_once(
     caseload = as_user("maria.lopez@harbor-lead.example").get("/staff").text
     row = re.search(r"LP-1001</td>.*?</tr>", caseload, re.S)
     assert row and "Took back a consent" in row.group(0)
+    # Probation works with Marcus too, but its role may not view consents: it is not told.
+    probation = as_user("tom.becker@riverton-probation.example").get("/staff").text
+    assert "LP-1001" in probation and "Took back a consent" not in probation
     with demo() as s:
         event = s.scalars(select(m.AuditEvent).where(m.AuditEvent.action == "consent:revoke")
                           ).one()

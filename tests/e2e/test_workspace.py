@@ -60,6 +60,38 @@ def test_caseload_lists_the_organizations_participants(
     assert "LP-1003" not in housing.text and "LP-1001" in housing.text
 
 
+SAM = "sam.okafor@cedar-recovery.example"  # counselor at a Part 2 program
+
+
+def test_caseload_shows_only_the_urgent_needs_the_decision_permits(
+        as_user: Callable[[str], TestClient[Any]]) -> None:
+    sam = as_user(SAM)
+    page = sam.get("/participants/LP-1001").text
+    assert sam.post("/participants/LP-1001/goals", data={
+        "_csrf_token": csrf(page), "domain": "treatment", "summary": "Detox bed tonight",
+        "urgent": "1"}, follow_redirects=False).status_code == 302
+    maria = as_user(MARIA)
+    page = maria.get("/participants/LP-1001").text
+    assert maria.post("/participants/LP-1001/goals", data={
+        "_csrf_token": csrf(page), "domain": "food", "summary": "Groceries for the week",
+        "urgent": "1"}, follow_redirects=False).status_code == 302
+
+    def urgent_block(email: str, query: str = "") -> str:
+        text = as_user(email).get("/staff" + query).text
+        return text.split('id="caseload-urgent-heading"')[1].split("</section>")[0]
+
+    # The counselor's own agency sees its own need and, at the top, the case manager's.
+    assert "Detox bed tonight" in urgent_block(SAM)
+    # The police officer works with Marcus but no consent lets the Part 2 program's progress
+    # reach the police: only the case manager's need is shown, on the page and in the list.
+    police = urgent_block(JAMES)
+    assert "Groceries for the week" in police and "Detox bed tonight" not in police
+    assert "Detox bed tonight" not in as_user(JAMES).get("/participants/LP-1001").text
+    assert "Detox bed tonight" not in urgent_block(JAMES, "?urgent=1")
+    listed = as_user(JAMES).get("/api/v1/participants?q=LP-1001").json()["participants"]
+    assert listed[0]["urgent_needs"] == police.count("(")
+
+
 def test_housing_navigator_sees_housing_and_progress_not_treatment(
         as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
     page = as_user(ALEX).get("/participants/LP-1001")
@@ -388,3 +420,26 @@ def test_goal_domains_offered_follow_what_the_role_may_create(
         "_csrf_token": csrf(page), "domain": "treatment", "summary": "Detox bed"},
         follow_redirects=False)
     assert refused.status_code == 400 and "cannot set treatment goals" in refused.text
+
+
+@pytest.mark.parametrize("email", ["renee.walsh@harbor-lead.example",
+                                   "olivia.chen@harbor-lead.example"])
+def test_roles_that_see_no_participant_information_have_no_caseload(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        email: str) -> None:
+    # A compliance officer and an org admin at Harbor, which works with Marcus: their roles
+    # see no participant information, so neither his name nor his page reaches them.
+    client = as_user(email)
+    caseload = client.get("/staff")
+    assert caseload.status_code == 200
+    assert "you have no caseload" in caseload.text
+    assert "Marcus" not in caseload.text and "LP-1001" not in caseload.text
+    assert 'href="/staff"' not in caseload.text  # no Caseload link in the navigation
+    page = client.get("/participants/LP-1001")
+    assert page.status_code == 404 and "Marcus" not in page.text
+    assert client.get("/api/v1/participants").json()["participants"] == []
+    with demo() as s:
+        refused = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.actor == email, m.AuditEvent.action == "participant:view")).all()
+    assert [(e.decision, e.reasons) for e in refused] == [
+        ("deny", ["no_role_permission"])] * 3
