@@ -364,6 +364,27 @@ class ConsentDocument(Base):
         return self.consent_id
 
 
+class ConsentRequest(Base):
+    """A participant's own request to share more or less, in their words (sealed), attached to
+    the draft consent it opened for their case manager."""
+
+    __tablename__ = "consent_request"
+    __table_args__ = (CheckConstraint("wish IN ('more', 'less')", name="wish"),)
+
+    consent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("consent.id", ondelete="CASCADE"), primary_key=True
+    )
+    wish: Mapped[str] = mapped_column(String(8))
+    note_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The row id that encryption binds values to."""
+        return self.consent_id
+
+
 class Referral(Base):
     """The LEAD front door: a police referral with the minimum needed to find the person."""
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from portal.crypto.vault import DecryptionError
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
@@ -285,6 +286,29 @@ def _event(services: Services, action: AuditAction, user: m.StaffUser, meta: Req
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    wish: str  # "more" | "less"
+    note: str | None  # None: could not be decrypted
+
+
+def change_requests(session: Session, services: Services,
+                    consent_ids: list[uuid.UUID]) -> dict[uuid.UUID, ChangeRequest]:
+    """The participants' own requests attached to these (draft) consents."""
+    if not consent_ids:
+        return {}
+    vault = services.vault.ready(session)
+    out = {}
+    for row in session.scalars(select(m.ConsentRequest).where(
+            m.ConsentRequest.consent_id.in_(consent_ids))):
+        try:
+            note = vault.open(row, "note")
+        except DecryptionError:
+            note = None
+        out[row.consent_id] = ChangeRequest(row.wish, note)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentView:
     row: m.Consent
     directive: Directive
@@ -292,6 +316,7 @@ class ConsentView:
     text: list[str]
     missing: list[str]
     revocable_from: str | None
+    request: ChangeRequest | None = None
 
 
 def view(session: Session, services: Services, user: m.StaffUser, public_id: str,
@@ -311,7 +336,8 @@ def view(session: Session, services: Services, user: m.StaffUser, public_id: str
                            SignatureMethod.TYPED, "x", SignerRelation.SELF, utcnow())))
                        if status is ConsentStatus.DRAFT else [],
                        revocable_from(directive)
-                       if directive.kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None)
+                       if directive.kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None,
+                       change_requests(session, services, [row.id]).get(row.id))
 
 
 def reference_names(session: Session) -> dict[str, str]:
@@ -475,10 +501,32 @@ def revoke_consent(session: Session, services: Services, user: m.StaffUser, publ
     return row
 
 
-def participant_consents(session: Session, services: Services, user: m.StaffUser,
-                         public_id: str) -> tuple[m.Participant, list[dict[str, Any]]]:
+def case_managed(session: Session, services: Services, user: m.StaffUser,
+                 public_id: str) -> m.Participant:
+    """The participant, when the user may capture consents with them; else NotPermitted."""
     participant = repo.participant_by_public_id(session, public_id)
     if participant is None:
         raise NotPermitted()
     _case_manager_for(session, services, user, participant)
-    return participant, consent_summaries(session, participant.id, utcnow())
+    return participant
+
+
+def participant_consents(session: Session, services: Services, user: m.StaffUser,
+                         public_id: str, meta: RequestMeta
+                         ) -> tuple[m.Participant, list[dict[str, Any]]]:
+    """Every consent of the participant, newest first, with the participant's own change
+    requests; audited."""
+    participant = case_managed(session, services, user, public_id)
+    summaries = consent_summaries(session, participant.id, utcnow())
+    services.audit.append(session, NewAuditEvent(
+        action=AuditAction.CONSENT_VIEW, actor=user.email, actor_user_id=user.id,
+        actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
+        session_id=meta.session_id, client_address=meta.client_address,
+        request_id=meta.request_id, participant_id=participant.id,
+        consent_ids=tuple(str(s["id"]) for s in summaries),
+        policy_version=services.policy.version, detail={"view": "list"}))
+    requests = change_requests(session, services, [uuid.UUID(s["id"]) for s in summaries
+                                                   if s["status"] == "draft"])
+    for summary in summaries:
+        summary["requested"] = requests.get(uuid.UUID(summary["id"]))
+    return participant, summaries

@@ -21,6 +21,7 @@ ENCRYPTED: list[tuple[type[Any], list[str]]] = [
     (m.Goal, ["detail"]),
     (m.Consent, ["signer_name"]),
     (m.ConsentDocument, ["content"]),
+    (m.ConsentRequest, ["note"]),
     (m.Referral, ["given_name", "family_name", "date_of_birth"]),
     (m.ParticipantCredential, ["totp_secret"]),
 ]

@@ -27,7 +27,7 @@ from portal.domain.consent_text import CATEGORY_WORDS, REVOCATION_STATEMENT, sen
 from portal.domain.vocabulary import DataCategory
 from portal.services import audit as audit_service
 from portal.services.access import RequestMeta
-from portal.services.consents import reference_names
+from portal.services.consents import ChangeRequest, change_requests, reference_names
 from portal.services.wiring import Services
 
 ACCOUNTING_YEARS = 6
@@ -50,6 +50,9 @@ class MyConsent:
     revocable_from: str | None
     revocable_now: bool
     when: datetime | None
+    # What the participant asked for, in their own words, when this draft is their request.
+    request: ChangeRequest | None = None
+    has_provisions: bool = True  # False: a request not filled in yet (nothing to read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +88,16 @@ def my_sharing(session: Session, services: Services, participant: m.Participant,
                            .order_by(m.Consent.created_at.desc())).all()
     active, drafts, history = [], [], []
     covered: set[DataCategory] = set()
+    requests = change_requests(session, services, [r.id for r in rows
+                                                   if r.status == ConsentStatus.DRAFT.value])
     for row in rows:
         d = repo.directive(row)
         status = d.status_at(at)
         item = MyConsent(str(row.id), status.value, sentences(d, names, lang), d.kind,
                          revocable_from(d) if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE
                          else None, _can_revoke_now(d, at),
-                         row.revoked_at or row.signed_at or row.created_at)
+                         row.revoked_at or row.signed_at or row.created_at,
+                         requests.get(row.id), bool(d.provisions))
         if status is ConsentStatus.ACTIVE:
             active.append(item)
             covered |= {c for p in d.provisions if p.effect is ProvisionEffect.PERMIT
@@ -156,9 +162,13 @@ def ask_for_change(session: Session, services: Services, participant: m.Particip
         raise RequestError("describe")
     row = m.Consent(id=uuid.uuid4(), participant_id=participant.id, kind=ConsentKind.ROI.value,
                     status=ConsentStatus.DRAFT.value, language=participant.preferred_language,
-                    information_description=f"Participant asked to share {wish}: {text}",
                     revocation_statement=REVOCATION_STATEMENT, created_at=utcnow())
     session.add(row)
+    session.flush()
+    # Their own words can say anything (a diagnosis, a fear): sealed like a record's body.
+    request = m.ConsentRequest(consent_id=row.id, wish=wish)
+    services.vault.ready(session).seal(request, {"note": text})
+    session.add(request)
     session.flush()
     services.audit.append(session, _event(AuditAction.CONSENT_CREATE, participant, meta,
                                           consent_ids=(str(row.id),),

@@ -59,9 +59,10 @@ class CaseloadRow:
     name: PersonName | None
     enrolled_on: date | None
     urgent: list[UrgentNeed]
-    # The participant took a consent back in the last two weeks: their case manager (a role
-    # that may view consents) should know.
+    # The participant took a consent back in the last two weeks, or asked for a change that
+    # waits in a draft: their case manager (a role that may view consents) should know.
     revoked_recently: bool = False
+    change_requested: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +121,17 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
     urgent = _visible_urgent_needs(session, services, actor, scanned, at)
     people = [p for p in scanned if urgent[p.id] or not urgent_only]
     recent: set[uuid.UUID] = set()
+    requested: set[uuid.UUID] = set()
     if people and _may_view_consents(services, actor):
+        ids = [p.id for p in people]
         recent = set(session.scalars(select(m.Consent.participant_id).where(
-            m.Consent.participant_id.in_([p.id for p in people]),
+            m.Consent.participant_id.in_(ids),
             m.Consent.status == "revoked", m.Consent.revoked_by == "participant",
             m.Consent.revoked_at >= at - timedelta(days=14))))
+        requested = set(session.scalars(
+            select(m.Consent.participant_id)
+            .join(m.ConsentRequest, m.ConsentRequest.consent_id == m.Consent.id)
+            .where(m.Consent.participant_id.in_(ids), m.Consent.status == "draft")))
     rows = []
     for p in people:
         try:
@@ -132,7 +139,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
         except DecryptionError:
             name = None
         rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id],
-                                p.id in recent))
+                                p.id in recent, p.id in requested))
     services.audit.append(session, _meta_event(
         AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
         record_ids=tuple(r.public_id for r in rows), policy_version=services.policy.version,

@@ -76,13 +76,13 @@ class ConsentController(Controller):
     path = "/participants/{public_id:str}/consents"
 
     @get("/", sync_to_thread=True)
-    def index(self, public_id: FromPath[str], state: State,
+    def index(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
               principal: NamedDependency[Principal | None]) -> Template:
-        _, user = staff_of(principal)
+        who, user = staff_of(principal)
         with db_of(state).begin() as db:
             try:
                 participant, rows = cs.participant_consents(db, services_of(state), user,
-                                                            public_id)
+                                                            public_id, request_meta(request, who))
             except cs.NotPermitted:
                 raise NotFoundException() from None
         return Template("consents/index.html", context={
@@ -95,7 +95,7 @@ class ConsentController(Controller):
         _, user = staff_of(principal)
         with db_of(state).begin() as db:
             try:
-                cs.participant_consents(db, services_of(state), user, public_id)
+                cs.case_managed(db, services_of(state), user, public_id)
             except cs.NotPermitted:
                 raise NotFoundException() from None
             context = _form_context(db, public_id, None, user=user)

@@ -77,6 +77,12 @@ TEXT: dict[str, dict[str, str]] = {
     "me.sharing.drafts_help": {
         "en": "These are not in effect yet. Your case manager will go over them with you.",
         "es": "Todavía no están vigentes. Su administrador de caso los revisará con usted."},
+    "me.sharing.asked_more": {
+        "en": "You asked to share more. Your case manager will go through it with you:",
+        "es": "Usted pidió compartir más. Su administrador de caso lo revisará con usted:"},
+    "me.sharing.asked_less": {
+        "en": "You asked to share less. Your case manager will go through it with you:",
+        "es": "Usted pidió compartir menos. Su administrador de caso lo revisará con usted:"},
     "me.sharing.history": {"en": "Ended", "es": "Terminados"},
     "me.status.revoked": {"en": "You took this back", "es": "Usted retiró esto"},
     "me.status.expired": {"en": "Expired", "es": "Venció"},

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
@@ -130,13 +130,31 @@ def test_asking_for_a_change_makes_a_draft(participant: Callable[[str, str], Tes
     sent = angela.post("/me/change", data={"wish": "less", "text": "Stop sharing my health",
                                            "_csrf_token": csrf(page)}, follow_redirects=False)
     assert sent.status_code in (302, 303)
-    consents = as_user("maria.lopez@harbor-lead.example").get(
-        "/participants/LP-1002/consents/").text
-    assert "draft" in consents
+    # The participant sees their request waiting, in their own words.
+    home = angela.get("/me?lang=en").text
+    drafts = home.split('id="drafts-heading"')[1].split("</section>")[0]
+    assert "You asked to share less" in drafts and "Stop sharing my health" in drafts
+    assert "Usted pidió compartir menos" in angela.get("/me?lang=es").text
+    # The case manager is told on the caseload and reads it on the draft.
+    maria = as_user("maria.lopez@harbor-lead.example")
+    row = re.search(r"LP-1002</td>.*?</tr>", maria.get("/staff").text, re.S)
+    assert row and "Asked for a change to their consent" in row.group(0)
+    consents = maria.get("/participants/LP-1002/consents/").text
+    assert "The participant asked to share less" in consents
     with demo() as s:
-        draft = s.scalars(select(m.Consent).where(
-            m.Consent.information_description.like("Participant asked%"))).one()
-        assert "Stop sharing my health" in draft.information_description
+        draft = s.scalars(select(m.Consent).join(m.ConsentRequest)).one()
+        request = s.get(m.ConsentRequest, draft.id)
+        assert draft.status == "draft" and request is not None and request.wish == "less"
+        assert b"Stop sharing" not in request.note_enc  # sealed at rest
+    shown = maria.get(f"/participants/LP-1002/consents/{draft.id}").text
+    asked = shown.split('id="request-heading"')[1].split("</section>")[0]
+    assert "<strong>less</strong>" in asked and "Stop sharing my health" in asked
+    # Once the case manager has made it a consent and it is signed, the flag goes.
+    with demo.begin() as s:
+        s.execute(update(m.Consent).where(m.Consent.id == draft.id)
+                  .values(status="entered_in_error"))
+    row = re.search(r"LP-1002</td>.*?</tr>", maria.get("/staff").text, re.S)
+    assert row and "Asked for a change" not in row.group(0)
 
 
 def test_who_looked(participant: Callable[[str, str], TestClient[Any]],
