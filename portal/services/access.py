@@ -15,7 +15,7 @@ from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.consent import ConsentKind
-from portal.domain.decision import AccessRequest, Decision, Obligation, decide
+from portal.domain.decision import AccessRequest, Decision, Obligation, Reason, decide
 from portal.domain.explain import Names, sentence
 from portal.domain.ports import BREAK_GLASS, RolePolicy
 from portal.domain.vocabulary import Action, DataCategory, Purpose, Role, Sector
@@ -41,6 +41,25 @@ class RequestMeta:
 
 class AccessDenied(Exception):
     """A use case refused; the message is safe to show to the requester."""
+
+
+def staff_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
+                **fields: Any) -> NewAuditEvent:
+    """An audit event whose actor is a staff user, from their request."""
+    return NewAuditEvent(
+        action=action, actor=user.email, actor_user_id=user.id,
+        actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
+        session_id=meta.session_id, client_address=meta.client_address,
+        request_id=meta.request_id, **fields)
+
+
+def refusal_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
+                  participant_id: uuid.UUID, reason: Reason,
+                  policy_version: str) -> NewAuditEvent:
+    """A refused attempt on a participant who exists (answered "not found"); the participant
+    may be told of it (policies/accounting.csv)."""
+    return staff_event(action, user, meta, participant_id=participant_id, decision="deny",
+                       reasons=(reason.value,), policy_version=policy_version)
 
 
 @dataclass(frozen=True, slots=True)

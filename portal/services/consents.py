@@ -41,9 +41,10 @@ from portal.domain.consent_text import (
     information_description,
     sentences,
 )
+from portal.domain.decision import Reason
 from portal.domain.ports import CONSENT
 from portal.domain.vocabulary import Action, DataCategory, Purpose, Sector
-from portal.services.access import RequestMeta
+from portal.services.access import RequestMeta, refusal_event, staff_event
 
 if TYPE_CHECKING:
     from portal.services.wiring import Services
@@ -108,9 +109,16 @@ class ConsentForm:
     revocable_after_event: str = ""
 
 
-def _case_manager_for(session: Session, services: Services, user: m.StaffUser,
-                      participant: m.Participant) -> None:
-    """Consents are captured by the participant's case-management agency, with them present."""
+def case_managed(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                 meta: RequestMeta, action: AuditAction) -> m.Participant:
+    """The participant, when the user may capture consents with them (consents are captured by
+    the participant's case-management agency, with them present); else NotPermitted. A
+    refused attempt on an existing participant is audited first (the caller must commit it:
+    `portal.web.deps.found_or`); the participant may be told of it
+    (policies/accounting.csv)."""
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotPermitted()
     actor = repo.actor(user)
     allowed = actor.active and any(services.policy.check(
         actor.organization.sector, role, CONSENT, Action.CREATE, Purpose.CAREMGT).allowed
@@ -122,7 +130,12 @@ def _case_manager_for(session: Session, services: Services, user: m.StaffUser,
         m.CareTeamMember.start_date <= today,
         or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today)).limit(1))
     if not allowed or on_team is None:
+        services.audit.append(session, refusal_event(
+            action, user, meta, participant.id,
+            Reason.NOT_ON_CARE_TEAM if on_team is None else Reason.NO_ROLE_PERMISSION,
+            services.policy.version))
         raise NotPermitted()
+    return participant
 
 
 class NotPermitted(Exception):
@@ -201,10 +214,8 @@ def save_draft(session: Session, services: Services, user: m.StaffUser, public_i
                form: ConsentForm, meta: RequestMeta, consent_id: uuid.UUID | None = None,
                ) -> m.Consent:
     """Create or update a draft; a draft may be incomplete (it is checked when signed)."""
-    participant = repo.participant_by_public_id(session, public_id)
-    if participant is None:
-        raise NotPermitted()
-    _case_manager_for(session, services, user, participant)
+    participant = case_managed(session, services, user, public_id, meta,
+                               AuditAction.CONSENT_CREATE)
     directive, columns = _parse_form(session, participant, form)
     if consent_id is None:
         row = m.Consent(id=uuid.uuid4(), participant_id=participant.id, status="draft",
@@ -250,10 +261,8 @@ def new_version(session: Session, services: Services, user: m.StaffUser, public_
                 consent_id: uuid.UUID, meta: RequestMeta) -> m.Consent:
     """A draft that will replace an active consent once the participant signs it (the
     active one stays in force until then). Resumes the draft already started, if any."""
-    participant = repo.participant_by_public_id(session, public_id)
-    if participant is None:
-        raise NotPermitted()
-    _case_manager_for(session, services, user, participant)
+    participant = case_managed(session, services, user, public_id, meta,
+                               AuditAction.CONSENT_CREATE)
     old = _consent(session, consent_id, participant.id)
     status = repo.directive(old).status_at(utcnow())
     if status is not ConsentStatus.ACTIVE:
@@ -277,12 +286,9 @@ def _consent(session: Session, consent_id: uuid.UUID, participant_id: uuid.UUID)
 
 def _event(services: Services, action: AuditAction, user: m.StaffUser, meta: RequestMeta,
            participant_id: uuid.UUID, consent_id: uuid.UUID, **detail: Any) -> NewAuditEvent:
-    return NewAuditEvent(
-        action=action, actor=user.email, actor_user_id=user.id,
-        actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
-        session_id=meta.session_id, client_address=meta.client_address,
-        request_id=meta.request_id, participant_id=participant_id,
-        consent_ids=(str(consent_id),), policy_version=services.policy.version, detail=detail)
+    return staff_event(action, user, meta, participant_id=participant_id,
+                       consent_ids=(str(consent_id),), policy_version=services.policy.version,
+                       detail=detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,10 +327,8 @@ class ConsentView:
 
 def view(session: Session, services: Services, user: m.StaffUser, public_id: str,
          consent_id: uuid.UUID, meta: RequestMeta) -> ConsentView:
-    participant = repo.participant_by_public_id(session, public_id)
-    if participant is None:
-        raise NotPermitted()
-    _case_manager_for(session, services, user, participant)
+    participant = case_managed(session, services, user, public_id, meta,
+                               AuditAction.CONSENT_VIEW)
     row = _consent(session, consent_id, participant.id)
     directive = repo.directive(row)
     services.audit.append(session, _event(services, AuditAction.CONSENT_VIEW, user, meta,
@@ -351,10 +355,8 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
          scan: bytes | None, meta: RequestMeta, drawn: str = "") -> m.Consent:
     """Sign on the device (typed name and explicit agreement, staff witness, optionally a
     drawn signature) or attach a scan of a wet-ink form; then keep a PDF copy and its hash."""
-    participant = repo.participant_by_public_id(session, public_id)
-    if participant is None:
-        raise NotPermitted()
-    _case_manager_for(session, services, user, participant)
+    participant = case_managed(session, services, user, public_id, meta,
+                               AuditAction.CONSENT_SIGN)
     row = _consent(session, consent_id, participant.id)
     problems = []
     try:
@@ -479,10 +481,8 @@ def document(session: Session, services: Services, user: m.StaffUser, public_id:
 def revoke_consent(session: Session, services: Services, user: m.StaffUser, public_id: str,
                    consent_id: uuid.UUID, *, confirmed: bool, how: str,
                    meta: RequestMeta) -> m.Consent:
-    participant = repo.participant_by_public_id(session, public_id)
-    if participant is None:
-        raise NotPermitted()
-    _case_manager_for(session, services, user, participant)
+    participant = case_managed(session, services, user, public_id, meta,
+                               AuditAction.CONSENT_REVOKE)
     row = _consent(session, consent_id, participant.id)
     if not confirmed:
         raise ConsentInputError(["Tick the box to confirm that the participant wants to "
@@ -501,28 +501,16 @@ def revoke_consent(session: Session, services: Services, user: m.StaffUser, publ
     return row
 
 
-def case_managed(session: Session, services: Services, user: m.StaffUser,
-                 public_id: str) -> m.Participant:
-    """The participant, when the user may capture consents with them; else NotPermitted."""
-    participant = repo.participant_by_public_id(session, public_id)
-    if participant is None:
-        raise NotPermitted()
-    _case_manager_for(session, services, user, participant)
-    return participant
-
-
 def participant_consents(session: Session, services: Services, user: m.StaffUser,
                          public_id: str, meta: RequestMeta
                          ) -> tuple[m.Participant, list[dict[str, Any]]]:
     """Every consent of the participant, newest first, with the participant's own change
     requests; audited."""
-    participant = case_managed(session, services, user, public_id)
+    participant = case_managed(session, services, user, public_id, meta,
+                               AuditAction.CONSENT_VIEW)
     summaries = consent_summaries(session, participant.id, utcnow())
-    services.audit.append(session, NewAuditEvent(
-        action=AuditAction.CONSENT_VIEW, actor=user.email, actor_user_id=user.id,
-        actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
-        session_id=meta.session_id, client_address=meta.client_address,
-        request_id=meta.request_id, participant_id=participant.id,
+    services.audit.append(session, staff_event(
+        AuditAction.CONSENT_VIEW, user, meta, participant_id=participant.id,
         consent_ids=tuple(str(s["id"]) for s in summaries),
         policy_version=services.policy.version, detail={"view": "list"}))
     requests = change_requests(session, services, [uuid.UUID(s["id"]) for s in summaries

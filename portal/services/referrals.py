@@ -15,6 +15,7 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.decision import Reason
 from portal.domain.vocabulary import (
     ParticipantStatus,
     ReferralPathway,
@@ -23,7 +24,7 @@ from portal.domain.vocabulary import (
     Sector,
 )
 from portal.services import auth as auth_service
-from portal.services.access import RequestMeta
+from portal.services.access import RequestMeta, refusal_event
 from portal.services.wiring import Services
 
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -195,15 +196,23 @@ def _new_public_id(session: Session) -> str:
 # --- the care team -------------------------------------------------------------------------
 
 
-def _managed(session: Session, user: m.StaffUser, public_id: str) -> m.Participant:
-    """The participant, if the user is a case manager whose agency is on the care team."""
+def _managed(session: Session, services: Services, user: m.StaffUser, public_id: str,
+             meta: RequestMeta, action: AuditAction) -> m.Participant:
+    """The participant, if the user is a case manager whose agency is on the care team; else
+    NotPermitted, the refused attempt on an existing participant audited first (the caller
+    commits it: `portal.web.deps.found_or`)."""
     participant = repo.participant_by_public_id(session, public_id)
-    if participant is None or not is_case_manager(user):
+    if participant is None:
         raise NotPermitted()
     today = utcnow().date()
-    if not any(link.organization_id == user.organization_id and link.start_date <= today
-               and (link.end_date is None or link.end_date > today)
-               for link in _links(session, participant.id)):
+    on_team = any(link.organization_id == user.organization_id and link.start_date <= today
+                  and (link.end_date is None or link.end_date > today)
+                  for link in _links(session, participant.id))
+    if not on_team or not is_case_manager(user):
+        services.audit.append(session, refusal_event(
+            action, user, meta, participant.id,
+            Reason.NO_ROLE_PERMISSION if on_team else Reason.NOT_ON_CARE_TEAM,
+            services.policy.version))
         raise NotPermitted()
     return participant
 
@@ -214,10 +223,17 @@ def _links(session: Session, participant_id: uuid.UUID) -> list[m.CareTeamMember
         .order_by(m.CareTeamMember.start_date, m.CareTeamMember.id)))
 
 
-def care_team(session: Session, user: m.StaffUser,
-              public_id: str) -> tuple[list[m.CareTeamMember], list[m.Organization]]:
-    participant = _managed(session, user, public_id)
+def care_team(session: Session, services: Services, user: m.StaffUser, public_id: str,
+              meta: RequestMeta) -> tuple[list[m.CareTeamMember], list[m.Organization]]:
+    """Who works with the participant (which can itself say something, e.g. that a Part 2
+    program does): audited."""
+    participant = _managed(session, services, user, public_id, meta,
+                           AuditAction.PARTICIPANT_VIEW)
     links = _links(session, participant.id)
+    services.audit.append(session, _event(AuditAction.PARTICIPANT_VIEW, user, meta,
+                                          participant_id=participant.id, decision="permit",
+                                          reasons=("care_team",),
+                                          detail={"view": "care_team"}))
     current = {link.organization_id for link in links if link.end_date is None}
     others = [o for o in session.scalars(select(m.Organization).order_by(m.Organization.name))
               if o.id not in current]
@@ -227,7 +243,8 @@ def care_team(session: Session, user: m.StaffUser,
 def add_member(session: Session, services: Services, user: m.StaffUser, public_id: str,
                organization_slug: str, meta: RequestMeta) -> None:
     """Adding an agency grants nothing by itself: the participant's consent still decides."""
-    participant = _managed(session, user, public_id)
+    participant = _managed(session, services, user, public_id, meta,
+                           AuditAction.CARE_TEAM_MEMBER_ADD)
     org = session.scalar(select(m.Organization).where(m.Organization.slug == organization_slug))
     if org is None:
         raise ReferralError("Choose an agency.")
@@ -243,7 +260,8 @@ def add_member(session: Session, services: Services, user: m.StaffUser, public_i
 
 def end_member(session: Session, services: Services, user: m.StaffUser, public_id: str,
                member_id: int, meta: RequestMeta) -> None:
-    participant = _managed(session, user, public_id)
+    participant = _managed(session, services, user, public_id, meta,
+                           AuditAction.CARE_TEAM_MEMBER_END)
     link = session.get(m.CareTeamMember, member_id)
     if link is None or link.participant_id != participant.id or link.end_date is not None:
         raise NotPermitted()
@@ -257,5 +275,6 @@ def end_member(session: Session, services: Services, user: m.StaffUser, public_i
 
 def issue_code(session: Session, services: Services, user: m.StaffUser, public_id: str,
                meta: RequestMeta) -> str:
-    participant = _managed(session, user, public_id)
+    participant = _managed(session, services, user, public_id, meta,
+                           AuditAction.AUTH_ENROLMENT_CODE_ISSUE)
     return auth_service.issue_enrolment_code(session, services.audit, participant, user, meta)

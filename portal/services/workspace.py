@@ -32,7 +32,7 @@ from portal.domain.vocabulary import (
     GoalStatus,
     Purpose,
 )
-from portal.services.access import RequestMeta
+from portal.services.access import RequestMeta, refusal_event
 from portal.services.people import find, search_condition
 from portal.services.wiring import Services
 
@@ -476,9 +476,8 @@ def _refuse(session: Session, services: Services, user: m.StaffUser, meta: Reque
     """Audit a refused attempt (by default: by an organization with no relationship to the
     participant; the participant may be told of it: policies/accounting.csv), then answer
     "not found"."""
-    services.audit.append(session, _meta_event(
-        action, user, meta, participant_id=participant.id, decision="deny",
-        reasons=(reason.value,), policy_version=services.policy.version))
+    services.audit.append(session, refusal_event(action, user, meta, participant.id, reason,
+                                                 services.policy.version))
     raise NotFound(participant.public_id)
 
 

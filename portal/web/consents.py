@@ -12,14 +12,17 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, MultipartBody, URLEncodedBody
 from litestar.response import Redirect, Template
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from portal.db import models as m
+from portal.db.types import utcnow
+from portal.domain.audit import AuditAction
 from portal.domain.consent import ConsentKind
 from portal.domain.vocabulary import DataCategory, Purpose
 from portal.services import consents as cs
 from portal.web.auth.routes import request_meta
-from portal.web.deps import db_of, services_of, staff_of
+from portal.web.deps import db_of, found_or, services_of, staff_of
 from portal.web.sessions import Principal
 
 KIND_LABELS = {
@@ -29,9 +32,6 @@ KIND_LABELS = {
     ConsentKind.PART2_CRIMINAL_JUSTICE: "42 CFR 2.35 criminal-justice consent (court or "
                                         "probation monitoring)",
 }
-
-
-
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -60,46 +60,48 @@ def _form(data: dict[str, Any]) -> cs.ConsentForm:
 
 def _form_context(session: Session, public_id: str, form: cs.ConsentForm | None,
                   **extra: Any) -> dict[str, Any]:
-    from sqlalchemy import select
-
+    today = utcnow().date()
     team = list(session.scalars(
         select(m.Organization).join(m.CareTeamMember,
                                     m.CareTeamMember.organization_id == m.Organization.id)
         .join(m.Participant, m.Participant.id == m.CareTeamMember.participant_id)
-        .where(m.Participant.public_id == public_id.upper()).order_by(m.Organization.name)))
+        .where(m.Participant.public_id == public_id.upper(),
+               m.CareTeamMember.start_date <= today,
+               or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today))
+        .distinct().order_by(m.Organization.name)))
     return {"public_id": public_id.upper(), "team": team, "form": form, "kinds": KIND_LABELS,
             "categories": list(DataCategory),
             "purposes": [Purpose.CAREMGT, Purpose.TREAT, Purpose.LEADMON], **extra}
 
 
 class ConsentController(Controller):
+    """Every handler runs its service call through `found_or`: a refused attempt (the user's
+    agency is not the participant's case manager) is audited and committed, then answered
+    "not found"; bad input rolls back and is shown with what to fix."""
+
     path = "/participants/{public_id:str}/consents"
 
     @get("/", sync_to_thread=True)
     def index(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
               principal: NamedDependency[Principal | None]) -> Template:
         who, user = staff_of(principal)
-        with db_of(state).begin() as db:
-            try:
-                participant, rows = cs.participant_consents(db, services_of(state), user,
-                                                            public_id, request_meta(request, who))
-            except cs.NotPermitted:
-                raise NotFoundException() from None
+        participant, rows = found_or(state, lambda db: cs.participant_consents(
+            db, services_of(state), user, public_id, request_meta(request, who)))
         return Template("consents/index.html", context={
             "user": user, "public_id": participant.public_id, "consents": rows,
             "kinds": KIND_LABELS})
 
     @get("/new", sync_to_thread=True)
-    def new(self, public_id: FromPath[str], state: State,
+    def new(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
             principal: NamedDependency[Principal | None]) -> Template:
-        _, user = staff_of(principal)
-        with db_of(state).begin() as db:
-            try:
-                cs.case_managed(db, services_of(state), user, public_id)
-            except cs.NotPermitted:
-                raise NotFoundException() from None
-            context = _form_context(db, public_id, None, user=user)
-        return Template("consents/form.html", context=context)
+        who, user = staff_of(principal)
+
+        def read(db: Session) -> dict[str, Any]:
+            cs.case_managed(db, services_of(state), user, public_id, request_meta(request, who),
+                            AuditAction.CONSENT_CREATE)
+            return _form_context(db, public_id, None, user=user)
+
+        return Template("consents/form.html", context=found_or(state, read))
 
     @post("/", sync_to_thread=True)
     def create(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
@@ -112,15 +114,14 @@ class ConsentController(Controller):
              request: Request[Any, Any, Any], state: State,
              principal: NamedDependency[Principal | None]) -> Template:
         who, user = staff_of(principal)
-        with db_of(state).begin() as db:
-            try:
-                view = cs.view(db, services_of(state), user, public_id, _uuid(consent_id),
-                               request_meta(request, who))
-            except cs.NotPermitted:
-                raise NotFoundException() from None
-            form = cs.form_of(view.row)
-            context = _form_context(db, public_id, form, user=user, consent_id=consent_id)
-        return Template("consents/form.html", context=context)
+
+        def read(db: Session) -> dict[str, Any]:
+            view = cs.view(db, services_of(state), user, public_id, _uuid(consent_id),
+                           request_meta(request, who))
+            return _form_context(db, public_id, cs.form_of(view.row), user=user,
+                                 consent_id=consent_id)
+
+        return Template("consents/form.html", context=found_or(state, read))
 
     @post("/{consent_id:str}", sync_to_thread=True)
     def update(self, public_id: FromPath[str], consent_id: FromPath[str],
@@ -134,19 +135,13 @@ class ConsentController(Controller):
               data: dict[str, Any]) -> Response[Any]:
         who, user = staff_of(principal)
         form = _form(data)
-        problems: list[str] = []
-        with db_of(state).begin() as db:
-            try:
-                row = cs.save_draft(db, services_of(state), user, public_id, form,
-                                    request_meta(request, who), consent_id)
-                saved = row.id
-            except cs.NotPermitted:
-                raise NotFoundException() from None
-            except cs.ConsentInputError as exc:
-                problems = exc.problems
-        if problems:
+        try:
+            saved = found_or(state, lambda db: cs.save_draft(
+                db, services_of(state), user, public_id, form, request_meta(request, who),
+                consent_id).id)
+        except cs.ConsentInputError as exc:
             with db_of(state).begin() as db:
-                context = _form_context(db, public_id, form, user=user, problems=problems,
+                context = _form_context(db, public_id, form, user=user, problems=exc.problems,
                                         consent_id=str(consent_id) if consent_id else None)
             return Template("consents/form.html", status_code=400, context=context)
         return Redirect(f"/participants/{public_id.upper()}/consents/{saved}")
@@ -156,14 +151,7 @@ class ConsentController(Controller):
              request: Request[Any, Any, Any], state: State,
              principal: NamedDependency[Principal | None]) -> Template:
         who, user = staff_of(principal)
-        with db_of(state).begin() as db:
-            try:
-                view = cs.view(db, services_of(state), user, public_id, _uuid(consent_id),
-                               request_meta(request, who))
-            except cs.NotPermitted:
-                raise NotFoundException() from None
-        return Template("consents/show.html", context={
-            "user": user, "public_id": public_id.upper(), "view": view, "kinds": KIND_LABELS})
+        return self._show_with(public_id, consent_id, request, state, user, who, [], 200)
 
     @post("/{consent_id:str}/sign", sync_to_thread=True)
     def sign(self, public_id: FromPath[str], consent_id: FromPath[str],
@@ -175,22 +163,16 @@ class ConsentController(Controller):
         scan = None
         if isinstance(upload, UploadFile) and upload.filename:
             scan = upload.file.read(cs.MAX_SCAN_BYTES + 1)
-        problems: list[str] = []
-        with db_of(state).begin() as db:
-            try:
-                cs.sign(db, services_of(state), user, public_id, _uuid(consent_id),
-                        signer_name=str(data.get("signer_name", "")),
-                        relation=str(data.get("relation", "self")),
-                        agreed=data.get("agree") == "yes", scan=scan,
-                        drawn=str(data.get("drawn_signature") or ""),
-                        meta=request_meta(request, who))
-            except cs.NotPermitted:
-                raise NotFoundException() from None
-            except cs.ConsentInputError as exc:
-                problems = exc.problems
-        if problems:
+        try:
+            found_or(state, lambda db: cs.sign(
+                db, services_of(state), user, public_id, _uuid(consent_id),
+                signer_name=str(data.get("signer_name", "")),
+                relation=str(data.get("relation", "self")),
+                agreed=data.get("agree") == "yes", scan=scan,
+                drawn=str(data.get("drawn_signature") or ""), meta=request_meta(request, who)))
+        except cs.ConsentInputError as exc:
             return self._show_with(public_id, consent_id, request, state, user, who,
-                                   problems, 400)
+                                   exc.problems, 400)
         return Redirect(f"/participants/{public_id.upper()}/consents/{consent_id}#signed")
 
     @post("/{consent_id:str}/new-version", sync_to_thread=True)
@@ -200,19 +182,13 @@ class ConsentController(Controller):
         """Change an active consent: a new draft version to review and sign with the
         participant (the active one stays in force until then)."""
         who, user = staff_of(principal)
-        problems: list[str] = []
-        with db_of(state).begin() as db:
-            try:
-                draft = cs.new_version(db, services_of(state), user, public_id,
-                                       _uuid(consent_id), request_meta(request, who))
-                draft_id = draft.id
-            except cs.NotPermitted:
-                raise NotFoundException() from None
-            except cs.ConsentInputError as exc:
-                problems = exc.problems
-        if problems:
+        try:
+            draft_id = found_or(state, lambda db: cs.new_version(
+                db, services_of(state), user, public_id, _uuid(consent_id),
+                request_meta(request, who)).id)
+        except cs.ConsentInputError as exc:
             return self._show_with(public_id, consent_id, request, state, user, who,
-                                   problems, 400)
+                                   exc.problems, 400)
         return Redirect(f"/participants/{public_id.upper()}/consents/{draft_id}/edit")
 
     @post("/{consent_id:str}/revoke", sync_to_thread=True)
@@ -221,27 +197,21 @@ class ConsentController(Controller):
                principal: NamedDependency[Principal | None],
                data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
         who, user = staff_of(principal)
-        problems: list[str] = []
-        with db_of(state).begin() as db:
-            try:
-                cs.revoke_consent(db, services_of(state), user, public_id, _uuid(consent_id),
-                                  confirmed=data.get("confirm") == "yes",
-                                  how=data.get("how", ""), meta=request_meta(request, who))
-            except cs.NotPermitted:
-                raise NotFoundException() from None
-            except cs.ConsentInputError as exc:
-                problems = exc.problems
-        if problems:
+        try:
+            found_or(state, lambda db: cs.revoke_consent(
+                db, services_of(state), user, public_id, _uuid(consent_id),
+                confirmed=data.get("confirm") == "yes", how=data.get("how", ""),
+                meta=request_meta(request, who)))
+        except cs.ConsentInputError as exc:
             return self._show_with(public_id, consent_id, request, state, user, who,
-                                   problems, 400)
+                                   exc.problems, 400)
         return Redirect(f"/participants/{public_id.upper()}/consents/{consent_id}")
 
     def _show_with(self, public_id: str, consent_id: str, request: Request[Any, Any, Any],
                    state: State, user: m.StaffUser, who: Principal, problems: list[str],
                    status: int) -> Template:
-        with db_of(state).begin() as db:
-            view = cs.view(db, services_of(state), user, public_id, _uuid(consent_id),
-                           request_meta(request, who))
+        view = found_or(state, lambda db: cs.view(db, services_of(state), user, public_id,
+                                                  _uuid(consent_id), request_meta(request, who)))
         return Template("consents/show.html", status_code=status, context={
             "user": user, "public_id": public_id.upper(), "view": view, "kinds": KIND_LABELS,
             "problems": problems})
@@ -251,12 +221,9 @@ class ConsentController(Controller):
                  request: Request[Any, Any, Any], state: State,
                  principal: NamedDependency[Principal | None]) -> Response[bytes]:
         who, user = staff_of(principal)
-        with db_of(state).begin() as db:
-            try:
-                media_type, content = cs.document(db, services_of(state), user, public_id,
-                                                  _uuid(consent_id), request_meta(request, who))
-            except cs.NotPermitted:
-                raise NotFoundException() from None
+        media_type, content = found_or(state, lambda db: cs.document(
+            db, services_of(state), user, public_id, _uuid(consent_id),
+            request_meta(request, who)))
         extension = {"application/pdf": "pdf", "image/png": "png"}.get(media_type, "jpg")
         return Response(content, media_type=media_type, headers={
             "content-disposition": f'attachment; filename="consent-{consent_id}.{extension}"',

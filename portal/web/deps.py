@@ -10,6 +10,8 @@ from litestar.exceptions import HTTPException, NotFoundException
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
+from portal.services.consents import NotPermitted
+from portal.services.referrals import NotPermitted as NotManaged
 from portal.services.wiring import Services
 from portal.services.workspace import NotFound
 from portal.web.auth.routes import require_participant, require_staff
@@ -31,13 +33,13 @@ T = TypeVar("T")
 
 def found_or(state: State, read: Callable[[Session], T],
              missing: Callable[[], HTTPException] = NotFoundException) -> T:
-    """``read`` in one transaction. When it finds no participant for the user, the
-    transaction still commits (the refused attempt was audited in it) and ``missing()`` is
+    """``read`` in one transaction. When it finds no participant (or consent) for the user,
+    the transaction still commits (the refused attempt was audited in it) and ``missing()`` is
     raised; any other error rolls everything back."""
     with db_of(state).begin() as db:
         try:
             return read(db)
-        except NotFound:
+        except (NotFound, NotPermitted, NotManaged):
             pass
     raise missing()
 

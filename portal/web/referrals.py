@@ -11,11 +11,12 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
 
 from portal.db import models as m
 from portal.services import referrals as rs
 from portal.web.auth.routes import request_meta
-from portal.web.deps import db_of, services_of, staff_of
+from portal.web.deps import db_of, found_or, services_of, staff_of
 from portal.web.sessions import Principal
 
 
@@ -96,20 +97,21 @@ class CareTeamController(Controller):
     path = "/participants/{public_id:str}"
 
     @get("/care-team", sync_to_thread=True)
-    def page(self, public_id: FromPath[str], state: State,
+    def page(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
              principal: NamedDependency[Principal | None]) -> Template:
-        _, user = staff_of(principal)
-        return self._render(state, user, public_id, None, 200)
+        who, user = staff_of(principal)
+        return self._render(request, state, who, user, public_id, None, 200)
 
-    def _render(self, state: State, user: m.StaffUser, public_id: str, error: str | None,
-                status: int, code: str | None = None) -> Template:
-        with db_of(state).begin() as db:
-            try:
-                links, others = rs.care_team(db, user, public_id)
-            except rs.NotPermitted:
-                raise NotFoundException() from None
-            rows = [(link.id, link.organization.name, link.start_date, link.end_date,
-                     link.organization_id == user.organization_id) for link in links]
+    def _render(self, request: Request[Any, Any, Any], state: State, who: Principal,
+                user: m.StaffUser, public_id: str, error: str | None, status: int,
+                code: str | None = None) -> Template:
+        def read(db: Session) -> tuple[list[tuple[Any, ...]], list[m.Organization]]:
+            links, others = rs.care_team(db, services_of(state), user, public_id,
+                                         request_meta(request, who))
+            return [(link.id, link.organization.name, link.start_date, link.end_date,
+                     link.organization_id == user.organization_id) for link in links], others
+
+        rows, others = found_or(state, read)
         return Template("referrals/care_team.html", status_code=status,
                         headers={"cache-control": "no-store"} if code else None, context={
             "user": user, "public_id": public_id.upper(), "rows": rows, "others": others,
@@ -120,17 +122,12 @@ class CareTeamController(Controller):
             principal: NamedDependency[Principal | None],
             data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
         who, user = staff_of(principal)
-        error = None
-        with db_of(state).begin() as db:
-            try:
-                rs.add_member(db, services_of(state), user, public_id,
-                              data.get("organization", ""), request_meta(request, who))
-            except rs.NotPermitted:
-                raise NotFoundException() from None
-            except rs.ReferralError as exc:
-                error = str(exc)
-        if error:
-            return self._render(state, user, public_id, error, 400)
+        try:
+            found_or(state, lambda db: rs.add_member(
+                db, services_of(state), user, public_id, data.get("organization", ""),
+                request_meta(request, who)))
+        except rs.ReferralError as exc:
+            return self._render(request, state, who, user, public_id, str(exc), 400)
         return Redirect(f"/participants/{public_id.upper()}/care-team")
 
     @post("/care-team/{member_id:int}/end", sync_to_thread=True)
@@ -138,17 +135,12 @@ class CareTeamController(Controller):
             request: Request[Any, Any, Any], state: State,
             principal: NamedDependency[Principal | None]) -> Response[Any]:
         who, user = staff_of(principal)
-        error = None
-        with db_of(state).begin() as db:
-            try:
-                rs.end_member(db, services_of(state), user, public_id, member_id,
-                              request_meta(request, who))
-            except rs.NotPermitted:
-                raise NotFoundException() from None
-            except rs.ReferralError as exc:
-                error = str(exc)
-        if error:
-            return self._render(state, user, public_id, error, 400)
+        try:
+            found_or(state, lambda db: rs.end_member(
+                db, services_of(state), user, public_id, member_id,
+                request_meta(request, who)))
+        except rs.ReferralError as exc:
+            return self._render(request, state, who, user, public_id, str(exc), 400)
         return Redirect(f"/participants/{public_id.upper()}/care-team")
 
     @post("/enrolment-code", sync_to_thread=True)
@@ -156,10 +148,6 @@ class CareTeamController(Controller):
              principal: NamedDependency[Principal | None]) -> Template:
         """The code is shown once, on this page, and never stored in readable form."""
         who, user = staff_of(principal)
-        with db_of(state).begin() as db:
-            try:
-                code = rs.issue_code(db, services_of(state), user, public_id,
-                                     request_meta(request, who))
-            except rs.NotPermitted:
-                raise NotFoundException() from None
-        return self._render(state, user, public_id, None, 200, code=code)
+        code = found_or(state, lambda db: rs.issue_code(
+            db, services_of(state), user, public_id, request_meta(request, who)))
+        return self._render(request, state, who, user, public_id, None, 200, code=code)
