@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -63,6 +64,9 @@ class Settings:
     break_glass_minutes: int = 60
     # PORTAL_POLICIES_DIR: the casbin model, policy rows and role mapping.
     policies_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "policies")
+    # PORTAL_TIMEZONE: the program's time zone (IANA name), for times shown to participants
+    # and the "odd hours" oversight flag; everything is stored in UTC.
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -87,6 +91,11 @@ class Settings:
                 raise SettingsError(_var(name), "must be a positive number")
         if self.break_glass_minutes > 240:
             raise SettingsError("PORTAL_BREAK_GLASS_MINUTES", "at most 240 (4 hours)")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError("PORTAL_TIMEZONE", f"not a known time zone ({self.timezone!r}); "
+                                                   "use a name such as America/Chicago") from None
         host = urlsplit(self.base_url).hostname or ""
         if not self.base_url.startswith("https://") and host not in LOOPBACK:
             # Session cookies are Secure except on plain-http loopback (development).
@@ -126,6 +135,10 @@ class Settings:
     @property
     def url(self) -> URL:
         return make_url(self.database_url)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from portal.domain.consent import ConsentKind, Directive, ProvisionEffect, revocable_from
-from portal.domain.vocabulary import DataCategory, Purpose
+from portal.domain.vocabulary import DataCategory, Purpose, Role, Sector
 
 CONSENT_TEXT_VERSION = "2026-11-en-1"
 REVOCATION_STATEMENT = (
@@ -45,10 +45,47 @@ PURPOSE_WORDS: dict[str, dict[Purpose, str]] = {
            Purpose.LEADMON: "para revisar su progreso para la corte o la libertad condicional"},
 }
 
+# "any <sector> agency", for consents that name a class of recipients or disclosers.
+SECTOR_WORDS: dict[str, dict[Sector, str]] = {
+    "en": {Sector.CASE_MANAGEMENT: "any case management agency",
+           Sector.SUD_TREATMENT: "any substance use treatment program",
+           Sector.MENTAL_HEALTH: "any mental health agency", Sector.HEALTH: "any health clinic",
+           Sector.HOUSING: "any housing agency", Sector.POLICE: "any police department",
+           Sector.PROSECUTION: "any prosecutor's office", Sector.COURT: "any court",
+           Sector.PROBATION: "any probation office",
+           Sector.DEFENSE: "any public defender or legal aid office"},
+    "es": {Sector.CASE_MANAGEMENT: "cualquier agencia de administración de casos",
+           Sector.SUD_TREATMENT: "cualquier programa de tratamiento por uso de sustancias",
+           Sector.MENTAL_HEALTH: "cualquier agencia de salud mental",
+           Sector.HEALTH: "cualquier clínica de salud",
+           Sector.HOUSING: "cualquier agencia de vivienda",
+           Sector.POLICE: "cualquier departamento de policía",
+           Sector.PROSECUTION: "cualquier oficina de la fiscalía",
+           Sector.COURT: "cualquier corte", Sector.PROBATION: "cualquier oficina de libertad "
+                                                               "condicional",
+           Sector.DEFENSE: "cualquier defensoría pública u oficina de ayuda legal"},
+}
+
+# Staff roles as a participant reads them ("who has looked at my information").
+ROLE_WORDS: dict[str, dict[Role, str]] = {
+    "en": {Role.CASE_MANAGER: "case manager", Role.COUNSELOR: "counselor",
+           Role.CLINICIAN: "clinician", Role.HOUSING_NAVIGATOR: "housing navigator",
+           Role.POLICE_OFFICER: "police officer", Role.PROSECUTOR: "prosecutor",
+           Role.PROBATION_OFFICER: "probation officer", Role.COURT_LIAISON: "court liaison",
+           Role.DEFENDER: "defender", Role.COMPLIANCE_OFFICER: "compliance officer",
+           Role.ORG_ADMIN: "administrator"},
+    "es": {Role.CASE_MANAGER: "administrador de caso", Role.COUNSELOR: "consejero",
+           Role.CLINICIAN: "clínico", Role.HOUSING_NAVIGATOR: "guía de vivienda",
+           Role.POLICE_OFFICER: "policía", Role.PROSECUTOR: "fiscal",
+           Role.PROBATION_OFFICER: "oficial de libertad condicional",
+           Role.COURT_LIAISON: "enlace de la corte", Role.DEFENDER: "defensor",
+           Role.COMPLIANCE_OFFICER: "oficial de cumplimiento", Role.ORG_ADMIN: "administrador"},
+}
+
 WORDS = {
     "en": {"can_see": "{who} can see {what}", "until": "until {when}",
            "until_event": "until {event}", "so": "so they can {why}",
-           "not": "{who} cannot see {what}", "and": "and", "from": "from {who}",
+           "not": "{who} cannot see {what}", "and": "and", "or": "or", "from": "from {who}",
            "revoke": "You can take back this permission at any time by telling your case "
                      "manager or from the portal. Taking it back does not undo sharing that "
                      "already happened.",
@@ -60,7 +97,7 @@ WORDS = {
            "unknown": "an agency"},
     "es": {"can_see": "{who} puede ver {what}", "until": "hasta el {when}",
            "until_event": "hasta {event}", "so": "{why}",
-           "not": "{who} no puede ver {what}", "and": "y", "from": "de {who}",
+           "not": "{who} no puede ver {what}", "and": "y", "or": "o", "from": "de {who}",
            "revoke": "Usted puede retirar este permiso en cualquier momento, diciéndole a su "
                      "administrador de caso o desde el portal. Retirarlo no deshace lo que ya "
                      "se compartió.",
@@ -92,7 +129,7 @@ def _purpose(purposes: frozenset[Purpose], lang: str) -> str:
 
 def _when(d: Directive, lang: str) -> str:
     if d.expires_on is not None:
-        return WORDS[lang]["until"].format(when=_date(d.expires_on, lang))
+        return WORDS[lang]["until"].format(when=spoken_date(d.expires_on, lang))
     return WORDS[lang]["until_event"].format(event=d.expiry_event or "")
 
 
@@ -102,16 +139,29 @@ MONTHS = {"en": ["January", "February", "March", "April", "May", "June", "July",
                  "septiembre", "octubre", "noviembre", "diciembre"]}
 
 
-def _date(day: date, lang: str) -> str:
+def spoken_date(day: date, lang: str) -> str:
     month = MONTHS[lang][day.month - 1]
     if lang == "en":
         return f"{day.day} {month} {day.year}"
     return f"{day.day} de {month} de {day.year}"
 
 
-def sentences(d: Directive, names: Mapping[str, str], lang: str = "en") -> list[str]:
+def revocable_when(d: Directive, lang: str) -> str | None:
+    """When a 42 CFR 2.35 consent becomes revocable, in the participant's words."""
+    lang = lang if lang in WORDS else "en"
+    parts = []
+    if d.revocable_after is not None:
+        parts.append(spoken_date(d.revocable_after, lang))
+    if d.revocable_after_event:
+        parts.append(d.revocable_after_event)
+    return f" {WORDS[lang]['or']} ".join(parts) or None
+
+
+def sentences(d: Directive, names: Mapping[str, str], lang: str = "en",
+              today: date | None = None) -> list[str]:
     """The consent as sentences a participant understands. ``names`` maps ``org:<slug>`` and
-    ``sector:<sector>`` references to readable names."""
+    ``sector:<sector>`` references to readable names. With ``today``, a 42 CFR 2.35 consent
+    whose date to become revocable has passed says it can be taken back."""
     lang = lang if lang in WORDS else "en"
     w = WORDS[lang]
     out = []
@@ -127,8 +177,10 @@ def sentences(d: Directive, names: Mapping[str, str], lang: str = "en") -> list[
         out.append(sentence[0].upper() + sentence[1:] + ".")
     if d.covers_part2:
         out.append(w["part2"])
-    if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE and revocable_from(d):
-        out.append(w["revoke_cj"].format(when=revocable_from(d)))
+    locked = d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE and revocable_from(d) and not (
+        today is not None and d.revocable_after is not None and today >= d.revocable_after)
+    if locked:
+        out.append(w["revoke_cj"].format(when=revocable_when(d, lang)))
     else:
         out.append(w["revoke"])
     return out

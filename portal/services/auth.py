@@ -38,11 +38,16 @@ LOCK_MINUTES = 15
 
 
 class SignInRefused(Exception):
-    """A refused sign-in. ``code`` goes to the audit log; ``message`` is safe to show."""
+    """A refused sign-in. ``code`` goes to the audit log; ``message`` (English) is safe to
+    show. Participant pages show it in the participant's language instead, from ``code``,
+    ``problems`` (codes of what to fix) and ``params`` (portal.web.i18n.refusal_text)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, problems: tuple[str, ...] = (),
+                 params: dict[str, int] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.problems = problems
+        self.params = params or {}
         self.message = message
 
 
@@ -159,7 +164,8 @@ def _check_lock(credential: m.ParticipantCredential, now: datetime) -> None:
     if credential.locked_until is not None and credential.locked_until > now:
         minutes = max(1, int((credential.locked_until - now).total_seconds() // 60) + 1)
         raise SignInRefused("locked", f"Too many tries. Please wait {minutes} minutes, or ask "
-                                      "your case manager to reset your sign-in.")
+                                      "your case manager to reset your sign-in.",
+                            params={"minutes": minutes})
 
 
 def _fail(session: Session, audit: AuditLog, credential: m.ParticipantCredential | None,
@@ -181,13 +187,25 @@ def _fail(session: Session, audit: AuditLog, credential: m.ParticipantCredential
     return SignInRefused(code, message)
 
 
+# What can be wrong with a chosen username or passphrase, by code (English; participant pages
+# show portal.web.i18n's "me.error.<code>" instead).
+CHOICE_PROBLEMS = {
+    "passphrase_short": f"Use at least {MIN_PASSPHRASE} characters. A few words you will "
+                        "remember work well.",
+    "passphrase_long": "Use at most 200 characters.",
+    "username_invalid": "Choose a username of 3 to 64 letters or digits (dots and dashes are "
+                        "fine).",
+    "username_taken": "That username is taken. Please choose another.",
+}
+
+
 def check_passphrase(passphrase: str) -> list[str]:
+    """Codes of CHOICE_PROBLEMS."""
     problems = []
     if len(passphrase) < MIN_PASSPHRASE:
-        problems.append(f"Use at least {MIN_PASSPHRASE} characters. A few words you will "
-                        "remember work well.")
+        problems.append("passphrase_short")
     if len(passphrase) > 200:
-        problems.append("Use at most 200 characters.")
+        problems.append("passphrase_long")
     return problems
 
 
@@ -215,14 +233,14 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
                     "That code has expired. Ask your case manager for a new one.")
     problems = check_passphrase(passphrase)
     if not (3 <= len(username) <= 64) or not username.replace(".", "").replace("-", "").isalnum():
-        problems.append("Choose a username of 3 to 64 letters or digits (dots and dashes are "
-                        "fine).")
+        problems.append("username_invalid")
     elif session.scalar(select(m.ParticipantCredential.participant_id).where(
             m.ParticipantCredential.username_bidx == username_index(vault, session, username),
             m.ParticipantCredential.participant_id != credential.participant_id)):
-        problems.append("That username is taken. Please choose another.")
+        problems.append("username_taken")
     if problems:
-        raise SignInRefused("invalid_choice", " ".join(problems))
+        raise SignInRefused("invalid_choice", " ".join(CHOICE_PROBLEMS[p] for p in problems),
+                            problems=tuple(problems))
     credential.username_bidx = username_index(vault, session, username)
     credential.passphrase_hash = HASHER.hash(passphrase)
     credential.enrolment_code_hash = None  # single use

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import (
@@ -82,10 +83,12 @@ REVIEW_QUEUE_LIMIT = 100
 NOTES_MAX = 2000
 # Oversight defaults: the period charted, and what counts as unusual.
 OVERSIGHT_DAYS = 14
-MANY_PARTICIPANTS = 20  # distinct participants viewed by one user in one day
+# Distinct participants outside the user's caseload (emergency access, or refused because
+# their agency does not work with them) that one user opened in one day.
+MANY_PARTICIPANTS = 3
 DENIAL_BURST = 10  # denials of one user ...
 DENIAL_BURST_WINDOW = timedelta(hours=1)  # ... within this long
-ODD_HOURS = (22, 6)  # record views from 22:00 to 06:00 UTC
+ODD_HOURS = (22, 6)  # record views from 22:00 to 06:00, the program's local time
 
 _events = m.AuditEvent.__table__
 RECORD_VIEW = AuditAction.RECORD_VIEW.value
@@ -148,31 +151,31 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _utc(session: Session, column: Any, hours: int = 0) -> Any:
-    """The column as a UTC wall-clock timestamp, shifted by ``hours`` (constants inlined, so
+def _utc(session: Session, column: Any, minutes: int = 0) -> Any:
+    """The column as a UTC wall-clock timestamp, shifted by ``minutes`` (constants inlined, so
     that the same expression in SELECT and GROUP BY is the same SQL)."""
     if _postgres(session):
         shifted: Any = func.timezone(literal_column("'UTC'"), column)
-        if hours:
-            shifted = shifted + literal_column(f"interval '{int(hours)} hours'")
+        if minutes:
+            shifted = shifted + literal_column(f"interval '{int(minutes)} minutes'")
         return shifted
-    if hours:
-        return func.datetime(column, literal_column(f"'{int(hours):+d} hours'"))
+    if minutes:
+        return func.datetime(column, literal_column(f"'{int(minutes):+d} minutes'"))
     return column
 
 
-def _day(session: Session, column: Any, hours: int = 0) -> Any:
-    """The UTC calendar day of a timestamp column (shifted by ``hours``)."""
+def _day(session: Session, column: Any, minutes: int = 0) -> Any:
+    """The UTC calendar day of a timestamp column (shifted by ``minutes``)."""
     if _postgres(session):
-        return cast(_utc(session, column, hours), Date)
-    return func.date(_utc(session, column, hours))
+        return cast(_utc(session, column, minutes), Date)
+    return func.date(_utc(session, column, minutes))
 
 
-def _hour(session: Session, column: Any, hours: int = 0) -> Any:
+def _hour(session: Session, column: Any, minutes: int = 0) -> Any:
     if _postgres(session):
-        return cast(func.date_part(literal_column("'hour'"), _utc(session, column, hours)),
+        return cast(func.date_part(literal_column("'hour'"), _utc(session, column, minutes)),
                     Integer)
-    return cast(func.strftime(literal_column("'%H'"), _utc(session, column, hours)), Integer)
+    return cast(func.strftime(literal_column("'%H'"), _utc(session, column, minutes)), Integer)
 
 
 def _within(session: Session, start: Any, end: Any, window: timedelta) -> Any:
@@ -240,6 +243,8 @@ class AuditFilters:
     since: str = ""
     until: str = ""
     break_glass: bool = False
+    # Only events of opening a participant outside the user's caseload (the oversight flag).
+    outside_caseload: bool = False
     chain: str = DEFAULT_CHAIN
 
     @classmethod
@@ -252,6 +257,8 @@ class AuditFilters:
                    decision=text("decision", 8), since=text("since", 32),
                    until=text("until", 32),
                    break_glass=str(params.get("break_glass") or "") in ("1", "on", "true"),
+                   outside_caseload=str(params.get("outside_caseload") or "") in (
+                       "1", "on", "true"),
                    chain=text("chain", 32) or DEFAULT_CHAIN)
 
     def params(self) -> dict[str, str]:
@@ -259,6 +266,7 @@ class AuditFilters:
                   "organization": self.organization, "action": self.action,
                   "decision": self.decision, "since": self.since, "until": self.until,
                   "break_glass": "1" if self.break_glass else "",
+                  "outside_caseload": "1" if self.outside_caseload else "",
                   "chain": "" if self.chain == DEFAULT_CHAIN else self.chain}
         return {k: v for k, v in values.items() if v}
 
@@ -358,6 +366,8 @@ def conditions(session: Session, filters: AuditFilters) -> tuple[list[Any], uuid
         where.append(_events.c.occurred_at >= since)
     if until is not None:
         where.append(_events.c.occurred_at < until)
+    if filters.outside_caseload:
+        where.append(_outside_caseload())
     return where, participant_id, note
 
 
@@ -1251,7 +1261,8 @@ def oversight(session: Session, services: Services, user: m.StaffUser, meta: Req
         m.BreakGlassGrant.review_status == BreakGlassReview.PENDING.value)) or 0
 
     flags = [*_many_participants(session, in_period, threshold),
-             *_denial_bursts(session, in_period), *_odd_hours(session, in_period)]
+             *_denial_bursts(session, in_period),
+             *_odd_hours(session, in_period, services.settings.zone)]
     services.audit.append(session, requester(user, meta).event(
         AuditAction.AUDIT_EVENT_VIEW,
         detail={"view": "oversight", "days": days, "threshold": threshold,
@@ -1266,27 +1277,37 @@ def oversight(session: Session, services: Services, user: m.StaffUser, meta: Req
         pending_reviews=int(pending), flags=flags, threshold=threshold)
 
 
+def _outside_caseload() -> ColumnElement[bool]:
+    """Events of a user opening a participant outside their caseload: record views under an
+    emergency grant, and attempts refused because their agency does not work with them."""
+    reasons = cast(_events.c.reasons, Text)
+    return or_(and_(_events.c.action == RECORD_VIEW, _break_glass_reason()),
+               and_(_events.c.decision == "deny",
+                    reasons.like('%"not\\_on\\_care\\_team"%', escape="\\")))
+
+
 def _many_participants(session: Session, in_period: tuple[Any, ...],
                        threshold: int) -> list[Flag]:
-    """Users who viewed records of more than ``threshold`` distinct participants in a day."""
+    """Users who opened more than ``threshold`` distinct participants outside their caseload
+    in a day."""
     day = _day(session, _events.c.occurred_at)
     distinct = func.count(_events.c.participant_id.distinct())
     stmt = (select(_events.c.actor_user_id, _events.c.actor, day.label("day"),
-                   distinct.label("people"))
-            .where(_events.c.action == RECORD_VIEW, _events.c.participant_id.is_not(None),
-                   *in_period)
+                   distinct.label("people"), func.count().label("events"))
+            .where(_outside_caseload(), _events.c.participant_id.is_not(None), *in_period)
             .group_by(_events.c.actor_user_id, _events.c.actor, day)
             .having(distinct > threshold)
             .order_by(day.desc(), distinct.desc()))
     flags = []
-    for _user_id, actor, d, people in session.execute(stmt).tuples():
+    for _user_id, actor, d, people, events in session.execute(stmt).tuples():
         when = _as_date(d)
         flags.append(Flag(
-            kind="many_participants", title="Many participants in one day",
-            who=escape_for_display(actor), when=when.isoformat(), count=int(people),
-            description=f"Viewed records of {people} different participants on "
-                        f"{when:%d %b %Y} (more than {threshold}).",
-            link=_search_link(user=actor, action=RECORD_VIEW,
+            kind="many_participants", title="Many participants outside the caseload",
+            who=escape_for_display(actor), when=when.isoformat(), count=int(events),
+            description=f"Opened {people} different participants outside their caseload on "
+                        f"{when:%d %b %Y} (more than {threshold}), by emergency access or "
+                        "refused because their agency does not work with them.",
+            link=_search_link(user=actor, outside_caseload="1",
                               since=when.isoformat(), until=when.isoformat())))
     return flags
 
@@ -1327,17 +1348,21 @@ def _denial_bursts(session: Session, in_period: tuple[Any, ...]) -> list[Flag]:
     return flags
 
 
-def _odd_hours(session: Session, in_period: tuple[Any, ...]) -> list[Flag]:
-    """Record views from 22:00 to 06:00 UTC, per user per night. Shifting times by two hours
-    puts a whole night (22:00 to 06:00) in one day, before 08:00."""
+def _odd_hours(session: Session, in_period: tuple[Any, ...], zone: ZoneInfo) -> list[Flag]:
+    """Record views from 22:00 to 06:00 in the program's time zone, per user per night.
+    Shifting local times by two hours puts a whole night (22:00 to 06:00) in one day, before
+    08:00. The zone's offset today is used for the whole period (an hour off for the nights
+    across a daylight-saving change)."""
     start_hour, end_hour = ODD_HOURS
-    shift = 24 - start_hour
+    offset = utcnow().astimezone(zone).utcoffset() or timedelta()
+    local = int(offset.total_seconds() // 60)
+    shift = local + (24 - start_hour) * 60
     night = _day(session, _events.c.occurred_at, shift)
     stmt = (select(_events.c.actor_user_id, _events.c.actor, night.label("night"),
                    func.count(), func.min(_events.c.occurred_at),
                    func.max(_events.c.occurred_at))
             .where(_events.c.action == RECORD_VIEW, *in_period,
-                   _hour(session, _events.c.occurred_at, shift) < end_hour + shift)
+                   _hour(session, _events.c.occurred_at, shift) < end_hour + 24 - start_hour)
             .group_by(_events.c.actor_user_id, _events.c.actor, night)
             .order_by(night.desc()))
     flags = []
@@ -1349,8 +1374,9 @@ def _odd_hours(session: Session, in_period: tuple[Any, ...]) -> list[Flag]:
             kind="odd_hours", title="Access at odd hours", who=escape_for_display(actor),
             when=f"night of {night_of:%d %b %Y}", count=int(count),
             description=f"{count} record views between {start_hour:02d}:00 and "
-                        f"{end_hour:02d}:00 UTC in the night of {night_of:%d %b %Y} "
-                        f"(first {since:%H:%M}, last {until:%H:%M}).",
+                        f"{end_hour:02d}:00 ({zone.key}) in the night of {night_of:%d %b %Y} "
+                        f"(first {since.astimezone(zone):%H:%M}, last "
+                        f"{until.astimezone(zone):%H:%M}).",
             link=_search_link(user=actor, action=RECORD_VIEW,
                               since=link_time(since), until=link_time(until))))
     return flags

@@ -38,6 +38,7 @@ from portal.domain.consent import (
 from portal.domain.consent_text import (
     CONSENT_TEXT_VERSION,
     REVOCATION_STATEMENT,
+    SECTOR_WORDS,
     information_description,
     sentences,
 )
@@ -333,7 +334,7 @@ def view(session: Session, services: Services, user: m.StaffUser, public_id: str
     directive = repo.directive(row)
     services.audit.append(session, _event(services, AuditAction.CONSENT_VIEW, user, meta,
                                           participant.id, row.id))
-    names = reference_names(session)
+    names = reference_names(session, row.language)
     status = directive.status_at(utcnow())
     return ConsentView(row, directive, status.value, sentences(directive, names, row.language),
                        missing_elements(replace(directive, signature=Signature(
@@ -344,9 +345,11 @@ def view(session: Session, services: Services, user: m.StaffUser, public_id: str
                        change_requests(session, services, [row.id]).get(row.id))
 
 
-def reference_names(session: Session) -> dict[str, str]:
+def reference_names(session: Session, lang: str = "en") -> dict[str, str]:
+    """Readable names for the ``org:`` and ``sector:`` references of provisions."""
     names = {f"org:{o.slug}": o.name for o in session.scalars(select(m.Organization))}
-    names |= {f"sector:{s.value}": f"any {s.value.replace('_', ' ')} agency" for s in Sector}
+    words = SECTOR_WORDS.get(lang, SECTOR_WORDS["en"])
+    names |= {f"sector:{s.value}": words[s] for s in Sector}
     return names
 
 
@@ -394,7 +397,7 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
     vault = services.vault.ready(session)
     vault.seal(row, {"signer_name": signer_name.strip()})
     content = scan if scan else render_pdf(
-        sentences(repo.directive(row), reference_names(session), row.language),
+        sentences(repo.directive(row), reference_names(session, row.language), row.language),
         signer_name.strip(), now, user.display_name, row.language, drawing)
     document = m.ConsentDocument(consent_id=row.id, media_type=media_type or "application/pdf",
                                  sha256=hashlib.sha256(content).hexdigest(), created_at=now)

@@ -20,10 +20,14 @@ from portal.domain.consent import (
     ConsentStatus,
     Directive,
     ProvisionEffect,
-    revocable_from,
     revoke,
 )
-from portal.domain.consent_text import CATEGORY_WORDS, REVOCATION_STATEMENT, sentences
+from portal.domain.consent_text import (
+    CATEGORY_WORDS,
+    REVOCATION_STATEMENT,
+    revocable_when,
+    sentences,
+)
 from portal.domain.vocabulary import DataCategory
 from portal.services import audit as audit_service
 from portal.services.access import RequestMeta
@@ -83,7 +87,7 @@ def _can_revoke_now(d: Directive, at: datetime) -> bool:
 def my_sharing(session: Session, services: Services, participant: m.Participant, lang: str,
                meta: RequestMeta) -> MySharing:
     at = utcnow()
-    names = reference_names(session)
+    names = reference_names(session, lang)
     rows = session.scalars(select(m.Consent).where(m.Consent.participant_id == participant.id)
                            .order_by(m.Consent.created_at.desc())).all()
     active, drafts, history = [], [], []
@@ -93,9 +97,10 @@ def my_sharing(session: Session, services: Services, participant: m.Participant,
     for row in rows:
         d = repo.directive(row)
         status = d.status_at(at)
-        item = MyConsent(str(row.id), status.value, sentences(d, names, lang), d.kind,
-                         revocable_from(d) if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE
-                         else None, _can_revoke_now(d, at),
+        item = MyConsent(str(row.id), status.value, sentences(d, names, lang, at.date()),
+                         d.kind, revocable_when(d, lang)
+                         if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None,
+                         _can_revoke_now(d, at),
                          row.revoked_at or row.signed_at or row.created_at,
                          requests.get(row.id), bool(d.provisions))
         if status is ConsentStatus.ACTIVE:
@@ -129,8 +134,8 @@ def consent_for_revocation(session: Session, participant: m.Participant, consent
     d = repo.directive(row)
     at = utcnow()
     return MyConsent(str(row.id), d.status_at(at).value,
-                     sentences(d, reference_names(session), lang), d.kind,
-                     revocable_from(d) if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE
+                     sentences(d, reference_names(session, lang), lang, at.date()), d.kind,
+                     revocable_when(d, lang) if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE
                      else None, _can_revoke_now(d, at), row.signed_at)
 
 
@@ -182,7 +187,8 @@ class Look:
     organization: str
     roles: list[str]
     category: DataCategory | None
-    basis: str  # consent | break_glass | refused_break_glass | refused_not_on_team
+    # consent | break_glass | unrecorded | refused_break_glass | refused_not_on_team
+    basis: str
 
 
 def who_looked(session: Session, services: Services, participant: m.Participant,
@@ -194,7 +200,7 @@ def who_looked(session: Session, services: Services, participant: m.Participant,
     looks = [Look(d.occurred_at, orgs.get(d.recipient_organization or "",
                                           d.recipient_organization or ""),
                   list(d.recipient_roles), DataCategory(d.category) if d.category else None,
-                  "break_glass" if d.basis == "break_glass" else "consent")
+                  d.basis)
              for d in audit_service.disclosures(session, participant.id, since=since)]
     # Refused attempts, where the policy says participants are told (policies/accounting.csv).
     shown = services.policy.refusals_shown

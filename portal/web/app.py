@@ -43,6 +43,7 @@ from portal.web.auth.routes import (
 )
 from portal.web.compliance import compliance_router
 from portal.web.consents import ConsentController
+from portal.web.i18n import language, translator
 from portal.web.me import MeController
 from portal.web.referrals import CareTeamController, ReferralController
 from portal.web.sessions import SessionManager
@@ -127,8 +128,12 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     if request.url.path.startswith("/api/") or request.url.path == "/healthz":
         message = detail or _STATUS_TEXT.get(status, "error")
         return Response({"status_code": status, "message": message}, status_code=status)
-    return Template("error.html", context={"status": status, "detail": detail},
-                    status_code=status)
+    context: dict[str, Any] = {"status": status, "detail": detail}
+    if request.url.path == "/me" or request.url.path.startswith("/me/"):
+        # Participants read it in their language, without staff-facing detail.
+        lang = language(request)
+        context = {"status": status, "detail": "", "lang": lang, "t": translator(lang)}
+    return Template("error.html", context=context, status_code=status)
 
 
 def _audit_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -140,6 +140,11 @@ TEXT: dict[str, dict[str, str]] = {
               "with you",
         "es": "intentó abrir su información y no se le permitió, porque no trabajan con "
               "usted"},
+    "me.looked.unrecorded": {
+        "en": "and no reason was recorded: the program's compliance officer checks every case "
+              "like this",
+        "es": "y no quedó registrada la razón: el oficial de cumplimiento del programa revisa "
+              "cada caso así"},
     "me.looked.saw": {"en": "saw", "es": "vio"},
     "me.looked.your_info": {"en": "your information", "es": "su información"},
     "me.back": {"en": "Back", "es": "Volver"},
@@ -149,7 +154,76 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Trouble signing in? Your case manager can give you a new code.",
         "es": "¿Problemas para entrar? Su administrador de caso le puede dar un código nuevo."},
     "me.signed_out": {"en": "You are signed out.", "es": "Usted salió de su cuenta."},
+    "me.revoke.refused": {"en": "This permission cannot be taken back right now.",
+                          "es": "Este permiso no se puede retirar en este momento."},
+    # Error pages under /me.
+    "error.404": {"en": "We could not find that page", "es": "No encontramos esa página"},
+    "error.403": {"en": "You cannot open this page", "es": "Usted no puede abrir esta página"},
+    "error.500": {"en": "Something went wrong", "es": "Algo salió mal"},
+    "error.other": {"en": "That did not work", "es": "Eso no funcionó"},
+    "error.500_help": {
+        "en": "Nothing was shown or changed. Please try again in a minute. If it keeps "
+              "happening, tell your case manager.",
+        "es": "No se mostró ni se cambió nada. Intente otra vez en un minuto. Si sigue "
+              "pasando, dígaselo a su administrador de caso."},
+    "error.back": {"en": "Back to your page", "es": "Volver a su página"},
+    # The page frame (base.html) on participant pages.
+    "base.skip": {"en": "Skip to main content", "es": "Saltar al contenido principal"},
+    "base.nav": {"en": "Main", "es": "Principal"},
+    "base.footer": {
+        "en": "Information here is shared only to coordinate your care in LEAD. Every look at "
+              "it is recorded.",
+        "es": "La información de aquí se comparte solo para coordinar su atención en LEAD. "
+              "Cada vez que alguien la mira, queda registrado."},
+    # Refused sign-ins (portal.services.auth.SignInRefused codes), as participants read them.
+    "me.error.bad_enrolment_code": {
+        "en": "That ID and code do not match. Check the slip from your case manager.",
+        "es": "Esa identificación y ese código no coinciden. Revise la hoja que le dio su "
+              "administrador de caso."},
+    "me.error.expired_enrolment_code": {
+        "en": "That code has expired. Ask your case manager for a new one.",
+        "es": "Ese código ya venció. Pida uno nuevo a su administrador de caso."},
+    "me.error.locked": {
+        "en": "Too many tries. Please wait {minutes} minutes, or ask your case manager to "
+              "reset your sign-in.",
+        "es": "Demasiados intentos. Espere {minutes} minutos, o pida a su administrador de "
+              "caso que reinicie su acceso."},
+    "me.error.bad_credentials": {
+        "en": "That username and passphrase do not match.",
+        "es": "Ese nombre de usuario y esa frase de contraseña no coinciden."},
+    "me.error.totp_required": {
+        "en": "Enter the 6-digit code from your authenticator app.",
+        "es": "Escriba el código de 6 dígitos de su aplicación de autenticación."},
+    "me.error.bad_totp": {
+        "en": "That 6-digit code is not right. Codes change every 30 seconds; try again.",
+        "es": "Ese código de 6 dígitos no es correcto. Los códigos cambian cada 30 segundos; "
+              "intente otra vez."},
+    "me.error.no_credential": {"en": "Set up your sign-in first.",
+                               "es": "Primero configure su acceso."},
+    "me.error.passphrase_short": {
+        "en": "Use at least 10 characters. A few words you will remember work well.",
+        "es": "Use al menos 10 caracteres. Unas palabras que recuerde funcionan bien."},
+    "me.error.passphrase_long": {"en": "Use at most 200 characters.",
+                                 "es": "Use como máximo 200 caracteres."},
+    "me.error.username_invalid": {
+        "en": "Choose a username of 3 to 64 letters or digits (dots and dashes are fine).",
+        "es": "Elija un nombre de usuario de 3 a 64 letras o números (puede usar puntos y "
+              "guiones)."},
+    "me.error.username_taken": {"en": "That username is taken. Please choose another.",
+                                "es": "Ese nombre de usuario ya está en uso. Elija otro."},
+    "me.error.other": {"en": "That did not work. Please try again, or ask your case manager.",
+                       "es": "Eso no funcionó. Intente otra vez, o pregunte a su administrador "
+                             "de caso."},
 }
+
+
+def refusal_text(code: str, problems: tuple[str, ...], params: dict[str, int],
+                 lang: str) -> str:
+    """A refused participant sign-in or enrolment (SignInRefused), in the participant's
+    language: what was wrong, or each thing to fix."""
+    keys = [f"me.error.{p}" for p in problems] or [f"me.error.{code}"]
+    return " ".join(TEXT.get(key, TEXT["me.error.other"])[lang].format(**params)
+                    for key in keys)
 
 
 def language(request: Request[Any, Any, Any]) -> str:

@@ -3,7 +3,10 @@ consent back, asking for a change, who has looked."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
@@ -12,13 +15,21 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from portal.domain.consent_text import CATEGORY_WORDS
+from portal.domain.consent_text import CATEGORY_WORDS, ROLE_WORDS, spoken_date
 from portal.services import people
 from portal.services import self_service as ss
 from portal.web.auth.routes import me_context, request_meta, with_language
 from portal.web.deps import db_of, participant_of, services_of
-from portal.web.i18n import language
+from portal.web.i18n import language, translator
 from portal.web.sessions import Principal
+
+
+def _local_time(zone: ZoneInfo, lang: str) -> Callable[[datetime], str]:
+    """A moment as the participant reads it: the program's local date in words, and time."""
+    def say(at: datetime) -> str:
+        local = at.astimezone(zone)
+        return f"{spoken_date(local.date(), lang)}, {local:%H:%M}"
+    return say
 
 
 class MeController(Controller):
@@ -65,8 +76,8 @@ class MeController(Controller):
                                request_meta(request, who))
             except ss.NotYours:
                 raise NotFoundException() from None
-            except ss.RequestError as exc:
-                error = str(exc)
+            except ss.RequestError:
+                error = translator(language(request))["me.revoke.refused"]
         if error is not None:
             with db_of(state).begin() as db:
                 consent = ss.consent_for_revocation(db, participant, consent_id,
@@ -107,4 +118,5 @@ class MeController(Controller):
         with db_of(state).begin() as db:
             looks = ss.who_looked(db, services_of(state), participant, request_meta(request, who))
         return with_language(request, Template("me/who_looked.html", context=me_context(
-            request, looks=looks, words=CATEGORY_WORDS[lang])))
+            request, looks=looks, words=CATEGORY_WORDS[lang], roles=ROLE_WORDS[lang],
+            local_time=_local_time(services_of(state).settings.zone, lang))))

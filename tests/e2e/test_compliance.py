@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.testing import TestClient
@@ -28,6 +29,7 @@ from portal.domain.audit import AuditAction, NewAuditEvent, VerifyResult
 from portal.domain.vocabulary import DataCategory
 from portal.services import audit as audit_service
 from portal.services import compliance as cs
+from portal.services.access import RequestMeta
 from portal.services.audit import AuditLog
 from portal.services.seed import generate_participants
 from portal.services.wiring import Services
@@ -513,8 +515,18 @@ def test_oversight_charts_and_flags_link_to_their_events(
             m.Participant.public_id.not_like("LP-10%"))).all()
     assert len(generated) == 22
     maria = as_user(MARIA)
-    for public_id in generated:
+    for public_id in generated:  # her own caseload: nothing unusual
         assert maria.get(f"/participants/{public_id}").status_code == 200
+    # Hope Housing works with a few of them; the others are outside Alex's caseload.
+    with demo() as s:
+        outside = s.scalars(select(m.Participant.public_id).where(
+            m.Participant.public_id.in_(generated), ~m.Participant.id.in_(
+                select(m.CareTeamMember.participant_id).join(m.Organization).where(
+                    m.Organization.slug == "hope-housing")))).all()
+    assert len(outside) > 3
+    alex = as_user(ALEX)
+    for public_id in generated:
+        alex.get(f"/participants/{public_id}")
 
     # Controlled times: a burst of denials two days ago, record views in the night before.
     day = datetime.combine(utcnow().date() - timedelta(days=2), datetime.min.time(), UTC)
@@ -549,12 +561,19 @@ def test_oversight_charts_and_flags_link_to_their_events(
     assert re.search(r'<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#',
                      body)
 
-    many = officer.get(_flag_link(body, "many_participants", MARIA)).text
-    rows = _seqs(many)
+    assert not re.search(r'data-kind="many_participants".{0,400}' + re.escape(MARIA), body,
+                         re.S)
+    flag = body.split('data-kind="many_participants"')[1].split("</li>")[0]
+    assert f"Opened {len(outside)} different participants outside their caseload" in flag
+    many = officer.get(_flag_link(body, "many_participants", ALEX)).text
     with demo() as s:
-        events = s.scalars(select(m.AuditEvent).where(m.AuditEvent.seq.in_(rows))).all()
-    assert len(rows) == 50 and 'rel="next"' in many  # 22 people x 9 categories, paged
-    assert {(e.actor, e.action) for e in events} == {(MARIA, "record:view")}
+        events = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.seq.in_(_seqs(many)))).all()
+        opened = {s.get(m.Participant, e.participant_id).public_id  # type: ignore[union-attr]
+                  for e in events}
+    assert {(e.actor, e.action, e.decision, tuple(e.reasons)) for e in events} == {
+        (ALEX, "participant:view", "deny", ("not_on_care_team",))}
+    assert opened == set(outside) and f"See the {len(outside)} events" in flag
 
     burst = officer.get(_flag_link(body, "denial_burst", TOM)).text
     with demo() as s:
@@ -575,6 +594,35 @@ def test_oversight_charts_and_flags_link_to_their_events(
     assert officer.get("/compliance/oversight", params={"threshold": "lots"}).status_code \
         == 400
     assert any(e.detail.get("view") == "oversight" for e in _events(demo, "audit:event:view"))
+
+
+def test_odd_hours_are_the_programs_local_night(demo: sessionmaker[Session],
+                                                settings: Settings) -> None:
+    # Two views in one UTC night, 03:00 and 05:00 UTC, two days ago.
+    day = datetime.combine(utcnow().date() - timedelta(days=2), datetime.min.time(), UTC)
+    james, lp1001 = _user_id(demo, JAMES), _participant_id(demo, "LP-1001")
+    for hour in (3, 5):
+        _append(demo, AuditLog(settings, clock=_fixed(day + timedelta(hours=hour))),
+                NewAuditEvent(action=AuditAction.RECORD_VIEW, actor=JAMES, actor_user_id=james,
+                              actor_organization="riverton-pd", participant_id=lp1001,
+                              category="progress", decision="permit", reasons=("consent",)))
+
+    def odd(timezone: str) -> list[cs.Flag]:
+        zoned = Settings(env="test", database_url=settings.database_url,
+                         data_dir=settings.data_dir, data_key_file=settings.data_key_file,
+                         timezone=timezone)
+        with demo.begin() as s:
+            officer = repo.staff_by_email(s, RENEE)
+            assert officer is not None
+            report = cs.oversight(s, Services.build(zoned), officer, RequestMeta(RENEE))
+        return [f for f in report.flags if f.kind == "odd_hours"]
+
+    assert [f.count for f in odd("UTC")] == [2]
+    # The flag uses the zone's offset today (CST -6: 21:00 and 23:00; CDT -5: 22:00, 00:00).
+    offset = utcnow().astimezone(ZoneInfo("America/Chicago")).utcoffset()
+    chicago = odd("America/Chicago")
+    assert [f.count for f in chicago] == [1 if offset == timedelta(hours=-6) else 2]
+    assert "America/Chicago" in chicago[0].description
 
 
 # --- metadata, never contents -------------------------------------------------------------------

@@ -83,6 +83,16 @@ def test_spanish_everywhere_on_the_participant_side(client: TestClient[Any]) -> 
     assert "Frase de contraseña" in page.text
     assert "lang=es" in page.headers["set-cookie"]
     assert "Entrar" in client.get("/me/login").text  # remembered
+    # What goes wrong is said in Spanish too: a refused sign-in, a bad enrolment, a 404.
+    refused = login(client, "marcus", "not my passphrase")
+    assert "Ese nombre de usuario y esa frase de contraseña no coinciden." in refused.text
+    token = csrf(client, "/me/enrol")
+    bad = client.post("/me/enrol", data={"participant_id": "LP-1003", "code": "nope",
+                                         "username": "x", "passphrase": "short",
+                                         "_csrf_token": token})
+    assert "Esa identificación y ese código no coinciden" in bad.text
+    missing = client.get("/me/nothing-here")
+    assert missing.status_code == 404 and "No encontramos esa página" in missing.text
 
 
 def test_wrong_passphrase_then_lockout(client: TestClient[Any],

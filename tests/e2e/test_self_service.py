@@ -167,6 +167,11 @@ def test_who_looked(participant: Callable[[str, str], TestClient[Any]],
     assert "Engagement summary" not in page  # who and what kind, never the content
     spanish = marcus.get("/me/who-looked?lang=es").text
     assert "porque usted aceptó" in spanish
+    # Roles and times in words, in the participant's language (no role codes, no UTC).
+    assert "(guía de vivienda)" in spanish and "housing_navigator" not in spanish
+    assert re.search(r"\d+ de [a-z]+ de 20\d\d, \d\d:\d\d", spanish)
+    assert "UTC" not in spanish and "Saltar al contenido principal" in spanish
+    assert "Cada vez que alguien la mira, queda registrado" in spanish
 
 
 def test_who_looked_tells_of_refused_attempts_the_policy_names(

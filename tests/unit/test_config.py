@@ -73,3 +73,9 @@ def test_production_refuses_unsafe_settings(override: dict[str, str], variable: 
 def test_malformed_settings_name_the_variable(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=f"^{variable}: "):
         Settings.from_env(environ)
+
+
+def test_the_time_zone_is_checked() -> None:
+    assert Settings.from_env({"PORTAL_TIMEZONE": "America/Chicago"}).zone.key == "America/Chicago"
+    with pytest.raises(SettingsError, match="PORTAL_TIMEZONE"):
+        Settings.from_env({"PORTAL_TIMEZONE": "Riverton/County"})

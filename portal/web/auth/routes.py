@@ -25,7 +25,7 @@ from portal.services import auth as auth_service
 from portal.services.access import RequestMeta
 from portal.services.audit import AuditLog
 from portal.web.auth.oidc import LoginError, PendingLogin, RelyingParty
-from portal.web.i18n import LANGUAGE_NAMES, language, translator
+from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text, translator
 from portal.web.sessions import Principal, SessionManager, client_address
 
 LOGIN_STATE_MINUTES = 10
@@ -227,6 +227,10 @@ def me_context(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
     return {"lang": lang, "t": translator(lang), "languages": LANGUAGE_NAMES, **extra}
 
 
+def _refusal(request: Request[Any, Any, Any], refused: auth_service.SignInRefused) -> str:
+    return refusal_text(refused.code, refused.problems, refused.params, language(request))
+
+
 def with_language(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
     if request.query_params.get("lang") in LANGUAGE_NAMES:
         response.set_cookie(Cookie(key="lang", value=request.query_params["lang"], path="/",
@@ -261,7 +265,7 @@ class ParticipantAuthController(Controller):
                 refused = exc  # the failure count and its audit event are still committed
         if refused is not None:
             return Template("me/login.html", status_code=401, context=me_context(
-                request, error=refused.message, username=data.get("username", "")))
+                request, error=_refusal(request, refused), username=data.get("username", "")))
         response = Redirect("/me")
         components.sessions.set_cookie(response, token)
         return response
@@ -292,7 +296,7 @@ class ParticipantAuthController(Controller):
         if refused is not None:
             form = {k: data.get(k, "") for k in ("participant_id", "username")}
             return Template("me/enrol.html", status_code=400, context=me_context(
-                request, error=refused.message, form=form))
+                request, error=_refusal(request, refused), form=form))
         response = Redirect("/me")
         components.sessions.set_cookie(response, token)
         return response
@@ -329,7 +333,7 @@ class ParticipantSecurityController(Controller):
                 refused = exc
         if refused is not None:
             return Template("me/security.html", status_code=400, context=me_context(
-                request, secret=secret, error=refused.message,
+                request, secret=secret, error=_refusal(request, refused),
                 uri=auth_service.totp_uri(secret, who.participant.public_id)))
         return Redirect("/me?totp=added")
 
