@@ -8,7 +8,8 @@ from datetime import date
 from portal.domain.consent import ConsentKind, Directive, ProvisionEffect, revocable_from
 from portal.domain.vocabulary import DataCategory, Purpose, Role, Sector
 
-CONSENT_TEXT_VERSION = "2026-11-en-1"
+# The version of the consent text shown and signed, per language (kept with each consent).
+CONSENT_TEXT_VERSIONS = {"en": "2026-11-en-1", "es": "2026-11-es-1"}
 REVOCATION_STATEMENT = (
     "You can take back (revoke) this permission at any time, in writing or by telling your case "
     "manager, or from the portal. Revoking does not undo sharing that already happened."
@@ -94,7 +95,10 @@ WORDS = {
            "part2": "This includes information about substance use treatment, which federal "
                     "law (42 CFR Part 2) protects. It cannot be shared further without your "
                     "written permission.",
-           "unknown": "an agency"},
+           "unknown": "an agency",
+           "title": "Consent to share information",
+           "agree": "I have read this (or had it read to me) and I agree.",
+           "signed": "Signed by {signer} on {when} UTC; witness: {witness}."},
     "es": {"can_see": "{who} puede ver {what}", "until": "hasta el {when}",
            "until_event": "hasta {event}", "so": "{why}",
            "not": "{who} no puede ver {what}", "and": "y", "or": "o", "from": "de {who}",
@@ -106,7 +110,10 @@ WORDS = {
            "part2": "Esto incluye información sobre tratamiento por uso de sustancias, que la "
                     "ley federal (42 CFR Parte 2) protege. No se puede compartir más sin su "
                     "permiso por escrito.",
-           "unknown": "una agencia"},
+           "unknown": "una agencia",
+           "title": "Consentimiento para compartir información",
+           "agree": "Lo he leído (o me lo leyeron) y estoy de acuerdo.",
+           "signed": "Firmado por {signer} el {when} UTC; testigo: {witness}."},
 }
 
 

@@ -36,9 +36,10 @@ from portal.domain.consent import (
     supersede,
 )
 from portal.domain.consent_text import (
-    CONSENT_TEXT_VERSION,
+    CONSENT_TEXT_VERSIONS,
     REVOCATION_STATEMENT,
     SECTOR_WORDS,
+    WORDS,
     information_description,
     sentences,
 )
@@ -151,14 +152,23 @@ def _parse_form(session: Session, participant: m.Participant,
     except ValueError:
         problems.append("Choose the kind of consent.")
         kind = ConsentKind.ROI
+    today = utcnow().date()
     team = {o.slug: o for o in session.scalars(
         select(m.Organization).join(m.CareTeamMember,
                                     m.CareTeamMember.organization_id == m.Organization.id)
-        .where(m.CareTeamMember.participant_id == participant.id))}
+        .where(m.CareTeamMember.participant_id == participant.id,
+               m.CareTeamMember.start_date <= today,
+               or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today)))}
     disclosers = [s for s in form.disclosers if s in team]
     recipients = [s for s in form.recipients if s in team]
     if len(disclosers) != len(form.disclosers) or len(recipients) != len(form.recipients):
         problems.append("Only agencies on the care team can be named.")
+    # 42 CFR 2.35(a): disclosed only to the justice agency that made treatment a condition.
+    outside = sorted(team[s].name for s in recipients if not Sector(team[s].sector).is_justice)
+    if kind is ConsentKind.PART2_CRIMINAL_JUSTICE and outside:
+        problems.append("A criminal-justice consent (42 CFR 2.35) can name only justice "
+                        "agencies (court, probation, prosecution, police), not "
+                        f"{', '.join(outside)}.")
     categories, purposes = [], []
     for value in form.categories:
         try:
@@ -197,7 +207,7 @@ def _parse_form(session: Session, participant: m.Participant,
                "expiry_event": directive.expiry_event, "language": form.language,
                "revocable_after": directive.revocable_after,
                "revocable_after_event": directive.revocable_after_event,
-               "text_version": CONSENT_TEXT_VERSION}
+               "text_version": CONSENT_TEXT_VERSIONS.get(form.language, "")}
     return directive, columns
 
 
@@ -449,12 +459,11 @@ def render_pdf(text: list[str], signer: str, signed_at: datetime, witness: str,
                language: str, drawing: bytes | None = None) -> bytes:
     from fpdf import FPDF
 
+    words = WORDS.get(language, WORDS["en"])
     pdf = FPDF()
     pdf.add_page()
     pdf.set_font("helvetica", size=12)
-    title = "Consent to share information" if language == "en" else \
-        "Consentimiento para compartir información"
-    pdf.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, words["title"], new_x="LMARGIN", new_y="NEXT")
     for line in text:
         pdf.multi_cell(0, 6, line.encode("latin-1", "replace").decode("latin-1"),
                        new_x="LMARGIN", new_y="NEXT")
@@ -462,7 +471,8 @@ def render_pdf(text: list[str], signer: str, signed_at: datetime, witness: str,
     pdf.ln(4)
     if drawing is not None:
         pdf.image(io.BytesIO(drawing), w=70)
-    signed = f"Signed by {signer} on {signed_at:%Y-%m-%d %H:%M} UTC; witness: {witness}."
+    signed = words["signed"].format(signer=signer, when=f"{signed_at:%Y-%m-%d %H:%M}",
+                                    witness=witness)
     pdf.multi_cell(0, 6, signed.encode("latin-1", "replace").decode("latin-1"),
                    new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

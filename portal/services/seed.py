@@ -29,7 +29,7 @@ from portal.db.models import (
     StaffUser,
 )
 from portal.domain.consent import ConsentKind, ConsentStatus, SignatureMethod, SignerRelation
-from portal.domain.consent_text import CONSENT_TEXT_VERSION, REVOCATION_STATEMENT
+from portal.domain.consent_text import CONSENT_TEXT_VERSIONS, REVOCATION_STATEMENT
 from portal.domain.vocabulary import DataCategory as C
 from portal.domain.vocabulary import GoalDomain, GoalStatus, Purpose, ReferralPathway, Role, Sector
 from portal.services.auth import set_demo_credentials
@@ -307,7 +307,8 @@ def _demo_consents(n: int, p: Participant, team: tuple[str, ...], today: date,
     partners = [f"org:{slug}" for slug in team if slug != "harbor-lead"]
     signed_on = p.enrolled_on or today
     common = {"participant_id": p.id, "language": p.preferred_language,
-              "text_version": CONSENT_TEXT_VERSION, "revocation_statement": REVOCATION_STATEMENT,
+              "text_version": CONSENT_TEXT_VERSIONS[p.preferred_language],
+              "revocation_statement": REVOCATION_STATEMENT,
               "created_by_user_id": witness}
     # Multi-party release among the care team for coordination (not Part 2 information).
     roi_status = {3: ConsentStatus.EXPIRED, 7: ConsentStatus.REVOKED}.get(n, ConsentStatus.ACTIVE)
@@ -447,7 +448,7 @@ def generate_participants(
             consents.append({
                 "id": cid, "participant_id": pid, "kind": ConsentKind.ROI.value,
                 "status": ConsentStatus.ACTIVE.value, "version": 1, "language": "en",
-                "text_version": CONSENT_TEXT_VERSION,
+                "text_version": CONSENT_TEXT_VERSIONS["en"],
                 "information_description": "Contact, case plan and progress information.",
                 "revocation_statement": REVOCATION_STATEMENT,
                 "expires_on": today + timedelta(days=365), "signature_method": "typed",

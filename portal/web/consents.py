@@ -19,6 +19,7 @@ from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction
 from portal.domain.consent import ConsentKind
+from portal.domain.consent_text import WORDS
 from portal.domain.vocabulary import DataCategory, Purpose
 from portal.services import consents as cs
 from portal.web.auth.routes import request_meta
@@ -214,7 +215,8 @@ class ConsentController(Controller):
                                                   _uuid(consent_id), request_meta(request, who)))
         return Template("consents/show.html", status_code=status, context={
             "user": user, "public_id": public_id.upper(), "view": view, "kinds": KIND_LABELS,
-            "problems": problems})
+            "problems": problems,
+            "agree_text": WORDS.get(view.row.language, WORDS["en"])["agree"]})
 
     @get("/{consent_id:str}/document", sync_to_thread=True)
     def document(self, public_id: FromPath[str], consent_id: FromPath[str],

@@ -8,6 +8,7 @@ import hashlib
 import io
 import re
 import uuid
+import zlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
 from portal.db.types import utcnow
+from portal.services.consents import MAX_SCAN_BYTES
 from tests.e2e.pages import csrf, section
 
 MARIA = "maria.lopez@harbor-lead.example"
@@ -127,6 +129,53 @@ def test_scans_are_type_checked_and_spanish_text_is_shown(
     assert good.status_code in (302, 303)
     download = maria.get(f"{url}/document")
     assert download.headers["content-type"] == "image/png" and download.content == png
+
+
+def _pdf_text(content: bytes) -> str:
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", content, re.S)
+    return "".join(zlib.decompress(s).decode("latin-1") for s in streams)
+
+
+def test_a_spanish_consent_is_signed_and_kept_in_spanish(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    maria = as_user(MARIA)
+    url = _draft(maria, "LP-1003", language="es").headers["location"]
+    form = maria.get(url).text
+    assert '<span lang="es">Lo he leído (o me lo leyeron) y estoy de acuerdo.</span>' in form
+    assert _sign(maria, url).status_code in (302, 303)
+    text = _pdf_text(maria.get(f"{url}/document").content)
+    assert "Consentimiento para compartir información" in text
+    assert "Firmado por Darnell Hughes el " in text and "testigo: Maria Lopez" in text
+    with demo() as s:
+        row = s.get(m.Consent, uuid.UUID(url.rsplit("/", 1)[1]))
+        assert row is not None and row.text_version == "2026-11-es-1"
+
+
+def test_a_criminal_justice_consent_names_only_justice_recipients(
+        as_user: Callable[[str], TestClient[Any]]) -> None:
+    maria = as_user(MARIA)
+    refused = _draft(maria, "LP-1003", kind="part2_criminal_justice",
+                     disclosers=["cedar-recovery"], recipients=["riverton-defender"],
+                     categories=["sud_treatment"], purposes=["LEADMON"])
+    assert refused.status_code == 400
+    assert "can name only justice agencies" in refused.text
+    assert "not Riverton Public Defender" in refused.text
+    accepted = _draft(maria, "LP-1003", kind="part2_criminal_justice",
+                      disclosers=["cedar-recovery"], recipients=["riverton-court"],
+                      categories=["sud_treatment"], purposes=["LEADMON"])
+    assert accepted.status_code in (302, 303)
+
+
+def test_an_oversized_scan_is_refused_and_nothing_is_signed(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    maria = as_user(MARIA)
+    url = _draft(maria, "LP-1003").headers["location"]
+    big = b"%PDF-" + bytes(MAX_SCAN_BYTES)
+    refused = _sign(maria, url, agree="", files={"scan": ("form.pdf", big, "application/pdf")})
+    assert refused.status_code == 400 and "5 MB" in refused.text
+    with demo() as s:
+        row = s.get(m.Consent, uuid.UUID(url.rsplit("/", 1)[1]))
+        assert row is not None and row.status == "draft" and row.signed_at is None
 
 
 def test_only_the_case_managers_on_the_team_see_consents(
