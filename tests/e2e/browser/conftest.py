@@ -420,8 +420,8 @@ def dev_sign_in(page: Any, portal: str, persona: str) -> None:
         pytest.fail("the sign-in rate limit did not reset")
     page.get_by_role("link", name="Sign in with Development sign-in (demo personas)").click()
     page.get_by_role("button", name=f"Sign in as {persona}", exact=True).click()
-    # Staff land on their caseload; compliance officers on the console.
-    page.wait_for_url(re.compile(rf"^{re.escape(portal)}/(staff|compliance/audit)$"))
+    # Staff land on their caseload; compliance officers on the console; org admins on /admin.
+    page.wait_for_url(re.compile(rf"^{re.escape(portal)}/(staff|compliance/audit|admin)$"))
 
 
 def signed_in(page: Any, server: LivePortal, persona: str, home: str = "/staff") -> None:
