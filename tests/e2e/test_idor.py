@@ -67,6 +67,7 @@ def test_every_staff_route_with_an_id_is_covered(app_settings: Settings) -> None
               for method in handler.http_methods
               if "{" in route.path and method in ("GET", "POST")
               and not route.path.startswith(NOT_HERE)}
+    app.state.engine.dispose()
     assert routes == set(ROUTES)
 
 

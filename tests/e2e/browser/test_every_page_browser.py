@@ -66,6 +66,7 @@ def test_every_page_is_in_the_list(live_portal_server: LivePortal) -> None:
     pages = {re.sub(r":\w+}", "}", route.path)
              for route in app.routes for handler in route.route_handlers
              if "GET" in handler.http_methods and not any(p in route.path for p in NOT_PAGES)}
+    app.state.engine.dispose()
     assert pages == set(STAFF_PAGES) | set(PARTICIPANT_PAGES)
 
 
