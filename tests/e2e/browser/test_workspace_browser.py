@@ -68,7 +68,8 @@ def marker_survived(page: Any) -> bool:
 def test_caseload_is_accessible(page: Any, server: LivePortal, viewport: dict[str, int]) -> None:
     page.set_viewport_size(viewport)
     signed_in(page, server, MARIA)
-    assert page.locator("#caseload-rows").get_by_role("link", name="Marcus Reed").is_visible()
+    rows = page.locator("#caseload-rows").get_by_role("table")
+    assert rows.get_by_role("link", name="Marcus Reed").is_visible()
     assert_fits(page, viewport)
     assert_accessible(page)
 
