@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
-from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.audit import AuditAction
 from portal.domain.decision import Reason
 from portal.domain.vocabulary import (
     ParticipantStatus,
@@ -24,7 +24,7 @@ from portal.domain.vocabulary import (
     Sector,
 )
 from portal.services import auth as auth_service
-from portal.services.access import RequestMeta, refusal_event
+from portal.services.access import RequestMeta, refusal_event, staff_event
 from portal.services.wiring import Services
 
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -36,16 +36,6 @@ class ReferralError(ValueError):
 
 class NotPermitted(Exception):
     """Not this user's to see or do (shown as not found or forbidden)."""
-
-
-def _event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
-           **kwargs: object) -> NewAuditEvent:
-    fields: dict[str, object] = {
-        "actor": user.email, "actor_user_id": user.id,
-        "actor_organization": user.organization.slug, "actor_roles": tuple(user.role_names),
-        "session_id": meta.session_id, "client_address": meta.client_address,
-        "request_id": meta.request_id, **kwargs}
-    return NewAuditEvent(action=action, **fields)  # type: ignore[arg-type]
 
 
 def is_referrer(user: m.StaffUser) -> bool:
@@ -89,7 +79,7 @@ def refer(session: Session, services: Services, user: m.StaffUser, *, pathway: s
         "date_of_birth": dob.isoformat() if dob else None})
     session.add(referral)
     session.flush()
-    services.audit.append(session, _event(AuditAction.REFERRAL_CREATE, user, meta,
+    services.audit.append(session, staff_event(AuditAction.REFERRAL_CREATE, user, meta,
                                           record_ids=(str(referral.id),), decision="permit"))
     return referral
 
@@ -131,7 +121,7 @@ def pending(session: Session, services: Services, user: m.StaffUser,
                           vault.open(r, "given_name"), vault.open(r, "family_name"),
                           vault.open(r, "date_of_birth"), r.where_to_find, org_name)
              for r, org_name in rows]
-    services.audit.append(session, _event(AuditAction.PARTICIPANT_VIEW, user, meta,
+    services.audit.append(session, staff_event(AuditAction.PARTICIPANT_VIEW, user, meta,
                                           record_ids=tuple(x.id for x in lines),
                                           detail={"view": "pending referrals"}))
     return lines
@@ -172,13 +162,13 @@ def decide_referral(session: Session, services: Services, user: m.StaffUser,
                                      staff_user_id=user.id, start_date=now.date()))
         referral.status = ReferralStatus.ACCEPTED.value
         referral.participant_id = participant.id
-        services.audit.append(session, _event(AuditAction.PARTICIPANT_ENROL, user, meta,
+        services.audit.append(session, staff_event(AuditAction.PARTICIPANT_ENROL, user, meta,
                                               participant_id=participant.id,
                                               record_ids=(str(referral.id),)))
     else:
         referral.status = ReferralStatus.DECLINED.value
         referral.decline_reason = reason.strip()[:500]
-    services.audit.append(session, _event(
+    services.audit.append(session, staff_event(
         AuditAction.REFERRAL_DECIDE, user, meta, record_ids=(str(referral.id),),
         participant_id=participant.id if participant else None,
         decision="permit" if accept else "deny", detail={"accepted": accept}))
@@ -230,7 +220,7 @@ def care_team(session: Session, services: Services, user: m.StaffUser, public_id
     participant = _managed(session, services, user, public_id, meta,
                            AuditAction.PARTICIPANT_VIEW)
     links = _links(session, participant.id)
-    services.audit.append(session, _event(AuditAction.PARTICIPANT_VIEW, user, meta,
+    services.audit.append(session, staff_event(AuditAction.PARTICIPANT_VIEW, user, meta,
                                           participant_id=participant.id, decision="permit",
                                           reasons=("care_team",),
                                           detail={"view": "care_team"}))
@@ -253,7 +243,7 @@ def add_member(session: Session, services: Services, user: m.StaffUser, public_i
         raise ReferralError(f"{org.name} is already on the care team.")
     session.add(m.CareTeamMember(participant_id=participant.id, organization_id=org.id,
                                  start_date=utcnow().date()))
-    services.audit.append(session, _event(AuditAction.CARE_TEAM_MEMBER_ADD, user, meta,
+    services.audit.append(session, staff_event(AuditAction.CARE_TEAM_MEMBER_ADD, user, meta,
                                           participant_id=participant.id,
                                           detail={"organization": org.slug}))
 
@@ -268,7 +258,7 @@ def end_member(session: Session, services: Services, user: m.StaffUser, public_i
     if link.organization_id == user.organization_id:
         raise ReferralError("Your own agency stays on the care team while you manage the case.")
     link.end_date = utcnow().date()
-    services.audit.append(session, _event(AuditAction.CARE_TEAM_MEMBER_END, user, meta,
+    services.audit.append(session, staff_event(AuditAction.CARE_TEAM_MEMBER_END, user, meta,
                                           participant_id=participant.id,
                                           detail={"organization": link.organization.slug}))
 

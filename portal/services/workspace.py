@@ -23,7 +23,7 @@ from portal.db.types import utcnow
 from portal.domain import decision as d
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.explain import Names, reason_text
-from portal.domain.ports import CONSENT
+from portal.domain.ports import BREAK_GLASS, CONSENT
 from portal.domain.vocabulary import (
     GOAL_DETAIL_CATEGORY,
     Action,
@@ -31,8 +31,11 @@ from portal.domain.vocabulary import (
     GoalDomain,
     GoalStatus,
     Purpose,
+    Role,
+    Sector,
+    StaffStatus,
 )
-from portal.services.access import RequestMeta, refusal_event
+from portal.services.access import RequestMeta, refusal_event, staff_event
 from portal.services.people import find, search_condition
 from portal.services.wiring import Services
 
@@ -75,16 +78,6 @@ class Caseload:
     works_with_participants: bool = True
 
 
-def _meta_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
-                **kwargs: object) -> NewAuditEvent:
-    fields: dict[str, object] = {
-        "actor": user.email, "actor_user_id": user.id,
-        "actor_organization": user.organization.slug, "actor_roles": tuple(user.role_names),
-        "session_id": meta.session_id, "client_address": meta.client_address,
-        "request_id": meta.request_id, **kwargs}
-    return NewAuditEvent(action=action, **fields)  # type: ignore[arg-type]
-
-
 def caseload(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta, *,
              query: str = "", after: str | None = None, urgent_only: bool = False,
              limit: int = PAGE_SIZE) -> Caseload:
@@ -93,7 +86,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
     to this user, as on the participant page."""
     actor = repo.actor(user)
     if not works_with_participants(services, actor):
-        services.audit.append(session, _meta_event(
+        services.audit.append(session, staff_event(
             AuditAction.PARTICIPANT_VIEW, user, meta, decision="deny",
             reasons=(d.Reason.NO_ROLE_PERMISSION.value,),
             policy_version=services.policy.version, detail={"view": "caseload"}))
@@ -140,7 +133,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
             name = None
         rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id],
                                 p.id in recent, p.id in requested))
-    services.audit.append(session, _meta_event(
+    services.audit.append(session, staff_event(
         AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
         record_ids=tuple(r.public_id for r in rows), policy_version=services.policy.version,
         detail={"view": "caseload", "searched": bool(query.strip()), "after": after or "",
@@ -167,14 +160,12 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
     orgs = repo.Organizations.load(session)
     purposes = _purposes(services, actor, DataCategory.PROGRESS, emergency=False)
     by_id = {p.id: p for p in people}
-    contexts: dict[uuid.UUID, d.ParticipantContext] = {}
+    contexts = repo.load_contexts(session, [g.participant_id for g in goals],
+                                  user_id=actor.user_id, at=at)
     decided: dict[tuple[uuid.UUID, int], bool] = {}
     for goal in goals:
         key = (goal.participant_id, goal.organization_id)
         if key not in decided:
-            if goal.participant_id not in contexts:
-                contexts[goal.participant_id] = repo.load_context(
-                    session, goal.participant_id, user_id=actor.user_id, at=at)
             decision, _ = _decide_source(
                 services, actor, by_id[goal.participant_id], contexts[goal.participant_id],
                 DataCategory.PROGRESS, orgs.by_id[goal.organization_id], purposes, at)
@@ -193,6 +184,14 @@ def works_with_participants(services: Services, actor: d.Actor) -> bool:
                               purpose).allowed
         for role in actor.roles for category in DataCategory
         for purpose in (*ROUTINE_PURPOSES, Purpose.ETREAT))
+
+
+def may_break_glass(services: Services, user: m.StaffUser) -> bool:
+    """The role policy lets one of the user's roles start emergency access."""
+    return user.status == StaffStatus.ACTIVE.value and any(
+        services.policy.check(Sector(user.organization.sector), Role(role), BREAK_GLASS,
+                              Action.CREATE, Purpose.ETREAT).allowed
+        for role in user.role_names)
 
 
 def _may_view_consents(services: Services, actor: d.Actor) -> bool:
@@ -380,7 +379,7 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     try:
         name = vault.open_participant(participant)
     except DecryptionError as exc:
-        events.append(_meta_event(
+        events.append(staff_event(
             AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant.id,
             reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
     services.audit.append_many(session, events)
@@ -422,7 +421,7 @@ def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
     permitted = [x for x in all_decisions if x.permitted]
     lead = permitted[0] if permitted else (withheld[0] if withheld else None)
     reasons = sorted({r.value for x in all_decisions for r in x.reasons})
-    return _meta_event(
+    return staff_event(
         AuditAction.RECORD_VIEW, user, meta, participant_id=participant.id,
         category=category.value, record_ids=tuple(r.id for r in shown),
         purpose=purpose.value,
@@ -527,7 +526,7 @@ def add_record(session: Session, services: Services, user: m.StaffUser, public_i
     services.vault.ready(session).seal(record, {"title": title.strip(), "body": body.strip()})
     session.add(record)
     session.flush()
-    services.audit.append(session, _meta_event(
+    services.audit.append(session, staff_event(
         AuditAction.RECORD_CREATE, user, meta, participant_id=participant.id,
         category=category.value, record_ids=(str(record.id),), decision="permit",
         reasons=("own_organization",), policy_version=services.policy.version))
@@ -567,7 +566,7 @@ def add_goal(session: Session, services: Services, user: m.StaffUser, public_id:
                                  created_at=at)]
     session.add(goal)
     session.flush()
-    services.audit.append(session, _meta_event(
+    services.audit.append(session, staff_event(
         AuditAction.GOAL_CREATE, user, meta, participant_id=participant.id,
         category=DataCategory.PROGRESS.value, record_ids=(str(goal.id),), decision="permit",
         reasons=("own_organization",), policy_version=services.policy.version,
@@ -602,7 +601,7 @@ def update_goal(session: Session, services: Services, user: m.StaffUser, public_
     goal.updates.append(m.GoalUpdate(status=status.value, note=note.strip(),
                                      author_user_id=user.id, created_at=at))
     session.flush()
-    services.audit.append(session, _meta_event(
+    services.audit.append(session, staff_event(
         AuditAction.GOAL_UPDATE, user, meta, participant_id=participant.id,
         category=DataCategory.PROGRESS.value, record_ids=(str(goal.id),), decision="permit",
         reasons=("own_organization",), policy_version=services.policy.version,
@@ -631,7 +630,7 @@ def explain_category(session: Session, services: Services, user: m.StaffUser,
     lines.append("Only the rule is shown here, never the withheld information. Ask the "
                  "participant's case manager if you think they should be shared with you; the "
                  "participant decides.")
-    services.audit.append(session, _meta_event(
+    services.audit.append(session, staff_event(
         AuditAction.DECISION_EXPLAIN, user, meta,
         participant_id=_participant(session, public_id).id, category=category.value,
         decision="deny" if section.withheld else "permit"))
@@ -642,7 +641,7 @@ def emergency_search(session: Session, services: Services, user: m.StaffUser, qu
                      meta: RequestMeta) -> list[str]:
     """Exact search across all participants, for emergency access only (audited)."""
     found = [p.public_id for p in find(session, services.vault, query)]
-    services.audit.append(session, _meta_event(
+    services.audit.append(session, staff_event(
         AuditAction.PARTICIPANT_VIEW, user, meta, record_ids=tuple(found), decision="permit",
         reasons=("break_glass",), detail={"view": "emergency search"}))
     return found

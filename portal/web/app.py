@@ -45,6 +45,7 @@ from portal.web.compliance import compliance_router
 from portal.web.consents import ConsentController
 from portal.web.i18n import language, translator
 from portal.web.me import MeController
+from portal.web.nav import staff_nav
 from portal.web.referrals import CareTeamController, ReferralController
 from portal.web.sessions import SessionManager
 from portal.web.workspace import WorkspaceController
@@ -204,7 +205,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         route_handlers=handlers,
         state=state,
         plugins=[HTMXPlugin()],
-        template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATE_DIR, engine=JinjaTemplateEngine,
+            engine_callback=lambda e: e.register_template_callable("staff_nav", staff_nav)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="__Host-csrftoken" if secure else "csrftoken",

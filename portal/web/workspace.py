@@ -17,8 +17,6 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from portal.db import models as m
-from portal.domain.ports import BREAK_GLASS
-from portal.domain.vocabulary import Action, Purpose, Role, Sector
 from portal.services import people
 from portal.services import workspace as ws
 from portal.services.access import AccessDenied, RequestMeta
@@ -26,12 +24,6 @@ from portal.services.wiring import Services
 from portal.web.auth.routes import request_meta
 from portal.web.deps import db_of, found_or, services_of, staff_of
 from portal.web.sessions import Principal
-
-
-def _may_break_glass(services: Services, user: m.StaffUser) -> bool:
-    return any(services.policy.check(Sector(user.organization.sector), Role(role), BREAK_GLASS,
-                                     Action.CREATE, Purpose.ETREAT).allowed
-               for role in user.role_names)
 
 
 class WorkspaceController(Controller):
@@ -45,8 +37,7 @@ class WorkspaceController(Controller):
         with db_of(state).begin() as db:
             page = ws.caseload(db, services_of(state), user, request_meta(request, who),
                                query=query, after=after, urgent_only=urgent)
-        context = {"user": user, "caseload": page, "urgent": urgent,
-                   "may_break_glass": _may_break_glass(services_of(state), user)}
+        context = {"user": user, "caseload": page, "urgent": urgent}
         if request.htmx and request.htmx.target == "caseload-rows":
             return Template("staff/_caseload_rows.html", context=context)
         return Template("staff/caseload.html", context=context)
@@ -106,7 +97,7 @@ class WorkspaceController(Controller):
                            principal: NamedDependency[Principal | None]) -> Template:
         who, user = staff_of(principal)
         services = services_of(state)
-        if not _may_break_glass(services, user):
+        if not ws.may_break_glass(services, user):
             raise PermissionDeniedException("Your role cannot use emergency access.")
         query = request.query_params.get("q", "")[:200]
         found: list[str] = []
@@ -121,7 +112,7 @@ class WorkspaceController(Controller):
     def break_glass_form(self, public_id: FromPath[str], state: State,
                          principal: NamedDependency[Principal | None]) -> Template:
         _, user = staff_of(principal)
-        if not _may_break_glass(services_of(state), user):
+        if not ws.may_break_glass(services_of(state), user):
             raise PermissionDeniedException("Your role cannot use emergency access.")
         return Template("staff/break_glass_form.html", context={
             "user": user, "public_id": public_id.upper(), "form": {},

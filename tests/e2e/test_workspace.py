@@ -18,7 +18,7 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.services import audit as audit_service
-from portal.services.seed import generate_participants
+from portal.services.seed import STAFF, generate_participants
 from portal.services.wiring import Services
 from tests.e2e.pages import csrf, section
 
@@ -443,3 +443,21 @@ def test_roles_that_see_no_participant_information_have_no_caseload(
             m.AuditEvent.actor == email, m.AuditEvent.action == "participant:view")).all()
     assert [(e.decision, e.reasons) for e in refused] == [
         ("deny", ["no_role_permission"])] * 3
+
+
+NAV_LINKS = {"/referrals/": "Referrals", "/compliance/": "Compliance", "/admin": "Staff",
+             "/break-glass": "Emergency access"}
+
+
+@pytest.mark.parametrize("email", [s.email for s in STAFF])
+def test_the_navigation_shows_exactly_the_pages_the_user_may_open(
+        as_user: Callable[[str], TestClient[Any]], email: str) -> None:
+    # The links come from the same policy checks as the pages; no role name is in a template.
+    client = as_user(email)
+    caseload = client.get("/staff")
+    assert caseload.status_code == 200
+    nav = caseload.text.split("<nav", 1)[1].split("</nav>", 1)[0]
+    assert ('href="/staff"' in nav) == ("you have no caseload" not in caseload.text)
+    for href, label in NAV_LINKS.items():
+        opened = client.get(href).status_code
+        assert (f'href="{href}">{label}<' in nav) == (opened == 200), (href, opened)
