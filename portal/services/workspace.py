@@ -54,6 +54,10 @@ class UrgentNeed:
     """An open immediate need the user may see (its status is `progress`, decided)."""
     summary: str
     owner: str
+    goal_id: str = ""
+    owner_slug: str = ""
+    decision: d.Decision | None = None  # what let the user see it
+    purpose: Purpose | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +137,13 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
             name = None
         rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id],
                                 p.id in recent, p.id in requested))
-    services.audit.append(session, staff_event(
+    services.audit.append_many(session, [staff_event(
         AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
         record_ids=tuple(r.public_id for r in rows), policy_version=services.policy.version,
         detail={"view": "caseload", "searched": bool(query.strip()), "after": after or "",
-                "urgent_needs_shown": sum(len(r.urgent) for r in rows)}))
+                "urgent_needs_shown": sum(len(r.urgent) for r in rows)}),
+        *(_urgent_needs_event(services, user, meta, p.id, urgent[p.id])
+          for p in people if urgent[p.id])])
     return Caseload(rows, scanned[-1].public_id if more and scanned else None, query)
 
 
@@ -162,18 +168,36 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
     by_id = {p.id: p for p in people}
     contexts = repo.load_contexts(session, [g.participant_id for g in goals],
                                   user_id=actor.user_id, at=at)
-    decided: dict[tuple[uuid.UUID, int], bool] = {}
+    decided: dict[tuple[uuid.UUID, int], tuple[d.Decision, Purpose]] = {}
     for goal in goals:
         key = (goal.participant_id, goal.organization_id)
+        owner = orgs.by_id[goal.organization_id]
         if key not in decided:
-            decision, _ = _decide_source(
+            decided[key] = _decide_source(
                 services, actor, by_id[goal.participant_id], contexts[goal.participant_id],
-                DataCategory.PROGRESS, orgs.by_id[goal.organization_id], purposes, at)
-            decided[key] = decision.permitted
-        if decided[key]:
-            needs[goal.participant_id].append(
-                UrgentNeed(goal.summary, orgs.by_id[goal.organization_id].name))
+                DataCategory.PROGRESS, owner, purposes, at)
+        decision, purpose = decided[key]
+        if decision.permitted:
+            needs[goal.participant_id].append(UrgentNeed(
+                goal.summary, owner.name, str(goal.id), owner.slug, decision, purpose))
     return needs
+
+
+def _urgent_needs_event(services: Services, user: m.StaffUser, meta: RequestMeta,
+                        participant_id: uuid.UUID, needs: list[UrgentNeed]) -> NewAuditEvent:
+    """The urgent needs shown on the caseload are goal statuses (`progress`) disclosed by
+    their owners, logged as on the participant page (they feed the accounting)."""
+    decisions = [n.decision for n in needs if n.decision is not None]
+    return staff_event(
+        AuditAction.RECORD_VIEW, user, meta, participant_id=participant_id,
+        category=DataCategory.PROGRESS.value, record_ids=tuple(n.goal_id for n in needs),
+        purpose=(needs[0].purpose or Purpose.CAREMGT).value, decision="permit",
+        reasons=tuple(sorted({r.value for x in decisions for r in x.reasons})),
+        consent_ids=tuple(sorted({x.consent_id for x in decisions if x.consent_id})),
+        policy_version=services.policy.version,
+        detail={"view": "caseload",
+                "disclosers": sorted({n.owner_slug for n in needs} - {user.organization.slug}),
+                "policy_rule": decisions[0].policy_rule if decisions else None})
 
 
 def works_with_participants(services: Services, actor: d.Actor) -> bool:
@@ -233,6 +257,7 @@ class GoalLine:
     detail: str | None  # None: withheld (only the status is shared)
     detail_category: DataCategory
     can_update: bool = False  # the user's organization owns it and may record progress
+    part2: bool = False  # disclosed by a Part 2 program: the 42 CFR 2.32 notice goes with it
 
 
 @dataclass
@@ -251,6 +276,10 @@ class ParticipantPage:
     @property
     def goal_statuses(self) -> list[GoalStatus]:
         return list(GoalStatus)
+
+    @property
+    def plan_notices(self) -> list[str]:
+        return [d.Obligation.NOTICE_PART2.text] if any(g.part2 for g in self.goals) else []
 
     @property
     def urgent_goals(self) -> list[GoalLine]:
@@ -315,6 +344,18 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     by_category: dict[str, list[m.Record]] = defaultdict(list)
     for record in records:
         by_category[record.category].append(record)
+    goals = list(session.scalars(
+        select(m.Goal).where(m.Goal.participant_id == participant.id)
+        .options(noload(m.Goal.updates), noload(m.Goal.organization))
+        .order_by(m.Goal.urgent.desc(), m.Goal.created_at)))
+    # A goal's status is its owner's `progress`, its detail the owner's information in the
+    # goal's own category: showing either is a disclosure by the owner, like a record.
+    goal_ids: dict[tuple[DataCategory, str], list[str]] = defaultdict(list)
+    for goal in goals:
+        owner = orgs.by_id[goal.organization_id].slug
+        goal_ids[(DataCategory.PROGRESS, owner)].append(str(goal.id))
+        if goal.detail_enc is not None:
+            goal_ids[(GOAL_DETAIL_CATEGORY[GoalDomain(goal.domain)], owner)].append(str(goal.id))
 
     sections: list[CategorySection] = []
     decisions: dict[tuple[DataCategory, str], d.Decision] = {}
@@ -325,11 +366,13 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     events: list[NewAuditEvent] = []
     for category in DataCategory:
         purposes = _purposes(services, actor, category, emergency=not on_team)
-        sources = {orgs.by_id[r.organization_id].slug for r in by_category[category.value]}
+        sources = ({orgs.by_id[r.organization_id].slug for r in by_category[category.value]}
+                   | {slug for (c, slug) in goal_ids if c is category})
         # Decide for every team member too, so that "withheld" does not depend on whether
         # anything exists (its existence can itself be a disclosure, e.g. Part 2 records).
         candidates = sorted((sources | team) & {o.slug for o in orgs.by_id.values()})
         shown: list[ShownRecord] = []
+        shown_goals: list[str] = []
         disclosed_by: set[str] = set()
         withheld: list[d.Decision] = []
         notices: set[str] = set()
@@ -353,6 +396,9 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
                 if orgs.by_id[record.organization_id].slug == slug:
                     shown.append(_show(vault, record, source.name))
                     disclosed_by.add(slug)
+            if goal_ids[(category, slug)]:
+                shown_goals += goal_ids[(category, slug)]
+                disclosed_by.add(slug)
         shown.sort(key=lambda r: (r.effective_date, r.id), reverse=True)
         reason = ""
         if withheld:
@@ -368,12 +414,13 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
             can_create=on_team and _may_create(services, actor, category)))
         events.append(_category_event(
             services, user, meta, participant, category,
-            used_purpose.get(category, purposes[0]), shown, withheld,
+            used_purpose.get(category, purposes[0]), [r.id for r in shown] + shown_goals,
+            withheld,
             [decisions[(category, s)] for s in candidates], disclosed_by, grant))
 
     may_update_goals = on_team and _may_create(services, actor, DataCategory.PROGRESS)
-    goals = _goals(session, vault, participant, orgs, decisions,
-                   user.organization_id if may_update_goals else None)
+    goal_lines = _goals(vault, goals, orgs, decisions,
+                        user.organization_id if may_update_goals else None)
     # The care-team relationship (or the emergency grant) is what lets staff know who this is.
     name: PersonName | None = None
     try:
@@ -385,7 +432,7 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     services.audit.append_many(session, events)
     return ParticipantPage(
         public_id=participant.public_id, name=name, enrolled_on=participant.enrolled_on,
-        sections=sections, goals=goals, notices=sorted(page_notices),
+        sections=sections, goals=goal_lines, notices=sorted(page_notices),
         break_glass_until=grant.expires_at if grant and not on_team else None,
         creatable=[s.category for s in sections if s.can_create],
         goal_domains=[g for g in GoalDomain if may_update_goals
@@ -413,17 +460,18 @@ def _may_create(services: Services, actor: d.Actor, category: DataCategory) -> b
 
 def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
                     participant: m.Participant, category: DataCategory, purpose: Purpose,
-                    shown: list[ShownRecord], withheld: list[d.Decision],
+                    shown: list[str], withheld: list[d.Decision],
                     all_decisions: list[d.Decision], disclosed_by: set[str],
                     grant: d.BreakGlassGrant | None) -> NewAuditEvent:
-    """One event per category: what was shown (or withheld) and from whom; disclosures to
-    this organization by others feed the accounting of disclosures."""
+    """One event per category: what was shown (records and goals, by id) or withheld, and
+    from whom; disclosures to this organization by others feed the accounting of
+    disclosures."""
     permitted = [x for x in all_decisions if x.permitted]
     lead = permitted[0] if permitted else (withheld[0] if withheld else None)
     reasons = sorted({r.value for x in all_decisions for r in x.reasons})
     return staff_event(
         AuditAction.RECORD_VIEW, user, meta, participant_id=participant.id,
-        category=category.value, record_ids=tuple(r.id for r in shown),
+        category=category.value, record_ids=tuple(shown),
         purpose=purpose.value,
         decision="permit" if shown or (permitted and not withheld) else "deny",
         reasons=tuple(reasons),
@@ -434,16 +482,13 @@ def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
                 **({"break_glass_grant": grant.id} if grant else {})})
 
 
-def _goals(session: Session, vault: Vault, participant: m.Participant,
-           orgs: repo.Organizations,
+def _goals(vault: Vault, goals: list[m.Goal], orgs: repo.Organizations,
            decisions: dict[tuple[DataCategory, str], d.Decision],
            updater_org: int | None) -> list[GoalLine]:
     """Goal statuses are `progress`; their details belong to the goal's own category. Only
     the owning organization updates a goal (``updater_org``: the user's, if they may)."""
     lines = []
-    for goal in session.scalars(select(m.Goal).where(m.Goal.participant_id == participant.id)
-                                .options(noload(m.Goal.updates), noload(m.Goal.organization))
-                                .order_by(m.Goal.urgent.desc(), m.Goal.created_at)):
+    for goal in goals:
         owner = orgs.by_id[goal.organization_id]
         status_decision = decisions.get((DataCategory.PROGRESS, owner.slug))
         if status_decision is None or not status_decision.permitted:
@@ -456,9 +501,12 @@ def _goals(session: Session, vault: Vault, participant: m.Participant,
                 detail = vault.open(goal, "detail") or ""
             except DecryptionError:
                 detail = None
+        shown = [status_decision, *([detail_decision] if detail is not None
+                                    and detail_decision is not None else [])]
+        part2 = any(d.Obligation.NOTICE_PART2 in x.obligations for x in shown)
         lines.append(GoalLine(str(goal.id), goal.summary, GoalStatus(goal.status).value,
                               goal.status_note, owner.name, goal.urgent, detail,
-                              detail_category, goal.organization_id == updater_org))
+                              detail_category, goal.organization_id == updater_org, part2))
     return lines
 
 

@@ -92,6 +92,59 @@ def test_caseload_shows_only_the_urgent_needs_the_decision_permits(
     assert listed[0]["urgent_needs"] == police.count("(")
 
 
+def test_urgent_needs_on_the_caseload_are_logged_as_disclosures_by_their_owners(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    sam = as_user(SAM)
+    page = sam.get("/participants/LP-1001").text
+    assert sam.post("/participants/LP-1001/goals", data={
+        "_csrf_token": csrf(page), "domain": "treatment", "summary": "Detox bed tonight",
+        "urgent": "1"}, follow_redirects=False).status_code == 302
+    with demo() as s:
+        marcus = repo.participant_by_public_id(s, "LP-1001")
+        assert marcus is not None
+        open_urgent = {str(g.id): (g.summary, g.organization.slug) for g in s.scalars(
+            select(m.Goal).where(m.Goal.participant_id == marcus.id, m.Goal.urgent,
+                                 m.Goal.status.not_in(["achieved", "closed"])))}
+    assert "cedar-recovery" in {owner for _, owner in open_urgent.values()}
+    seen_detox = {}
+    for email, org in ((JAMES, "riverton-pd"), (TOM, "riverton-probation")):
+        caseload = as_user(email).get("/staff").text
+        block = caseload.split('id="caseload-urgent-heading"')[1].split("</section>")[0]
+        shown = {gid for gid, (summary, _) in open_urgent.items() if summary in block}
+        seen_detox[email] = "Detox bed tonight" in block
+        with demo() as s:
+            events = s.scalars(select(m.AuditEvent).where(
+                m.AuditEvent.actor == email, m.AuditEvent.action == "record:view",
+                m.AuditEvent.participant_id == marcus.id)).all()
+        assert len(events) == 1 and events[0].decision == "permit"
+        assert events[0].category == "progress" and set(events[0].record_ids) == shown
+        assert events[0].detail["disclosers"] == sorted(
+            {open_urgent[gid][1] for gid in shown} - {org})
+    # The police get no Part 2 progress; probation does, under the 2.35 consent.
+    assert seen_detox == {JAMES: False, TOM: True}
+
+
+def test_a_part2_programs_goal_status_carries_the_notice_and_is_accounted(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    page = as_user(TOM).get("/participants/LP-1001").text
+    plan = page.split('id="plan-heading"')[1].split("</section>")[0]
+    assert "42 CFR part 2 prohibits unauthorized use or disclosure" in plan
+    treatment = plan.split("Engaged in treatment")[1].split("</li>")[0]
+    assert "Cedar" in treatment and "42 CFR Part 2" in treatment
+    housing = plan.split("Working toward housing")[1].split("</li>")[0]
+    assert "42 CFR Part 2" not in housing
+    with demo() as s:
+        goal = s.scalars(select(m.Goal).join(m.Organization).join(m.Participant).where(
+            m.Participant.public_id == "LP-1001", m.Organization.slug == "cedar-recovery",
+            m.Goal.summary == "Engaged in treatment")).one()
+        [progress] = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.actor == TOM, m.AuditEvent.action == "record:view",
+            m.AuditEvent.category == "progress")).all()
+    # Shown as a status only: a disclosure of Cedar's progress, in the accounting.
+    assert str(goal.id) in progress.record_ids
+    assert "cedar-recovery" in progress.detail["disclosers"]
+
+
 def test_housing_navigator_sees_housing_and_progress_not_treatment(
         as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
     page = as_user(ALEX).get("/participants/LP-1001")
