@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NoReturn
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session, noload
 
 from portal.crypto.vault import DecryptionError, PersonName, Vault
@@ -80,14 +80,30 @@ class Caseload:
     # False: the user's roles see no participant information at all (a compliance officer or
     # an organization admin), so they have no caseload, whatever the care teams say.
     works_with_participants: bool = True
+    # The user's roles may view consents: the consent flags (and their filter) are shown.
+    shows_consent_flags: bool = False
+
+
+REVOCATION_FLAG_DAYS = 14  # how long "took back a consent" stays on the caseload
+
+
+def _revoked_recently(at: datetime) -> ColumnElement[bool]:
+    return and_(m.Consent.status == "revoked", m.Consent.revoked_by == "participant",
+                m.Consent.revoked_at >= at - timedelta(days=REVOCATION_FLAG_DAYS))
+
+
+def _change_requested() -> ColumnElement[bool]:
+    return and_(m.Consent.status == "draft",
+                m.Consent.id.in_(select(m.ConsentRequest.consent_id)))
 
 
 def caseload(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta, *,
              query: str = "", after: str | None = None, urgent_only: bool = False,
-             limit: int = PAGE_SIZE) -> Caseload:
+             consent_changes_only: bool = False, limit: int = PAGE_SIZE) -> Caseload:
     """The participants on the user's organization's care team, searched and paged by id.
     Their urgent needs are shown only where decide() permits the owning agency's `progress`
-    to this user, as on the participant page."""
+    to this user, as on the participant page. ``consent_changes_only``: those who took back
+    a consent lately or asked for a change (only for roles that may view consents)."""
     actor = repo.actor(user)
     if not works_with_participants(services, actor):
         services.audit.append(session, staff_event(
@@ -112,6 +128,10 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
     if urgent_only:  # narrowed here, then to the needs this user may see
         stmt = stmt.where(m.Participant.id.in_(select(m.Goal.participant_id).where(
             m.Goal.urgent, m.Goal.status.not_in(CLOSED_GOALS))))
+    consent_flags = _may_view_consents(services, actor)
+    if consent_changes_only:
+        stmt = stmt.where(m.Participant.id.in_(select(m.Consent.participant_id).where(
+            or_(_revoked_recently(at), _change_requested()))) if consent_flags else false())
     scanned = list(session.scalars(stmt))
     more = len(scanned) > limit
     scanned = scanned[:limit]
@@ -119,16 +139,12 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
     people = [p for p in scanned if urgent[p.id] or not urgent_only]
     recent: set[uuid.UUID] = set()
     requested: set[uuid.UUID] = set()
-    if people and _may_view_consents(services, actor):
+    if people and consent_flags:
         ids = [p.id for p in people]
         recent = set(session.scalars(select(m.Consent.participant_id).where(
-            m.Consent.participant_id.in_(ids),
-            m.Consent.status == "revoked", m.Consent.revoked_by == "participant",
-            m.Consent.revoked_at >= at - timedelta(days=14))))
-        requested = set(session.scalars(
-            select(m.Consent.participant_id)
-            .join(m.ConsentRequest, m.ConsentRequest.consent_id == m.Consent.id)
-            .where(m.Consent.participant_id.in_(ids), m.Consent.status == "draft")))
+            m.Consent.participant_id.in_(ids), _revoked_recently(at))))
+        requested = set(session.scalars(select(m.Consent.participant_id).where(
+            m.Consent.participant_id.in_(ids), _change_requested())))
     rows = []
     for p in people:
         try:
@@ -141,10 +157,12 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
         AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
         record_ids=tuple(r.public_id for r in rows), policy_version=services.policy.version,
         detail={"view": "caseload", "searched": bool(query.strip()), "after": after or "",
+                "urgent_only": urgent_only, "consent_changes_only": consent_changes_only,
                 "urgent_needs_shown": sum(len(r.urgent) for r in rows)}),
         *(_urgent_needs_event(services, user, meta, p.id, urgent[p.id])
           for p in people if urgent[p.id])])
-    return Caseload(rows, scanned[-1].public_id if more and scanned else None, query)
+    return Caseload(rows, scanned[-1].public_id if more and scanned else None, query,
+                    shows_consent_flags=consent_flags)
 
 
 CLOSED_GOALS = ("achieved", "closed")

@@ -353,6 +353,9 @@ Search = Annotated[str, QueryParameter(
 After = Annotated[str | None, QueryParameter(
     description="next_after from the previous page", pattern=PUBLIC_ID.pattern)]
 UrgentOnly = Annotated[bool, QueryParameter(description="only participants with urgent needs")]
+ChangesOnly = Annotated[bool, QueryParameter(
+    description="only participants who lately took back a consent or asked for a change "
+                "(none for roles that may not view consents)")]
 CategoryName = Annotated[str, PathParameter(description="A data category",
                                             examples=[Example(value="housing")])]
 
@@ -360,12 +363,13 @@ CategoryName = Annotated[str, PathParameter(description="A data category",
 @get("/participants", sync_to_thread=True, responses=_errors(400),
      summary="The caller's organization's caseload, searched and paged")
 def list_participants(state: State, caller: NamedDependency[ApiCaller], q: Search = "",
-                      after: After = None, urgent: UrgentOnly = False) -> Caseload:
+                      after: After = None, urgent: UrgentOnly = False,
+                      changes: ChangesOnly = False) -> Caseload:
     if after is not None and not PUBLIC_ID.fullmatch(after):
         raise ClientException("after must be a participant id such as LP-1001")
     with _db(state).begin() as db:
         page = ws.caseload(db, _services(state), caller.user, caller.meta, query=q,
-                           after=after, urgent_only=urgent)
+                           after=after, urgent_only=urgent, consent_changes_only=changes)
     return Caseload(
         participants=[CaseloadItem(r.public_id, r.name.display if r.name else None,
                                    r.enrolled_on, len(r.urgent)) for r in page.rows],

@@ -34,10 +34,12 @@ class WorkspaceController(Controller):
         query = request.query_params.get("q", "")[:200]
         after = request.query_params.get("after") or None
         urgent = request.query_params.get("urgent") == "1"
+        changes = request.query_params.get("changes") == "1"
         with db_of(state).begin() as db:
             page = ws.caseload(db, services_of(state), user, request_meta(request, who),
-                               query=query, after=after, urgent_only=urgent)
-        context = {"user": user, "caseload": page, "urgent": urgent}
+                               query=query, after=after, urgent_only=urgent,
+                               consent_changes_only=changes)
+        context = {"user": user, "caseload": page, "urgent": urgent, "changes": changes}
         if request.htmx and request.htmx.target == "caseload-rows":
             return Template("staff/_caseload_rows.html", context=context)
         return Template("staff/caseload.html", context=context)

@@ -56,6 +56,18 @@ def test_my_sharing_in_plain_language(participant: Callable[[str, str], TestClie
     assert "Quién puede ver qué de usted" in spanish and "puede ver" in spanish
 
 
+def listed(caseload: str) -> list[str]:
+    """The participant ids in a caseload page's table."""
+    return re.findall(r'<td data-label="ID">(LP-[0-9A-Z]+)</td>', caseload)
+
+
+def flagged(caseload: str) -> list[str]:
+    """The ids of the rows that carry a consent flag."""
+    return [row.group(1) for row in re.finditer(
+        r'<td data-label="ID">(LP-[0-9A-Z]+)</td>.*?</tr>', caseload, re.S)
+        if "Took back a consent" in row.group(0) or "Asked for a change" in row.group(0)]
+
+
 def test_revocation_from_the_phone_takes_effect_at_once(
         participant: Callable[[str, str], TestClient[Any]],
         as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
@@ -81,6 +93,13 @@ def test_revocation_from_the_phone_takes_effect_at_once(
     # Probation works with Marcus too, but its role may not view consents: it is not told.
     probation = as_user("tom.becker@riverton-probation.example").get("/staff").text
     assert "LP-1001" in probation and "Took back a consent" not in probation
+    # The caseload filter finds exactly those people; probation has neither flag nor filter.
+    maria = as_user("maria.lopez@harbor-lead.example")
+    found = listed(maria.get("/staff?changes=1").text)
+    assert "LP-1001" in found and found == flagged(caseload)
+    assert 'name="changes"' not in probation
+    assert listed(as_user("tom.becker@riverton-probation.example").get(
+        "/staff?changes=1").text) == []
     with demo() as s:
         event = s.scalars(select(m.AuditEvent).where(m.AuditEvent.action == "consent:revoke")
                           ).one()
@@ -139,6 +158,8 @@ def test_asking_for_a_change_makes_a_draft(participant: Callable[[str, str], Tes
     maria = as_user("maria.lopez@harbor-lead.example")
     row = re.search(r"LP-1002</td>.*?</tr>", maria.get("/staff").text, re.S)
     assert row and "Asked for a change to their consent" in row.group(0)
+    found = listed(maria.get("/staff?changes=1").text)
+    assert "LP-1002" in found and found == flagged(maria.get("/staff").text)
     consents = maria.get("/participants/LP-1002/consents/").text
     assert "The participant asked to share less" in consents
     with demo() as s:
@@ -155,6 +176,8 @@ def test_asking_for_a_change_makes_a_draft(participant: Callable[[str, str], Tes
                   .values(status="entered_in_error"))
     row = re.search(r"LP-1002</td>.*?</tr>", maria.get("/staff").text, re.S)
     assert row and "Asked for a change" not in row.group(0)
+    found = listed(maria.get("/staff?changes=1").text)
+    assert "LP-1002" not in found and found == flagged(maria.get("/staff").text)
 
 
 def test_who_looked(participant: Callable[[str, str], TestClient[Any]],
