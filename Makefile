@@ -29,6 +29,7 @@ test-tools: ## Chromium and node_modules (oidc-provider, axe-core) for the brows
 	bash scripts/ensure-test-tools.sh
 
 benchmarks: install ## Run the benchmarks (see README)
+	bash scripts/ensure-test-tools.sh bench
 	$(BIN)/python -m benchmarks
 
 install: $(STAMP) ## Create .venv and install the portal with its development tools

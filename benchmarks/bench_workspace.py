@@ -1,22 +1,21 @@
 """The participant page under load (authorized, audited, PostgreSQL, 10,000 participants),
-beside /healthz in the same run, against `portal serve` as deployed (its own processes, so the
-load generator does not share their interpreter). `--participants N --seconds S --clients C
---workers W` to change it."""
+beside /healthz in the same run, driven by wrk against `portal serve` as deployed (its own
+processes). `--participants N --seconds S --clients C --workers W` to change it (run as
+`python -m benchmarks.bench_workspace ...`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
 import secrets
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -39,35 +38,45 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _load(base: str, paths: list[str], cookie: str, clients: int,
-          seconds: float) -> list[float]:
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop = time.perf_counter() + seconds
-    errors = []
+# wrk (C, event loop) generates the load: a Python generator on the same two cores was the
+# limit for /healthz, so it could not show what the server itself costs.
+WRK_SCRIPT = r"""
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
 
-    def worker() -> None:
-        rng = random.Random()
-        local = []
-        with httpx.Client(base_url=base, cookies={"portal_session": cookie},
-                          timeout=30) as client:
-            while time.perf_counter() < stop:
-                start = time.perf_counter()
-                response = client.get(rng.choice(paths))
-                local.append(time.perf_counter() - start)
-                if response.status_code != 200:
-                    errors.append(response.status_code)
-        with lock:
-            latencies.extend(local)
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise SystemExit(f"{len(errors)} requests failed, e.g. HTTP {errors[0]}")
-    return latencies
+@dataclass(frozen=True, slots=True)
+class Load:
+    rate: float  # requests per second
+    p50_ms: float
+    p99_ms: float
+
+
+def _load(base: str, paths: list[str], cookie: str, clients: int, seconds: float,
+          tmp: Path) -> Load:
+    """`clients` keep-alive connections, each sending the next request when the last is
+    answered (one wrk thread, to leave the cores to the server)."""
+    script, listing = tmp / "bench.lua", tmp / "paths.txt"
+    script.write_text(WRK_SCRIPT)
+    listing.write_text("\n".join(paths) + "\n")
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--timeout", "30s",
+         "-H", f"Cookie: portal_session={cookie}", "-s", str(script), base],
+        env={**os.environ, "BENCH_PATHS": str(listing)}, capture_output=True, text=True,
+        check=True)
+    result = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    requests, duration_us, p50_us, p99_us, errors = map(int, result.split()[1:])
+    if errors or not requests:
+        raise SystemExit(f"{errors} of {requests} requests failed:\n{done.stdout}")
+    return Load(requests / (duration_us / 1e6), p50_us / 1e3, p99_us / 1e3)
 
 
 def _wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -84,13 +93,9 @@ def _wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None
     raise SystemExit("portal serve did not become healthy in 60 s")
 
 
-def _row(name: str, latencies: list[float], seconds: float) -> tuple[float, float, float]:
-    ordered = sorted(latencies)
-    p50 = statistics.median(ordered) * 1e3
-    p99 = ordered[int(0.99 * (len(ordered) - 1))] * 1e3
-    rate = len(ordered) / seconds
-    print(f"{name:<22}{rate:>10.0f}{p50:>10.1f}{p99:>10.1f}")
-    return rate, p50, p99
+def _row(name: str, load: Load) -> Load:
+    print(f"{name:<22}{load.rate:>10.0f}{load.p50_ms:>10.1f}{load.p99_ms:>10.1f}")
+    return load
 
 
 def main() -> None:
@@ -101,6 +106,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="server worker processes (default: one per core)")
     args = parser.parse_args(sys.argv[1:])
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: `bash scripts/ensure-test-tools.sh bench` installs it")
 
     name = f"portal_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -141,13 +148,13 @@ def main() -> None:
                 print(f"{args.clients} clients, {args.seconds:.0f} s each, on loopback; "
                       f"server: portal serve --workers {args.workers}")
                 print(f"{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-                page = _row("participant page", _load(
-                    base, [f"/participants/{i}" for i in ids], token, args.clients,
-                    args.seconds), args.seconds)
+                pages = [f"/participants/{i}" for i in ids]
+                page = _row("participant page",
+                            _load(base, pages, token, args.clients, args.seconds, Path(tmp)))
                 health = _row("/healthz", _load(base, ["/healthz"], token, args.clients,
-                                                 args.seconds), args.seconds)
-                print(f"participant page p99 / healthz p99: {page[2] / health[2]:.1f}; "
-                      f"throughput ratio {page[0] / health[0]:.2f}")
+                                                args.seconds, Path(tmp)))
+                print(f"participant page p99 / healthz p99: {page.p99_ms / health.p99_ms:.1f}; "
+                      f"throughput ratio {page.rate / health.rate:.2f}")
                 print("Target: participant page p99 under 50 ms at 20 clients.")
             finally:
                 server.terminate()
@@ -156,3 +163,7 @@ def main() -> None:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

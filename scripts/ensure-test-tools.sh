@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the browser-test tools are present: Debian's Chromium (/usr/bin/chromium) for
-# Playwright, and the npm packages of package-lock.json (oidc-provider, axe-core, htmx.org).
+# Playwright, and the npm packages of package-lock.json (oidc-provider, axe-core, htmx.org);
+# with `bench`, Debian's wrk for the load benchmark.
 # Idempotent and fast when everything is already there; prints what it did; exits non-zero
 # on failure. Called by `make test` (and CI). Playwright cannot download its own browser
 # builds here, so the tests launch the system Chromium (tests/e2e/browser/conftest.py).
@@ -22,25 +23,28 @@ as_root() {
     fi
 }
 
-ensure_chromium() {
-    if [ -x "$CHROMIUM" ]; then
-        say "chromium present ($CHROMIUM)"
+# ensure_debian BINARY PACKAGE: install PACKAGE with apt-get unless BINARY is executable.
+ensure_debian() {
+    local binary="$1" package="$2"
+    if [ -x "$binary" ]; then
+        say "$package present ($binary)"
         return
     fi
     command -v apt-get >/dev/null 2>&1 \
-        || fail "$CHROMIUM is missing and apt-get is not available: install Chromium"
+        || fail "$binary is missing and apt-get is not available: install $package"
     export DEBIAN_FRONTEND=noninteractive
-    local apt_install=(apt-get install -y -q --no-install-recommends chromium)
-    say "installing chromium with apt-get"
-    if ! as_root "${apt_install[@]}" >/tmp/ensure-test-tools-apt.log 2>&1; then
+    local apt_install=(apt-get install -y -q --no-install-recommends "$package")
+    local log="/tmp/ensure-test-tools-apt.log"
+    say "installing $package with apt-get"
+    if ! as_root "${apt_install[@]}" >"$log" 2>&1; then
         say "apt-get install failed; running apt-get update and trying again"
-        as_root apt-get update -q >>/tmp/ensure-test-tools-apt.log 2>&1 \
-            || { tail -n 20 /tmp/ensure-test-tools-apt.log >&2; fail "apt-get update failed"; }
-        as_root "${apt_install[@]}" >>/tmp/ensure-test-tools-apt.log 2>&1 \
-            || { tail -n 20 /tmp/ensure-test-tools-apt.log >&2; fail "apt-get install chromium failed"; }
+        as_root apt-get update -q >>"$log" 2>&1 \
+            || { tail -n 20 "$log" >&2; fail "apt-get update failed"; }
+        as_root "${apt_install[@]}" >>"$log" 2>&1 \
+            || { tail -n 20 "$log" >&2; fail "apt-get install $package failed"; }
     fi
-    [ -x "$CHROMIUM" ] || fail "chromium was installed but $CHROMIUM is missing"
-    say "installed $("$CHROMIUM" --version 2>/dev/null || echo chromium)"
+    [ -x "$binary" ] || fail "$package was installed but $binary is missing"
+    say "installed $package"
 }
 
 ensure_node_modules() {
@@ -66,5 +70,8 @@ ensure_node_modules() {
     touch "$modules" 2>/dev/null || true
 }
 
-ensure_chromium
-ensure_node_modules
+case "${1:-test}" in
+    test) ensure_debian "$CHROMIUM" chromium; ensure_node_modules ;;
+    bench) ensure_debian /usr/bin/wrk wrk ;;  # the load generator of benchmarks/bench_workspace.py
+    *) fail "usage: $0 [test|bench]" ;;
+esac
