@@ -382,7 +382,8 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     # Appended together at the end (one chain lock, held only until the commit); if that
     # fails, nothing of the page is returned.
     events: list[NewAuditEvent] = []
-    for category in DataCategory:
+    # `progress` first: a goal's detail is shown only with its status (see _goals).
+    for category in sorted(DataCategory, key=lambda c: c is not DataCategory.PROGRESS):
         purposes = _purposes(services, actor, category, emergency=not on_team)
         sources = ({orgs.by_id[r.organization_id].slug for r in by_category[category.value]}
                    | {slug for (c, slug) in goal_ids if c is category})
@@ -414,7 +415,8 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
                 if orgs.by_id[record.organization_id].slug == slug:
                     shown.append(_show(vault, record, source.name))
                     disclosed_by.add(slug)
-            if goal_ids[(category, slug)]:
+            status = decisions.get((DataCategory.PROGRESS, slug))
+            if goal_ids[(category, slug)] and status is not None and status.permitted:
                 shown_goals += goal_ids[(category, slug)]
                 disclosed_by.add(slug)
         shown.sort(key=lambda r: (r.effective_date, r.id), reverse=True)
@@ -436,6 +438,7 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
             withheld,
             [decisions[(category, s)] for s in candidates], disclosed_by, grant))
 
+    sections.sort(key=lambda section: list(DataCategory).index(section.category))
     may_update_goals = on_team and _may_create(services, actor, DataCategory.PROGRESS)
     goal_lines = _goals(vault, goals, orgs, decisions,
                         user.organization_id if may_update_goals else None)
