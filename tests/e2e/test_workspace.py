@@ -92,6 +92,38 @@ def test_caseload_shows_only_the_urgent_needs_the_decision_permits(
     assert listed[0]["urgent_needs"] == police.count("(")
 
 
+def test_a_goals_detail_is_not_disclosed_without_its_status(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        services: Services) -> None:
+    # Harbor's housing goal for Marcus: its detail is housing, its status Harbor's progress.
+    with demo.begin() as s:
+        marcus = repo.participant_by_public_id(s, "LP-1001")
+        harbor = s.scalars(select(m.Organization).where(m.Organization.slug == "harbor-lead")
+                           ).one()
+        assert marcus is not None
+        goal = m.Goal(id=uuid.uuid4(), participant_id=marcus.id, organization_id=harbor.id,
+                      domain="housing", summary="Move-in costs", status="in_progress")
+        services.vault.ready(s).seal(goal, {"detail": "Deposit pledged by the landlord fund"})
+        s.add(goal)
+
+    def shown_to_alex() -> dict[str, list[str]]:
+        page = as_user(ALEX).get("/participants/LP-1001").text
+        assert ("Move-in costs" in page) == ("Deposit pledged" in page)
+        with demo() as s:
+            return {e.category: e.record_ids for e in s.scalars(select(m.AuditEvent).where(
+                m.AuditEvent.actor == ALEX, m.AuditEvent.action == "record:view"
+            ).order_by(m.AuditEvent.seq.desc()).limit(9))}
+
+    views = shown_to_alex()  # the consent shares Harbor's housing and progress
+    assert str(goal.id) in views["progress"] and str(goal.id) in views["housing"]
+    with demo.begin() as s:  # now only housing: the goal is not shown, so nothing of it
+        for provision in s.scalars(select(m.ConsentProvision).join(m.Consent).where(
+                m.Consent.participant_id == marcus.id)):
+            provision.categories = [c for c in provision.categories if c != "progress"]
+    views = shown_to_alex()
+    assert str(goal.id) not in views["progress"] and str(goal.id) not in views["housing"]
+
+
 def test_urgent_needs_on_the_caseload_are_logged_as_disclosures_by_their_owners(
         as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
     sam = as_user(SAM)
