@@ -54,10 +54,10 @@ class UrgentNeed:
     """An open immediate need the user may see (its status is `progress`, decided)."""
     summary: str
     owner: str
-    goal_id: str = ""
-    owner_slug: str = ""
-    decision: d.Decision | None = None  # what let the user see it
-    purpose: Purpose | None = None
+    goal_id: str
+    owner_slug: str
+    decision: d.Decision  # what let the user see it, and under which purpose
+    purpose: Purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +159,12 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
         detail={"view": "caseload", "searched": bool(query.strip()), "after": after or "",
                 "urgent_only": urgent_only, "consent_changes_only": consent_changes_only,
                 "urgent_needs_shown": sum(len(r.urgent) for r in rows)}),
-        *(_urgent_needs_event(services, user, meta, p.id, urgent[p.id])
-          for p in people if urgent[p.id])])
+        # The needs shown are goal statuses disclosed by their owners, logged as on the
+        # participant page (they feed the accounting of disclosures).
+        *(_category_event(services, user, meta, p, DataCategory.PROGRESS, needs[0].purpose,
+                          [n.goal_id for n in needs], [], [n.decision for n in needs],
+                          {n.owner_slug for n in needs}, None, view="caseload")
+          for p in people if (needs := urgent[p.id]))])
     return Caseload(rows, scanned[-1].public_id if more and scanned else None, query,
                     shows_consent_flags=consent_flags)
 
@@ -199,23 +203,6 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
             needs[goal.participant_id].append(UrgentNeed(
                 goal.summary, owner.name, str(goal.id), owner.slug, decision, purpose))
     return needs
-
-
-def _urgent_needs_event(services: Services, user: m.StaffUser, meta: RequestMeta,
-                        participant_id: uuid.UUID, needs: list[UrgentNeed]) -> NewAuditEvent:
-    """The urgent needs shown on the caseload are goal statuses (`progress`) disclosed by
-    their owners, logged as on the participant page (they feed the accounting)."""
-    decisions = [n.decision for n in needs if n.decision is not None]
-    return staff_event(
-        AuditAction.RECORD_VIEW, user, meta, participant_id=participant_id,
-        category=DataCategory.PROGRESS.value, record_ids=tuple(n.goal_id for n in needs),
-        purpose=(needs[0].purpose or Purpose.CAREMGT).value, decision="permit",
-        reasons=tuple(sorted({r.value for x in decisions for r in x.reasons})),
-        consent_ids=tuple(sorted({x.consent_id for x in decisions if x.consent_id})),
-        policy_version=services.policy.version,
-        detail={"view": "caseload",
-                "disclosers": sorted({n.owner_slug for n in needs} - {user.organization.slug}),
-                "policy_rule": decisions[0].policy_rule if decisions else None})
 
 
 def works_with_participants(services: Services, actor: d.Actor) -> bool:
@@ -483,7 +470,8 @@ def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
                     participant: m.Participant, category: DataCategory, purpose: Purpose,
                     shown: list[str], withheld: list[d.Decision],
                     all_decisions: list[d.Decision], disclosed_by: set[str],
-                    grant: d.BreakGlassGrant | None) -> NewAuditEvent:
+                    grant: d.BreakGlassGrant | None, *, view: str | None = None
+                    ) -> NewAuditEvent:
     """One event per category: what was shown (records and goals, by id) or withheld, and
     from whom; disclosures to this organization by others feed the accounting of
     disclosures."""
@@ -500,7 +488,8 @@ def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
         policy_version=services.policy.version,
         detail={"disclosers": sorted(disclosed_by - {user.organization.slug}),
                 "policy_rule": lead.policy_rule if lead else None,
-                **({"break_glass_grant": grant.id} if grant else {})})
+                **({"break_glass_grant": grant.id} if grant else {}),
+                **({"view": view} if view else {})})
 
 
 def _goals(vault: Vault, goals: list[m.Goal], orgs: repo.Organizations,
