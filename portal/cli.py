@@ -27,9 +27,10 @@ from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import CareTeamMember, Organization, Participant, StaffUser
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.vocabulary import Action, DataCategory, Purpose, Role
+from portal.domain.permissions import Permission
+from portal.domain.vocabulary import Action, DataCategory, Purpose
 from portal.services import keys as key_service
-from portal.services.access import RequestMeta
+from portal.services.access import RequestMeta, user_may
 from portal.services.audit import write_signing_key
 from portal.services.auth import ENROLMENT_CODE_HOURS, issue_enrolment_code
 from portal.services.consents import consent_summaries
@@ -300,8 +301,9 @@ def participants_issue_code(obj: Context, public_id: str, email: str) -> None:
         if participant is None:
             fail(f"no participant with id {public_id!r}", 2)
         user = repo.staff_by_email(session, email)
-        if user is None or Role.CASE_MANAGER.value not in user.role_names:
-            fail(f"{email!r} is not a case manager", 2)
+        if user is None or not user_may(services.policy, user,
+                                        Permission.SIGN_IN_CODE_CREATE):
+            fail(f"{email!r} may not issue sign-in codes (policies/policy.csv)", 2)
         code = issue_enrolment_code(session, services.audit, participant, user,
                                     RequestMeta(actor=user.email))
     click.echo(f"One-time code for {participant.public_id}: {code}")

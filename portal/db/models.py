@@ -27,8 +27,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    and_,
+    or_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from portal.db.types import UTCDateTime, utcnow
 from portal.domain.consent import (
@@ -38,6 +41,7 @@ from portal.domain.consent import (
     SignatureMethod,
     SignerRelation,
 )
+from portal.domain.decision import CareTeamLink
 from portal.domain.vocabulary import (
     BreakGlassReview,
     DataCategory,
@@ -179,6 +183,15 @@ class CareTeamMember(Base):
     end_date: Mapped[date | None] = mapped_column(Date)
 
     organization: Mapped[Organization] = relationship(lazy="joined")
+
+    def current(self, day: date) -> bool:
+        """On the care team on this day: the domain's one predicate (start inclusive, end
+        exclusive); ``current_on`` is the same predicate in a query."""
+        return CareTeamLink("", self.start_date, self.end_date).current(day)
+
+    @classmethod
+    def current_on(cls, day: date) -> ColumnElement[bool]:
+        return and_(cls.start_date <= day, or_(cls.end_date.is_(None), cls.end_date > day))
 
 
 class Record(Base):

@@ -31,7 +31,7 @@ from portal.domain.consent import (
     ProvisionEffect,
     missing_elements,
 )
-from portal.domain.ports import RolePolicy
+from portal.domain.ports import PolicyVerdict, RolePolicy
 from portal.domain.vocabulary import (
     HEALTH_CATEGORIES,
     PART2_CATEGORIES,
@@ -166,9 +166,30 @@ def _deny(reason: Reason, **kwargs: object) -> Decision:
     return Decision("deny", (reason,), **kwargs)  # type: ignore[arg-type]
 
 
+def role_verdict(policy: RolePolicy, sector: Sector, roles: Iterable[Role], resource: str,
+                 action: str, purpose: Purpose) -> PolicyVerdict:
+    """The role policy over all of a user's roles: a matching deny row of any role wins;
+    otherwise the first allow (roles in name order); otherwise default deny."""
+    allow: PolicyVerdict | None = None
+    for role in sorted(roles):
+        verdict = policy.check(sector, role, resource, action, purpose)
+        if not verdict.allowed and verdict.rule is not None:
+            return verdict
+        if verdict.allowed and allow is None:
+            allow = verdict
+    return allow or PolicyVerdict(allowed=False, rule=None)
+
+
 def is_part2_information(category: DataCategory, source: Organization) -> bool:
     """SUD records, or anything from a Part 2 program that would identify a patient (2.11, 2.12)."""
     return category in PART2_CATEGORIES or source.part2_program
+
+
+def on_care_team(context: ParticipantContext, organization_slug: str, day: date) -> bool:
+    """The organization is on the participant's care team on this day: the one predicate for
+    "current care-team member" (start inclusive, end exclusive; ``CareTeamLink.current``)."""
+    return any(link.organization_slug == organization_slug and link.current(day)
+               for link in context.care_team)
 
 
 def decide(request: AccessRequest, context: ParticipantContext, policy: RolePolicy) -> Decision:
@@ -201,16 +222,10 @@ def _decide(request: AccessRequest, context: ParticipantContext, policy: RolePol
         return _deny(Reason.GOLDEN_RULE, policy_version=version)
 
     # 1. Role policy: deny rows win over any role's allow.
-    allow_rule: str | None = None
-    for role in roles:
-        verdict = policy.check(sector, role, category.value, action, purpose)
-        if not verdict.allowed and verdict.rule is not None:
-            return _deny(Reason.NO_ROLE_PERMISSION, policy_rule=verdict.rule,
-                         policy_version=version)
-        if verdict.allowed and allow_rule is None:
-            allow_rule = verdict.rule
-    if allow_rule is None:
-        return _deny(Reason.NO_ROLE_PERMISSION, policy_version=version)
+    verdict = role_verdict(policy, sector, roles, category.value, action, purpose)
+    if not verdict.allowed:
+        return _deny(Reason.NO_ROLE_PERMISSION, policy_rule=verdict.rule, policy_version=version)
+    allow_rule = verdict.rule
 
     obligations = [Obligation.AUDIT]
     part2 = is_part2_information(category, request.source)
@@ -219,8 +234,7 @@ def _decide(request: AccessRequest, context: ParticipantContext, policy: RolePol
 
     # 2. Relationship.
     day = request.at.date()
-    on_team = any(link.organization_slug == actor.organization.slug and link.current(day)
-                  for link in context.care_team)
+    on_team = on_care_team(context, actor.organization.slug, day)
     grant = None
     if not on_team:
         grants = sorted((g for g in context.break_glass
@@ -246,7 +260,7 @@ def _decide(request: AccessRequest, context: ParticipantContext, policy: RolePol
 
 
 def _by_consent(request: AccessRequest, context: ParticipantContext, category: DataCategory,
-                purpose: Purpose, part2: bool, sector: Sector, allow_rule: str,
+                purpose: Purpose, part2: bool, sector: Sector, allow_rule: str | None,
                 obligations: list[Obligation], version: str) -> Decision:
     day = request.at.date()
     recipient_refs = request.actor.organization.refs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from portal.domain.vocabulary import Action, Purpose, Role, Sector
+from portal.domain.vocabulary import Purpose, Role, Sector
 
 # Resources the role policy speaks about: every DataCategory value, plus these.
 AUDIT_LOG = "audit_log"  # audit metadata (never record contents)
@@ -32,5 +32,8 @@ class RolePolicy(Protocol):
         ...
 
     def check(
-        self, sector: Sector, role: Role, resource: str, action: Action, purpose: Purpose
-    ) -> PolicyVerdict: ...
+        self, sector: Sector, role: Role, resource: str, action: str, purpose: Purpose
+    ) -> PolicyVerdict:
+        """``action`` is an ``Action`` on a data category, or the action of a
+        ``portal.domain.permissions.Permission`` on its resource."""
+        ...

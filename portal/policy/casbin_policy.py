@@ -20,6 +20,7 @@ import casbin  # type: ignore[import-untyped,unused-ignore]
 
 from portal.domain.audit import AuditAction
 from portal.domain.decision import Reason
+from portal.domain.permissions import PERMISSION_ACTIONS, PERMISSION_RESOURCES
 from portal.domain.ports import AUDIT_LOG, BREAK_GLASS, CONSENT, PolicyVerdict
 from portal.domain.vocabulary import (
     Action,
@@ -39,10 +40,14 @@ ACCOUNTING_FILE = "accounting.csv"
 # the version hash.
 POLICY_FILES = (MODEL_FILE, POLICY_FILE, ROLE_MAPPING_FILE, ACCOUNTING_FILE)
 
-# Every resource the role policy speaks about (ports.py): the categories plus three others.
+# Every resource the role policy speaks about: the data categories (decide()) and the
+# resources of the other permissions (portal.domain.permissions).
 RESOURCES: frozenset[str] = frozenset(
     {category.value for category in DataCategory} | {AUDIT_LOG, BREAK_GLASS, CONSENT}
+    | PERMISSION_RESOURCES
 )
+# Every action: those on data categories and those of the other permissions.
+ACTIONS: frozenset[str] = frozenset({a.value for a in Action} | PERMISSION_ACTIONS)
 SECTOR_NAMES: frozenset[str] = frozenset(sector.value for sector in Sector)
 ROLE_NAMES: frozenset[str] = frozenset(role.value for role in Role)
 WILDCARD = "*"
@@ -52,6 +57,36 @@ _DENY = PolicyVerdict(allowed=False, rule=None)
 
 class PolicyFileError(ValueError):
     """A policy file is malformed or names something outside the vocabulary."""
+
+
+# The shape of model.conf the portal is built for, as casbin reads it. Another effect (allow
+# only: deny rows would stop winning) or matcher (``true``: every request allowed) would load
+# without complaint and serve data, so anything else is refused at start-up.
+MODEL_SHAPE = {
+    ("r", "r"): "sub, obj, act, pur",
+    ("p", "p"): "sub, obj, act, pur, eft",
+    ("g", "g"): "_, _",
+    ("g", "g2"): "_, _",
+    ("e", "e"): "some(where (p_eft == allow)) && !some(where (p_eft == deny))",
+    ("m", "m"): 'g(r_sub, p_sub) && g2(r_obj, p_obj) && (p_act == "*" || r_act == p_act) '
+                '&& (p_pur == "*" || r_pur == p_pur)',
+}
+
+
+def _validate_model(enforcer: object) -> None:
+    model = enforcer.get_model()  # type: ignore[attr-defined]
+    loaded = {(sec, key): " ".join(str(assertion.value).split())
+              for sec in list(model.keys()) for key, assertion in model[sec].items()}
+    for (sec, key), expected in MODEL_SHAPE.items():
+        if loaded.get((sec, key)) != expected:
+            what = {"e": "the policy effect must be deny-override "
+                         "(some allow and no deny)",
+                    "m": "the matcher must be the shipped one (subject and resource groups, "
+                         "action and purpose with '*')"}.get(sec, f"[{sec}] {key} differs")
+            raise PolicyFileError(f"{MODEL_FILE}: {what}; found {loaded.get((sec, key))!r}")
+    if set(loaded) != set(MODEL_SHAPE):
+        extra = sorted(f"{sec}.{key}" for sec, key in set(loaded) - set(MODEL_SHAPE))
+        raise PolicyFileError(f"{MODEL_FILE}: unexpected definitions {extra}")
 
 
 def default_policies_dir() -> Path:
@@ -86,6 +121,7 @@ class CasbinRolePolicy:
         self._enforcer = casbin.Enforcer(
             str(policies_dir / MODEL_FILE), str(policies_dir / POLICY_FILE)
         )
+        _validate_model(self._enforcer)
         _validate_rows(self._enforcer)
         # The role mapping is part of the policy: reject a broken one at load time too.
         load_role_mapping(policies_dir / ROLE_MAPPING_FILE)
@@ -104,7 +140,7 @@ class CasbinRolePolicy:
         return self._version
 
     def check(
-        self, sector: Sector, role: Role, resource: str, action: Action, purpose: Purpose
+        self, sector: Sector, role: Role, resource: str, action: str, purpose: Purpose
     ) -> PolicyVerdict:
         """The verdict of the role policy; any error or unknown value is a deny (fail closed)."""
         try:
@@ -126,11 +162,13 @@ class CasbinRolePolicy:
         subject = subject_of(parse(Sector, sector), parse(Role, role))
         if not isinstance(resource, str) or resource not in RESOURCES:
             raise UnknownValue(f"unknown resource: {resource!r}")
+        if not isinstance(action, str) or action not in ACTIONS:
+            raise UnknownValue(f"unknown action: {action!r}")
         with self._lock:
             allowed, explain = self._enforcer.enforce_ex(
                 subject,
                 str(resource),
-                parse(Action, action).value,
+                str(action),
                 parse(Purpose, purpose).value,
             )
         rule = "p, " + ", ".join(explain) if explain else None
@@ -159,7 +197,7 @@ def _validate_rows(enforcer: object) -> None:
 
     subject_groups = {row[1] for row in subject_rows}
     resource_groups = {row[1] for row in resource_rows}
-    actions = {a.value for a in Action} | {WILDCARD}
+    actions = ACTIONS | {WILDCARD}
     purposes = {p.value for p in Purpose} | {WILDCARD}
     for row in rows:
         _expect(len(row) == 5, "p", row, "needs subject, resource, action, purpose, effect")

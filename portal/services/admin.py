@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session
 from portal.db import models as m
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.explain import ROLE_LABELS
+from portal.domain.permissions import Permission
 from portal.domain.vocabulary import Role, StaffStatus
-from portal.services.access import RequestMeta
-from portal.services.audit import AuditLog
+from portal.services.access import RequestMeta, user_may
+from portal.services.wiring import Services
 
 
 class NotAllowed(Exception):
@@ -74,8 +75,8 @@ class StatusChange:
     sessions_ended: int
 
 
-def is_org_admin(user: m.StaffUser) -> bool:
-    return Role.ORG_ADMIN.value in user.role_names and user.status == StaffStatus.ACTIVE.value
+def is_org_admin(services: Services, user: m.StaffUser) -> bool:
+    return user_may(services.policy, user, Permission.STAFF_MANAGE)
 
 
 def _role_label(role: str) -> str:
@@ -85,9 +86,9 @@ def _role_label(role: str) -> str:
         return role.replace("_", " ")
 
 
-def staff_list(session: Session, admin: m.StaffUser) -> StaffList:
+def staff_list(session: Session, services: Services, admin: m.StaffUser) -> StaffList:
     """The staff of the administrator's own organization, by name."""
-    if not is_org_admin(admin):
+    if not is_org_admin(services, admin):
         raise NotAllowed("Only your organization's administrators can manage staff.")
     users = session.scalars(select(m.StaffUser)
                             .where(m.StaffUser.organization_id == admin.organization_id)
@@ -97,16 +98,16 @@ def staff_list(session: Session, admin: m.StaffUser) -> StaffList:
     return StaffList(admin.organization.name, rows)
 
 
-def suspend(session: Session, audit: AuditLog, admin: m.StaffUser, user_id: int,
+def suspend(session: Session, services: Services, admin: m.StaffUser, user_id: int,
             meta: RequestMeta) -> StatusChange:
     """Suspend a staff user of the administrator's organization and end all their sessions."""
-    return _change(session, audit, admin, user_id, StaffStatus.SUSPENDED, meta)
+    return _change(session, services, admin, user_id, StaffStatus.SUSPENDED, meta)
 
 
-def reinstate(session: Session, audit: AuditLog, admin: m.StaffUser, user_id: int,
+def reinstate(session: Session, services: Services, admin: m.StaffUser, user_id: int,
               meta: RequestMeta) -> StatusChange:
     """Lift a suspension: the user can sign in again (no session is restored)."""
-    return _change(session, audit, admin, user_id, StaffStatus.ACTIVE, meta)
+    return _change(session, services, admin, user_id, StaffStatus.ACTIVE, meta)
 
 
 def _event(action: AuditAction, admin: m.StaffUser, meta: RequestMeta, *, decision: str,
@@ -119,8 +120,9 @@ def _event(action: AuditAction, admin: m.StaffUser, meta: RequestMeta, *, decisi
         reasons=reasons, detail=detail)
 
 
-def _change(session: Session, audit: AuditLog, admin: m.StaffUser, user_id: int,
+def _change(session: Session, services: Services, admin: m.StaffUser, user_id: int,
             to: StaffStatus, meta: RequestMeta) -> StatusChange:
+    audit = services.audit
     action = (AuditAction.STAFF_SUSPEND if to is StaffStatus.SUSPENDED
               else AuditAction.STAFF_REINSTATE)
 
@@ -129,7 +131,7 @@ def _change(session: Session, audit: AuditLog, admin: m.StaffUser, user_id: int,
                                      detail={"target_user_id": user_id, **detail}))
         return error
 
-    if not is_org_admin(admin):
+    if not is_org_admin(services, admin):
         raise refuse("not_org_admin", NotAllowed(
             "Only your organization's administrators can manage staff."))
     # Locked for the change (PostgreSQL; SQLite transactions here are BEGIN IMMEDIATE).

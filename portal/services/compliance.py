@@ -61,18 +61,15 @@ from portal.domain.audit import (
     event_hash,
     format_time,
 )
-from portal.domain.ports import AUDIT_LOG
+from portal.domain.permissions import Permission
 from portal.domain.vocabulary import (
     PURPOSE_LABELS,
-    Action,
     BreakGlassReview,
     DataCategory,
     Purpose,
-    Role,
-    Sector,
 )
 from portal.services import audit
-from portal.services.access import RequestMeta
+from portal.services.access import RequestMeta, user_may
 from portal.services.audit import DEFAULT_CHAIN, AuditLog, Requester
 from portal.services.wiring import Services
 
@@ -110,31 +107,14 @@ class Conflict(ValueError):
 # --- who may use the console ----------------------------------------------------------------
 
 
-def _allowed(services: Services, user: m.StaffUser, action: Action) -> bool:
-    if user.status != "active":
-        return False
-    try:
-        sector = Sector(user.organization.sector)
-    except ValueError:
-        return False
-    for name in user.role_names:
-        try:
-            role = Role(name)
-        except ValueError:
-            continue
-        if services.policy.check(sector, role, AUDIT_LOG, action, Purpose.HOPERAT).allowed:
-            return True
-    return False
-
-
 def may_review(services: Services, user: m.StaffUser) -> bool:
     """The role policy lets this user view the audit log for healthcare operations."""
-    return _allowed(services, user, Action.VIEW)
+    return user_may(services.policy, user, Permission.AUDIT_LOG_VIEW)
 
 
 def may_export(services: Services, user: m.StaffUser) -> bool:
     """The role policy lets this user export from the audit log (disclosure downloads)."""
-    return _allowed(services, user, Action.EXPORT)
+    return user_may(services.policy, user, Permission.AUDIT_LOG_EXPORT)
 
 
 def requester(user: m.StaffUser, meta: RequestMeta) -> Requester:

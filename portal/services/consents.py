@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.crypto.vault import DecryptionError
@@ -44,9 +44,15 @@ from portal.domain.consent_text import (
     sentences,
 )
 from portal.domain.decision import Reason
-from portal.domain.ports import CONSENT
-from portal.domain.vocabulary import Action, DataCategory, Purpose, Sector
-from portal.services.access import RequestMeta, refusal_event, staff_event
+from portal.domain.permissions import Permission
+from portal.domain.vocabulary import DataCategory, Purpose, Sector
+from portal.services.access import (
+    AccessDenied,
+    RequestMeta,
+    refusal_event,
+    staff_event,
+    user_may,
+)
 
 if TYPE_CHECKING:
     from portal.services.wiring import Services
@@ -114,30 +120,47 @@ class ConsentForm:
 def case_managed(session: Session, services: Services, user: m.StaffUser, public_id: str,
                  meta: RequestMeta, action: AuditAction) -> m.Participant:
     """The participant, when the user may capture consents with them (consents are captured by
-    the participant's case-management agency, with them present); else NotPermitted. A
+    the participant's case-management agency, with them present): the role policy must give
+    the user the permission of ``action`` (CONSENT_PERMISSIONS) and their agency must be on
+    the care team. Off the team: NotPermitted (not found); on it without the permission:
+    AccessDenied (forbidden, with the reason). A
     refused attempt on an existing participant is audited first (the caller must commit it:
     `portal.web.deps.found_or`); the participant may be told of it
     (policies/accounting.csv)."""
     participant = repo.participant_by_public_id(session, public_id)
     if participant is None:
         raise NotPermitted()
-    actor = repo.actor(user)
-    allowed = actor.active and any(services.policy.check(
-        actor.organization.sector, role, CONSENT, Action.CREATE, Purpose.CAREMGT).allowed
-        for role in actor.roles)
-    today = utcnow().date()
+    permission = CONSENT_PERMISSIONS[action]
+    allowed = user_may(services.policy, user, permission)
     on_team = session.scalar(select(m.CareTeamMember.id).where(
         m.CareTeamMember.participant_id == participant.id,
         m.CareTeamMember.organization_id == user.organization_id,
-        m.CareTeamMember.start_date <= today,
-        or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today)).limit(1))
+        m.CareTeamMember.current_on(utcnow().date())).limit(1))
     if not allowed or on_team is None:
         services.audit.append(session, refusal_event(
             action, user, meta, participant.id,
             Reason.NOT_ON_CARE_TEAM if on_team is None else Reason.NO_ROLE_PERMISSION,
             services.policy.version))
-        raise NotPermitted()
+        if on_team is None:
+            raise NotPermitted()
+        # On the care team, the participant's existence is no secret: say what is refused.
+        raise AccessDenied(CONSENT_REFUSALS[permission])
     return participant
+
+
+# What each audited consent action needs from the role policy (policies/policy.csv).
+CONSENT_PERMISSIONS = {
+    AuditAction.CONSENT_VIEW: Permission.CONSENT_VIEW,
+    AuditAction.CONSENT_CREATE: Permission.CONSENT_CREATE,
+    AuditAction.CONSENT_SIGN: Permission.CONSENT_SIGN,
+    AuditAction.CONSENT_REVOKE: Permission.CONSENT_REVOKE,
+}
+CONSENT_REFUSALS = {
+    Permission.CONSENT_VIEW: "Your role cannot view consent forms.",
+    Permission.CONSENT_CREATE: "Your role cannot prepare consent forms.",
+    Permission.CONSENT_SIGN: "Your role cannot witness a consent signature.",
+    Permission.CONSENT_REVOKE: "Your role cannot record a revocation.",
+}
 
 
 class NotPermitted(Exception):
@@ -157,8 +180,7 @@ def _parse_form(session: Session, participant: m.Participant,
         select(m.Organization).join(m.CareTeamMember,
                                     m.CareTeamMember.organization_id == m.Organization.id)
         .where(m.CareTeamMember.participant_id == participant.id,
-               m.CareTeamMember.start_date <= today,
-               or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today)))}
+               m.CareTeamMember.current_on(today)))}
     disclosers = [s for s in form.disclosers if s in team]
     recipients = [s for s in form.recipients if s in team]
     if len(disclosers) != len(form.disclosers) or len(recipients) != len(form.recipients):
@@ -524,7 +546,8 @@ def participant_consents(session: Session, services: Services, user: m.StaffUser
     summaries = consent_summaries(session, participant.id, utcnow())
     services.audit.append(session, staff_event(
         AuditAction.CONSENT_VIEW, user, meta, participant_id=participant.id,
-        consent_ids=tuple(str(s["id"]) for s in summaries),
+        consent_ids=tuple(str(s["id"]) for s in summaries), purpose=Purpose.CAREMGT.value,
+        decision="permit", reasons=("care_team",),
         policy_version=services.policy.version, detail={"view": "list"}))
     requests = change_requests(session, services, [uuid.UUID(s["id"]) for s in summaries
                                                    if s["status"] == "draft"])

@@ -16,15 +16,14 @@ from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction
 from portal.domain.decision import Reason
+from portal.domain.permissions import Permission
 from portal.domain.vocabulary import (
     ParticipantStatus,
     ReferralPathway,
     ReferralStatus,
-    Role,
-    Sector,
 )
 from portal.services import auth as auth_service
-from portal.services.access import RequestMeta, refusal_event, staff_event
+from portal.services.access import RequestMeta, refusal_event, staff_event, user_may
 from portal.services.wiring import Services
 
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -38,19 +37,18 @@ class NotPermitted(Exception):
     """Not this user's to see or do (shown as not found or forbidden)."""
 
 
-def is_referrer(user: m.StaffUser) -> bool:
-    return Role.POLICE_OFFICER.value in user.role_names and user.status == "active"
+def is_referrer(services: Services, user: m.StaffUser) -> bool:
+    return user_may(services.policy, user, Permission.REFERRAL_CREATE)
 
 
-def is_case_manager(user: m.StaffUser) -> bool:
-    return (Role.CASE_MANAGER.value in user.role_names and user.status == "active"
-            and user.organization.sector == Sector.CASE_MANAGEMENT.value)
+def decides_referrals(services: Services, user: m.StaffUser) -> bool:
+    return user_may(services.policy, user, Permission.REFERRAL_DECIDE)
 
 
 def refer(session: Session, services: Services, user: m.StaffUser, *, pathway: str,
           given: str, family: str, born: str, where: str, meta: RequestMeta) -> m.Referral:
     """A police referral with the minimum needed to find the person."""
-    if not is_referrer(user):
+    if not is_referrer(services, user):
         raise NotPermitted()
     problems = []
     try:
@@ -109,7 +107,7 @@ def own_referrals(session: Session, services: Services, user: m.StaffUser) -> li
 
 def pending(session: Session, services: Services, user: m.StaffUser,
             meta: RequestMeta) -> list[ReferralLine]:
-    if not is_case_manager(user):
+    if not decides_referrals(services, user):
         raise NotPermitted()
     vault = services.vault.ready(session)
     rows = session.execute(
@@ -132,7 +130,7 @@ def decide_referral(session: Session, services: Services, user: m.StaffUser,
                     meta: RequestMeta) -> m.Participant | None:
     """Accept (enrol the participant, with the case manager's agency on the care team) or
     decline with a reason."""
-    if not is_case_manager(user):
+    if not decides_referrals(services, user):
         raise NotPermitted()
     referral = session.get(m.Referral, referral_id)
     if referral is None:
@@ -187,18 +185,18 @@ def _new_public_id(session: Session) -> str:
 
 
 def _managed(session: Session, services: Services, user: m.StaffUser, public_id: str,
-             meta: RequestMeta, action: AuditAction) -> m.Participant:
-    """The participant, if the user is a case manager whose agency is on the care team; else
-    NotPermitted, the refused attempt on an existing participant audited first (the caller
-    commits it: `portal.web.deps.found_or`)."""
+             meta: RequestMeta, action: AuditAction,
+             permission: Permission = Permission.CARE_TEAM_MANAGE) -> m.Participant:
+    """The participant, if the role policy gives the user ``permission`` and their agency is
+    on the care team; else NotPermitted, the refused attempt on an existing participant
+    audited first (the caller commits it: `portal.web.deps.found_or`)."""
     participant = repo.participant_by_public_id(session, public_id)
     if participant is None:
         raise NotPermitted()
     today = utcnow().date()
-    on_team = any(link.organization_id == user.organization_id and link.start_date <= today
-                  and (link.end_date is None or link.end_date > today)
+    on_team = any(link.organization_id == user.organization_id and link.current(today)
                   for link in _links(session, participant.id))
-    if not on_team or not is_case_manager(user):
+    if not on_team or not user_may(services.policy, user, permission):
         services.audit.append(session, refusal_event(
             action, user, meta, participant.id,
             Reason.NO_ROLE_PERMISSION if on_team else Reason.NOT_ON_CARE_TEAM,
@@ -224,7 +222,8 @@ def care_team(session: Session, services: Services, user: m.StaffUser, public_id
                                           participant_id=participant.id, decision="permit",
                                           reasons=("care_team",),
                                           detail={"view": "care_team"}))
-    current = {link.organization_id for link in links if link.end_date is None}
+    today = utcnow().date()
+    current = {link.organization_id for link in links if link.current(today)}
     others = [o for o in session.scalars(select(m.Organization).order_by(m.Organization.name))
               if o.id not in current]
     return links, others
@@ -238,7 +237,8 @@ def add_member(session: Session, services: Services, user: m.StaffUser, public_i
     org = session.scalar(select(m.Organization).where(m.Organization.slug == organization_slug))
     if org is None:
         raise ReferralError("Choose an agency.")
-    if any(link.organization_id == org.id and link.end_date is None
+    today = utcnow().date()
+    if any(link.organization_id == org.id and link.current(today)
            for link in _links(session, participant.id)):
         raise ReferralError(f"{org.name} is already on the care team.")
     session.add(m.CareTeamMember(participant_id=participant.id, organization_id=org.id,
@@ -266,5 +266,5 @@ def end_member(session: Session, services: Services, user: m.StaffUser, public_i
 def issue_code(session: Session, services: Services, user: m.StaffUser, public_id: str,
                meta: RequestMeta) -> str:
     participant = _managed(session, services, user, public_id, meta,
-                           AuditAction.AUTH_ENROLMENT_CODE_ISSUE)
+                           AuditAction.AUTH_ENROLMENT_CODE_ISSUE, Permission.SIGN_IN_CODE_CREATE)
     return auth_service.issue_enrolment_code(session, services.audit, participant, user, meta)

@@ -21,9 +21,10 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain import decision as d
+from portal.domain import permissions
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.explain import Names, reason_text
-from portal.domain.ports import BREAK_GLASS, CONSENT
+from portal.domain.permissions import Permission
 from portal.domain.vocabulary import (
     GOAL_DETAIL_CATEGORY,
     Action,
@@ -31,15 +32,11 @@ from portal.domain.vocabulary import (
     GoalDomain,
     GoalStatus,
     Purpose,
-    Role,
-    Sector,
-    StaffStatus,
 )
-from portal.services.access import RequestMeta, refusal_event, staff_event
+from portal.services.access import RequestMeta, refusal_event, staff_event, user_may
 from portal.services.people import find, search_condition
 from portal.services.wiring import Services
 
-ROUTINE_PURPOSES = (Purpose.CAREMGT, Purpose.TREAT, Purpose.LEADMON)
 PAGE_SIZE = 25
 
 
@@ -117,8 +114,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
     stmt = (select(m.Participant)
             .join(m.CareTeamMember, m.CareTeamMember.participant_id == m.Participant.id)
             .where(m.CareTeamMember.organization_id == user.organization_id,
-                   m.CareTeamMember.start_date <= today,
-                   or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today))
+                   m.CareTeamMember.current_on(today))
             .distinct().order_by(m.Participant.public_id).limit(limit + 1))
     condition = search_condition(vault, query)
     if condition is not None:
@@ -206,26 +202,18 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
 
 
 def works_with_participants(services: Services, actor: d.Actor) -> bool:
-    """Whether the role policy lets any of the actor's roles view any participant category:
-    the staff workspace (caseload, participant pages) is only for those who do."""
-    return actor.active and any(
-        services.policy.check(actor.organization.sector, role, category.value, Action.VIEW,
-                              purpose).allowed
-        for role in actor.roles for category in DataCategory
-        for purpose in (*ROUTINE_PURPOSES, Purpose.ETREAT))
+    """The staff workspace (caseload, participant pages) is only for roles that may view some
+    participant information (portal.domain.permissions)."""
+    return permissions.works_with_participants(services.policy, actor)
 
 
 def may_break_glass(services: Services, user: m.StaffUser) -> bool:
     """The role policy lets one of the user's roles start emergency access."""
-    return user.status == StaffStatus.ACTIVE.value and any(
-        services.policy.check(Sector(user.organization.sector), Role(role), BREAK_GLASS,
-                              Action.CREATE, Purpose.ETREAT).allowed
-        for role in user.role_names)
+    return user_may(services.policy, user, Permission.BREAK_GLASS_CREATE)
 
 
 def _may_view_consents(services: Services, actor: d.Actor) -> bool:
-    return any(services.policy.check(actor.organization.sector, role, CONSENT, Action.VIEW,
-                                     Purpose.CAREMGT).allowed for role in actor.roles)
+    return permissions.may(services.policy, actor, Permission.CONSENT_VIEW)
 
 
 # --- the participant page ------------------------------------------------------------------
@@ -302,9 +290,7 @@ def _purposes(services: Services, actor: d.Actor, category: DataCategory,
               emergency: bool) -> list[Purpose]:
     if emergency:
         return [Purpose.ETREAT]
-    return [p for p in ROUTINE_PURPOSES if any(
-        services.policy.check(actor.organization.sector, role, category.value, Action.VIEW,
-                              p).allowed for role in actor.roles)] or [Purpose.CAREMGT]
+    return permissions.view_purposes(services.policy, actor, category)
 
 
 def _decide_source(services: Services, actor: d.Actor, participant: m.Participant,
@@ -332,8 +318,7 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     participant = _participant(session, public_id)
     actor = repo.actor(user)
     context = repo.load_context(session, participant.id, user_id=user.id, at=at)
-    on_team = any(link.organization_slug == actor.organization.slug and link.current(at.date())
-                  for link in context.care_team)
+    on_team = d.on_care_team(context, actor.organization.slug, at.date())
     grant = next((g for g in context.break_glass if g.user_id == user.id and g.current(at)),
                  None)
     if not works_with_participants(services, actor):
@@ -456,14 +441,7 @@ def _show(vault: Vault, record: m.Record, author: str) -> ShownRecord:
 
 
 def _may_create(services: Services, actor: d.Actor, category: DataCategory) -> bool:
-    if not actor.active:
-        return False
-    if actor.organization.sector.is_justice and category in (
-            DataCategory.HEALTH, DataCategory.MENTAL_HEALTH, DataCategory.SUD_TREATMENT):
-        return False
-    return any(services.policy.check(actor.organization.sector, role, category.value,
-                                     Action.CREATE, purpose).allowed
-               for role in actor.roles for purpose in ROUTINE_PURPOSES)
+    return permissions.may_create(services.policy, actor, category)
 
 
 def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
@@ -546,8 +524,7 @@ def _team_actor(session: Session, services: Services, user: m.StaffUser, public_
     participant = _participant(session, public_id)
     actor = repo.actor(user)
     context = repo.load_context(session, participant.id, user_id=user.id, at=at)
-    if not any(link.organization_slug == actor.organization.slug and link.current(at.date())
-               for link in context.care_team):
+    if not d.on_care_team(context, actor.organization.slug, at.date()):
         _refuse(session, services, user, meta, participant, action)
     return participant, actor
 

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.db import models as m
 from portal.services import admin as admin_service
 from portal.services.access import RequestMeta
-from portal.services.audit import AuditLog
 from portal.services.wiring import Services
 from portal.web.auth.routes import request_meta, require_staff
 from portal.web.sessions import Principal
@@ -43,10 +42,10 @@ def _db(state: State) -> sessionmaker[Session]:
     return factory
 
 
-def _admin(principal: Principal | None) -> tuple[Principal, m.StaffUser]:
+def _admin(state: State, principal: Principal | None) -> tuple[Principal, m.StaffUser]:
     who = require_staff(principal)
     assert who.staff is not None
-    if not admin_service.is_org_admin(who.staff):
+    if not admin_service.is_org_admin(_services(state), who.staff):
         raise PermissionDeniedException(
             "Only your organization's administrators can manage staff.")
     return who, who.staff
@@ -55,7 +54,7 @@ def _admin(principal: Principal | None) -> tuple[Principal, m.StaffUser]:
 def _page(state: State, user: m.StaffUser, *, done: str = "", done_user: str = "",
           error: str | None = None, status_code: int = 200) -> Template:
     with _db(state).begin() as db:
-        staff = admin_service.staff_list(db, user)
+        staff = admin_service.staff_list(db, _services(state), user)
     message = None
     try:
         row = staff.row(int(done_user)) if done in DONE_MESSAGES else None
@@ -71,7 +70,7 @@ class AdminController(Controller):
     @get("/", sync_to_thread=True, name="admin")
     def staff(self, request: Request[Any, Any, Any], state: State,
               principal: NamedDependency[Principal | None]) -> Template:
-        _, user = _admin(principal)
+        _, user = _admin(state, principal)
         return _page(state, user, done=request.query_params.get("done", ""),
                      done_user=request.query_params.get("user", ""))
 
@@ -86,7 +85,7 @@ class AdminController(Controller):
         return _change(admin_service.reinstate, user_id, request, state, principal)
 
 
-Change = Callable[[Session, AuditLog, m.StaffUser, int, RequestMeta],
+Change = Callable[[Session, Services, m.StaffUser, int, RequestMeta],
                   admin_service.StatusChange]
 
 
@@ -100,7 +99,7 @@ def _change(change: Change, user_id: int, request: Request[Any, Any, Any], state
     with _db(state).begin() as db:
         try:
             # Refusals are audited by the service; catching them here commits that event.
-            result = change(db, _services(state).audit, user, user_id,
+            result = change(db, _services(state), user, user_id,
                             request_meta(request, who))
         except (admin_service.NotAllowed, admin_service.NotFound,
                 admin_service.Refused) as exc:

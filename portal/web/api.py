@@ -29,7 +29,6 @@ from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
     NotFoundException,
-    PermissionDeniedException,
     ServiceUnavailableException,
     ValidationException,
 )
@@ -39,16 +38,11 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
-from portal.db import repositories as repo
-from portal.db.types import utcnow
-from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.decision import Reason
-from portal.domain.ports import CONSENT
-from portal.domain.vocabulary import Action, DataCategory, Purpose
+from portal.domain.vocabulary import DataCategory
 from portal.services import api_tokens
+from portal.services import consents as cs
 from portal.services import workspace as ws
 from portal.services.access import RequestMeta
-from portal.services.consents import consent_summaries
 from portal.services.wiring import Services
 from portal.web.auth.oidc import ALLOWED_ALGORITHMS, LoginError, RelyingParty
 from portal.web.auth.routes import AuthComponents, request_meta
@@ -418,50 +412,9 @@ def add_record(state: State, caller: NamedDependency[ApiCaller], public_id: Part
 def list_consents(state: State, caller: NamedDependency[ApiCaller],
                   public_id: ParticipantId) -> ConsentsOut:
     pid = _public_id(public_id)
-    services = _services(state)
-    user = caller.user
-    refused: str | None = None
-    with _db(state).begin() as db:
-        participant = repo.participant_by_public_id(db, pid)
-        if participant is None:
-            raise _not_found()
-        at = utcnow()
-        actor = repo.actor(user)
-        # The same relationship the participant page requires: on the care team now, or an
-        # unexpired break-glass grant (which is for emergency treatment, not consent forms).
-        context = repo.load_context(db, participant.id, user_id=user.id, at=at)
-        on_team = any(link.organization_slug == actor.organization.slug
-                      and link.current(at.date()) for link in context.care_team)
-        grant = next((g for g in context.break_glass
-                      if g.user_id == user.id and g.current(at)), None)
-        related = on_team or grant is not None
-        purpose = Purpose.CAREMGT if on_team else Purpose.ETREAT
-        verdicts = [services.policy.check(actor.organization.sector, role, CONSENT,
-                                          Action.VIEW, purpose) for role in sorted(actor.roles)]
-        permit = next((v for v in verdicts if v.allowed), None) if related else None
-        summaries = consent_summaries(db, participant.id, at) if permit else []
-        ids = tuple(str(s["id"]) for s in summaries)
-        reason = (Reason.NOT_ON_CARE_TEAM.value if not related
-                  else Reason.NO_ROLE_PERMISSION.value if permit is None
-                  else "care_team" if on_team else Reason.BREAK_GLASS.value)
-        rule = permit.rule if permit else next((v.rule for v in verdicts if v.rule), None)
-        services.audit.append(db, NewAuditEvent(
-            action=AuditAction.CONSENT_VIEW, actor=user.email, actor_user_id=user.id,
-            actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
-            session_id=caller.meta.session_id, client_address=caller.meta.client_address,
-            request_id=caller.meta.request_id, participant_id=participant.id,
-            purpose=purpose.value, decision="permit" if permit else "deny",
-            reasons=(reason,), record_ids=ids, consent_ids=ids,
-            policy_version=services.policy.version,
-            detail={"view": "consents", "policy_rule": rule,
-                    **({"break_glass_grant": grant.id} if grant and not on_team else {})}))
-        if permit is None:
-            refused = "Your role cannot view consent forms."
-    # Raised after the commit, so that the refusal stays audited.
-    if not related:
-        raise _not_found()
-    if refused is not None:
-        raise PermissionDeniedException(refused)
+    # The same use case as the consent list page, so both give the same answer.
+    _, summaries = found_or(state, lambda db: cs.participant_consents(
+        db, _services(state), caller.user, pid, caller.meta), _not_found)
     return ConsentsOut(participant_id=pid, consents=[_consent(s) for s in summaries])
 
 

@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, MultipartBody, URLEncodedBody
 from litestar.response import Redirect, Template
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.db import models as m
@@ -67,8 +67,7 @@ def _form_context(session: Session, public_id: str, form: cs.ConsentForm | None,
                                     m.CareTeamMember.organization_id == m.Organization.id)
         .join(m.Participant, m.Participant.id == m.CareTeamMember.participant_id)
         .where(m.Participant.public_id == public_id.upper(),
-               m.CareTeamMember.start_date <= today,
-               or_(m.CareTeamMember.end_date.is_(None), m.CareTeamMember.end_date > today))
+               m.CareTeamMember.current_on(today))
         .distinct().order_by(m.Organization.name)))
     return {"public_id": public_id.upper(), "team": team, "form": form, "kinds": KIND_LABELS,
             "categories": list(DataCategory),

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
+from portal.services.access import AccessDenied
 from portal.services.consents import NotPermitted
 from portal.services.referrals import NotPermitted as NotManaged
 from portal.services.wiring import Services
@@ -35,12 +36,18 @@ def found_or(state: State, read: Callable[[Session], T],
              missing: Callable[[], HTTPException] = NotFoundException) -> T:
     """``read`` in one transaction. When it finds no participant (or consent) for the user,
     the transaction still commits (the refused attempt was audited in it) and ``missing()`` is
-    raised; any other error rolls everything back."""
+    raised; when the user may know the participant but not do this (AccessDenied), it commits
+    too and answers 403 with the reason. Any other error rolls everything back."""
+    refused: AccessDenied | None = None
     with db_of(state).begin() as db:
         try:
             return read(db)
         except (NotFound, NotPermitted, NotManaged):
             pass
+        except AccessDenied as exc:
+            refused = exc
+    if refused is not None:
+        raise PermissionDeniedException(str(refused))
     raise missing()
 
 

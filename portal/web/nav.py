@@ -1,5 +1,7 @@
 """The staff navigation: each link shows only where the page behind it would let the user in,
-by the same checks those pages make (role policy, not role names in templates)."""
+by the same checks those pages make (role policy, not role names in templates). The
+participant-page links (consents, care team) say what the role may do; the care team is
+checked by the page itself."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from typing import Any
 
 from portal.db import models as m
 from portal.db import repositories as repo
+from portal.domain.permissions import Permission
 from portal.services import admin as admin_service
 from portal.services import compliance as compliance_service
 from portal.services import referrals as rs
 from portal.services import workspace as ws
+from portal.services.access import user_may
 from portal.services.wiring import Services
 
 
@@ -19,10 +23,12 @@ def links_for(services: Services, user: m.StaffUser) -> frozenset[str]:
     """The names of the staff pages this user may open."""
     shown = {
         "caseload": ws.works_with_participants(services, repo.actor(user)),
-        "referrals": rs.is_referrer(user) or rs.is_case_manager(user),
+        "referrals": rs.is_referrer(services, user) or rs.decides_referrals(services, user),
         "compliance": compliance_service.may_review(services, user),
-        "admin": admin_service.is_org_admin(user),
+        "admin": admin_service.is_org_admin(services, user),
         "break_glass": ws.may_break_glass(services, user),
+        "consents": user_may(services.policy, user, Permission.CONSENT_VIEW),
+        "care_team": user_may(services.policy, user, Permission.CARE_TEAM_MANAGE),
     }
     return frozenset(name for name, allowed in shown.items() if allowed)
 
@@ -33,3 +39,11 @@ def staff_nav(ctx: Mapping[str, Any]) -> frozenset[str]:
     if not isinstance(user, m.StaffUser):
         return frozenset()
     return links_for(ctx["request"].app.state.services, user)
+
+
+def home_for(services: Services, user: m.StaffUser) -> str:
+    """Where a user lands after sign-in: the work their roles are for."""
+    links = links_for(services, user)
+    if "caseload" in links or not links & {"compliance", "admin"}:
+        return "/staff"
+    return "/compliance/" if "compliance" in links else "/admin"

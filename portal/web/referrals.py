@@ -34,16 +34,17 @@ class ReferralController(Controller):
               user: m.StaffUser, form: dict[str, str], error: str | None, status: int,
               done: str = "") -> Template:
         services = services_of(state)
-        with db_of(state).begin() as db:
-            mine = rs.own_referrals(db, services, user) if rs.is_referrer(user) else []
-            queue = rs.pending(db, services, user, request_meta(request, who)) \
-                if rs.is_case_manager(user) else []
-        if not rs.is_referrer(user) and not rs.is_case_manager(user):
+        referrer, decider = rs.is_referrer(services, user), rs.decides_referrals(services, user)
+        if not referrer and not decider:
             raise PermissionDeniedException("Referrals are made by police officers and "
                                             "handled by case managers.")
+        with db_of(state).begin() as db:
+            mine = rs.own_referrals(db, services, user) if referrer else []
+            queue = rs.pending(db, services, user, request_meta(request, who)) \
+                if decider else []
         return Template("referrals/index.html", status_code=status, context={
             "user": user, "mine": mine, "queue": queue, "form": form, "error": error,
-            "referrer": rs.is_referrer(user), "done": done})
+            "referrer": referrer, "done": done})
 
     @post("/", sync_to_thread=True)
     def create(self, request: Request[Any, Any, Any], state: State,

@@ -180,9 +180,11 @@ def test_an_oversized_scan_is_refused_and_nothing_is_signed(
 
 def test_only_the_case_managers_on_the_team_see_consents(
         as_user: Callable[[str], TestClient[Any]]) -> None:
-    alex = as_user(ALEX)
-    assert alex.get("/participants/LP-1001/consents/").status_code == 404
-    assert alex.get("/participants/LP-1001/consents/new").status_code == 404
+    alex = as_user(ALEX)  # on LP-1001's care team, in a role that takes no consents
+    listing = alex.get("/participants/LP-1001/consents/")
+    assert listing.status_code == 403
+    assert "Your role cannot view consent forms." in listing.text
+    assert alex.get("/participants/LP-1001/consents/new").status_code == 403
     maria = as_user(MARIA)
     assert maria.get("/participants/LP-ZZZZ/consents/").status_code == 404
     listing = maria.get("/participants/LP-1001/consents/")

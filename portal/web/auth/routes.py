@@ -156,7 +156,11 @@ class StaffAuthController(Controller):
                     "access.", 403, retry="/auth/login")
             return _failure_page("Sign-in did not work", f"{exc.message}. Nothing was "
                                  "saved. Please start again.", 400, retry="/auth/login")
-        response = Redirect(home_for(user))
+        from portal.web.nav import home_for  # nav reads the services; imported when used
+
+        with _db(state).begin() as db:
+            landing = home_for(state.services, db.merge(user, load=True))
+        response = Redirect(landing)
         components.sessions.set_cookie(response, token)
         return response
 
@@ -197,14 +201,6 @@ class StaffAuthController(Controller):
         response: Response[Any] = Redirect(end_session or "/?signed_out=1")
         components.sessions.clear_cookie(response)
         return response
-
-
-def home_for(user: m.StaffUser) -> str:
-    """Where a user lands after sign-in: the work their roles are for."""
-    roles = set(user.role_names)
-    if roles <= {"compliance_officer", "org_admin"}:
-        return "/compliance/" if "compliance_officer" in roles else "/admin"
-    return "/staff"
 
 
 def _end_session_url(rp: RelyingParty, id_token: str, return_to: str) -> str | None:

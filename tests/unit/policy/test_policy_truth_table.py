@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from portal.domain.decision import Actor, Organization
+from portal.domain.permissions import Permission, may
 from portal.domain.ports import AUDIT_LOG, BREAK_GLASS, CONSENT, PolicyVerdict, RolePolicy
 from portal.domain.vocabulary import (
     HEALTH_CATEGORIES,
@@ -161,12 +163,12 @@ def read_policy_file(path: Path) -> PolicyFile:
 POLICY_FILE = read_policy_file(POLICY_CSV)
 
 
-def expand_rule(fields: list[str]) -> Iterator[tuple[Sector, Role, str, Action, Purpose]]:
+def expand_rule(fields: list[str]) -> Iterator[tuple[Sector, Role, str, str, Purpose]]:
     """Every concrete question a policy row speaks about."""
     sub, obj, act, pur, _ = fields
     subjects = POLICY_FILE.subject_groups.get(sub, {sub})
     resources = POLICY_FILE.resource_groups.get(obj, {obj})
-    actions = list(Action) if act == "*" else [Action(act)]
+    actions: list[str] = list(Action) if act == "*" else [act]
     purposes = list(Purpose) if pur == "*" else [Purpose(pur)]
     for subject, resource, action, purpose in product(
         sorted(subjects), sorted(resources), actions, purposes
@@ -209,6 +211,51 @@ def test_whole_truth_table_matches_the_readme(
         != expected_allowed(sector, role, resource, action, purpose)
     ]
     assert wrong == []
+
+
+def expected_permission(sector: Sector, role: Role, permission: Permission) -> bool:
+    """policies/README.md "Everything else staff do", as code."""
+    if role not in roles_in(sector):
+        return False
+    case_manager = role is Role.CASE_MANAGER
+    cm_agency = case_manager and sector is Sector.CASE_MANAGEMENT
+    return {
+        Permission.AUDIT_LOG_EXPORT: role is Role.COMPLIANCE_OFFICER,
+        Permission.AUDIT_LOG_VIEW: role is Role.COMPLIANCE_OFFICER,
+        Permission.BREAK_GLASS_CREATE: case_manager or role in (Role.COUNSELOR, Role.CLINICIAN),
+        Permission.CARE_TEAM_MANAGE: cm_agency,
+        Permission.CONSENT_CREATE: case_manager,
+        Permission.CONSENT_REVOKE: case_manager,
+        Permission.CONSENT_SIGN: case_manager,
+        Permission.CONSENT_VIEW: case_manager,
+        Permission.DISPOSITION_CREATE: role in (Role.COURT_LIAISON, Role.PROSECUTOR),
+        Permission.PARTICIPANT_EXIT: cm_agency,
+        Permission.REFERRAL_CREATE: role is Role.POLICE_OFFICER,
+        Permission.REFERRAL_DECIDE: cm_agency,
+        Permission.SIGN_IN_CODE_CREATE: cm_agency,
+        Permission.STAFF_MANAGE: role is Role.ORG_ADMIN,
+    }[permission]
+
+
+@pytest.mark.parametrize("sector", list(Sector))
+@pytest.mark.parametrize("role", list(Role))
+def test_every_permission_matches_the_readme(
+    policy: CasbinRolePolicy, sector: Sector, role: Role
+) -> None:
+    actor = Actor(1, Organization("org", sector), frozenset({role}))
+    wrong = [p.value for p in Permission
+             if may(policy, actor, p) != expected_permission(sector, role, p)]
+    assert wrong == []
+    # A permission's row is for its own purpose only.
+    for p in Permission:
+        for purpose in set(Purpose) - {p.purpose}:
+            assert not policy.check(sector, role, p.resource, p.action, purpose).allowed
+
+
+def test_a_suspended_account_has_no_permission(policy: CasbinRolePolicy) -> None:
+    actor = Actor(1, Organization("org", Sector.CASE_MANAGEMENT),
+                  frozenset({Role.CASE_MANAGER}), active=False)
+    assert [p for p in Permission if may(policy, actor, p)] == []
 
 
 def test_allow_rows_cite_a_line_of_the_policy_file(policy: CasbinRolePolicy) -> None:
@@ -615,3 +662,40 @@ def test_a_broken_accounting_file_is_refused_at_load(tmp_path: Path, text: str,
     (policies / "accounting.csv").write_text(text, encoding="utf-8")
     with pytest.raises(PolicyFileError, match=re.escape(problem)):
         CasbinRolePolicy(policies)
+
+
+MODEL_EDITS = {
+    "allow only: deny rows would stop winning": (
+        "e = some(where (p.eft == allow)) && !some(where (p.eft == deny))",
+        "e = some(where (p.eft == allow))", "deny-override"),
+    "a matcher that allows everything": (
+        "m = g(r.sub, p.sub) && g2(r.obj, p.obj) && (p.act == \"*\" || r.act == p.act) "
+        "&& (p.pur == \"*\" || r.pur == p.pur)", "m = true", "matcher"),
+    "a matcher that ignores the purpose": (
+        " && (p.pur == \"*\" || r.pur == p.pur)", "", "matcher"),
+}
+
+
+@pytest.mark.parametrize("edit", list(MODEL_EDITS), ids=list(MODEL_EDITS))
+def test_a_model_of_another_shape_is_refused(tmp_path: Path, edit: str) -> None:
+    old, new, problem = MODEL_EDITS[edit]
+    target = copy_policies(tmp_path)
+    model = target / "model.conf"
+    text = model.read_text(encoding="utf-8")
+    assert old in text
+    model.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(PolicyFileError, match=problem):
+        CasbinRolePolicy(target)
+
+
+def test_the_portal_does_not_start_on_a_refused_model(tmp_path: Path) -> None:
+    from portal.config import Settings
+    from portal.services.wiring import Services
+
+    target = copy_policies(tmp_path)
+    model = target / "model.conf"
+    model.write_text(model.read_text(encoding="utf-8").replace(
+        "&& !some(where (p.eft == deny))", ""), encoding="utf-8")
+    with pytest.raises(PolicyFileError, match="deny-override"):
+        Services.build(Settings(env="test", database_url=f"sqlite:///{tmp_path}/x.db",
+                                data_dir=tmp_path, policies_dir=target))
