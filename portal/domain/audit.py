@@ -63,6 +63,7 @@ class AuditAction(StrEnum):
     RECORD_CREATE = "record:create"
     RECORD_EXPORT = "record:export"
     RECORD_VIEW = "record:view"
+    RECORD_WITHHOLD = "record:withhold"
     REFERRAL_CREATE = "referral:create"
     REFERRAL_DECIDE = "referral:decide"
     STAFF_REINSTATE = "staff:reinstate"

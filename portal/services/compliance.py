@@ -1232,7 +1232,7 @@ def oversight(session: Session, services: Services, user: m.StaffUser, meta: Req
             f"chart-access-{i}", label, f"Permitted record views by {label} per day, "
             f"{period[0]:%d %b} to {period[-1]:%d %b}: {sum(values)} in all.", period, values))
 
-    denials = _per_day(session, start, end, _events.c.decision == "deny")
+    denials = _per_day(session, start, end, _refused())
     denial_values = [denials.get(d, 0) for d in period]
     grants = _per_day(session, start, end, _events.c.action == BREAK_GLASS_CREATE,
                       _events.c.decision == "permit")
@@ -1249,12 +1249,23 @@ def oversight(session: Session, services: Services, user: m.StaffUser, meta: Req
                 "flags": len(flags)}))
     return Oversight(
         days=period, accesses=accesses,
-        denials=bar_chart("chart-denials", "Denied accesses", "Denied access attempts per "
+        denials=bar_chart("chart-denials", "Refused attempts", "Refused access attempts per "
                           f"day: {sum(denial_values)} in all.", period, denial_values),
         break_glass=bar_chart("chart-break-glass", "Emergency (break-glass) accesses",
                               f"Emergency accesses opened per day: {sum(grant_values)} in all.",
                               period, grant_values),
         pending_reviews=int(pending), flags=flags, threshold=threshold)
+
+
+# Denied events that are not refused attempts: the withheld sections of a page the user may
+# open, and explanations of a decision. Normal work must not look like probing.
+NOT_ATTEMPTS = (AuditAction.RECORD_WITHHOLD.value, AuditAction.DECISION_EXPLAIN.value)
+
+
+def _refused() -> ColumnElement[bool]:
+    """Refused attempts: no relationship, an action the role may not take, emergency access
+    refused (the oversight flags and chart count these)."""
+    return and_(_events.c.decision == "deny", _events.c.action.not_in(NOT_ATTEMPTS))
 
 
 def _outside_caseload() -> ColumnElement[bool]:
@@ -1300,7 +1311,7 @@ def _denial_bursts(session: Session, in_period: tuple[Any, ...]) -> list[Flag]:
         order_by=(_events.c.occurred_at, _events.c.seq))
     denials = (select(_events.c.actor_user_id, _events.c.actor,
                       _events.c.occurred_at.label("at"), ahead.label("last"))
-               .where(_events.c.decision == "deny", *in_period).subquery())
+               .where(_refused(), *in_period).subquery())
     day = _day(session, denials.c.at)
     stmt = (select(denials.c.actor_user_id, denials.c.actor, func.min(denials.c.at),
                    func.max(denials.c.last))
@@ -1312,16 +1323,16 @@ def _denial_bursts(session: Session, in_period: tuple[Any, ...]) -> list[Flag]:
     for user_id, actor, first, last in session.execute(stmt).tuples():
         since = _floor_second(_as_time(first))
         until = _floor_second(_as_time(last)) + timedelta(seconds=1)
-        where = [_events.c.decision == "deny", _events.c.occurred_at >= since,
+        where = [_refused(), _events.c.occurred_at >= since,
                  _events.c.occurred_at < until,
                  _events.c.actor_user_id == user_id if user_id is not None
                  else _events.c.actor == actor]
         count = session.scalar(select(func.count()).select_from(_events).where(*where)) or 0
         flags.append(Flag(
-            kind="denial_burst", title="Burst of denied accesses",
+            kind="denial_burst", title="Burst of refused attempts",
             who=escape_for_display(actor), when=f"{since:%Y-%m-%d %H:%M}–{until:%H:%M} UTC",
             count=int(count),
-            description=f"{count} denied access attempts between {since:%d %b %Y %H:%M} and "
+            description=f"{count} refused access attempts between {since:%d %b %Y %H:%M} and "
                         f"{until:%H:%M} UTC ({DENIAL_BURST} or more within an hour).",
             link=_search_link(user=actor, decision="deny",
                               since=link_time(since), until=link_time(until))))

@@ -163,6 +163,19 @@ CONSENT_REFUSALS = {
 }
 
 
+def open_form(session: Session, services: Services, user: m.StaffUser, public_id: str,
+              meta: RequestMeta) -> m.Participant:
+    """A new consent form: it lists the care team (which can itself say something, e.g. that
+    a Part 2 program treats the participant), so opening it is audited like the care team."""
+    participant = case_managed(session, services, user, public_id, meta,
+                               AuditAction.CONSENT_CREATE)
+    services.audit.append(session, staff_event(
+        AuditAction.PARTICIPANT_VIEW, user, meta, participant_id=participant.id,
+        decision="permit", reasons=("care_team",), policy_version=services.policy.version,
+        detail={"view": "consent_form"}))
+    return participant
+
+
 class NotPermitted(Exception):
     """Not this user's to see or change (shown as not found)."""
 

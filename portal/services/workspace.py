@@ -310,9 +310,14 @@ def _decide_source(services: Services, actor: d.Actor, participant: m.Participan
 
 
 def participant_page(session: Session, services: Services, user: m.StaffUser,
-                     public_id: str, meta: RequestMeta) -> ParticipantPage:
+                     public_id: str, meta: RequestMeta, *,
+                     reveal: bool = True) -> ParticipantPage:
     """Everything the user may see about one participant, decided and audited category by
-    category in the caller's transaction (before the caller returns anything)."""
+    category in the caller's transaction (before the caller returns anything).
+
+    ``reveal=False`` decides the same sections but opens and returns nothing (no record
+    contents, goals or name) and audits no views: for explaining a decision, which discloses
+    nothing (a refused attempt is still audited)."""
     at = utcnow()
     vault = services.vault.ready(session)
     participant = _participant(session, public_id)
@@ -385,7 +390,9 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
                     page_notices.add(obligation.text)
             for record in by_category[category.value]:
                 if orgs.by_id[record.organization_id].slug == slug:
-                    shown.append(_show(vault, record, source.name))
+                    shown.append(_show(vault, record, source.name) if reveal else
+                                 ShownRecord(str(record.id), None, None, source.name,
+                                             record.effective_date))
                     disclosed_by.add(slug)
             status = decisions.get((DataCategory.PROGRESS, slug))
             if goal_ids[(category, slug)] and status is not None and status.permitted:
@@ -413,16 +420,17 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     sections.sort(key=lambda section: list(DataCategory).index(section.category))
     may_update_goals = on_team and _may_create(services, actor, DataCategory.PROGRESS)
     goal_lines = _goals(vault, goals, orgs, decisions,
-                        user.organization_id if may_update_goals else None)
+                        user.organization_id if may_update_goals else None) if reveal else []
     # The care-team relationship (or the emergency grant) is what lets staff know who this is.
     name: PersonName | None = None
-    try:
-        name = vault.open_participant(participant)
-    except DecryptionError as exc:
-        events.append(staff_event(
-            AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant.id,
-            reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
-    services.audit.append_many(session, events)
+    if reveal:
+        try:
+            name = vault.open_participant(participant)
+        except DecryptionError as exc:
+            events.append(staff_event(
+                AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant.id,
+                reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
+        services.audit.append_many(session, events)
     return ParticipantPage(
         public_id=participant.public_id, name=name, enrolled_on=participant.enrolled_on,
         sections=sections, goals=goal_lines, notices=sorted(page_notices),
@@ -456,8 +464,11 @@ def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
     permitted = [x for x in all_decisions if x.permitted]
     lead = permitted[0] if permitted else (withheld[0] if withheld else None)
     reasons = sorted({r.value for x in all_decisions for r in x.reasons})
+    # Nothing shown and something withheld: audited as withheld, not as a view (and not as a
+    # refused attempt: the user asked for the page, which they may open).
+    action = AuditAction.RECORD_WITHHOLD if withheld and not shown else AuditAction.RECORD_VIEW
     return staff_event(
-        AuditAction.RECORD_VIEW, user, meta, participant_id=participant.id,
+        action, user, meta, participant_id=participant.id,
         category=category.value, record_ids=tuple(shown),
         purpose=purpose.value,
         decision="permit" if shown or (permitted and not withheld) else "deny",
@@ -652,7 +663,9 @@ def explain_category(session: Session, services: Services, user: m.StaffUser,
         category = DataCategory(category_value)
     except ValueError:
         raise NotFound(category_value) from None
-    page = participant_page(session, services, user, public_id, meta)
+    # Decided as the page decides it, but nothing is opened or logged as viewed: an
+    # explanation is not a disclosure (45 CFR 164.528, 42 CFR 2.24).
+    page = participant_page(session, services, user, public_id, meta, reveal=False)
     section = next(s for s in page.sections if s.category is category)
     actor = repo.actor(user)
     lines = []

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from portal.db import models as m
 from portal.db.types import utcnow
-from portal.domain.audit import AuditAction
 from portal.domain.consent import ConsentKind
 from portal.domain.consent_text import WORDS
 from portal.domain.vocabulary import DataCategory, Purpose
@@ -97,8 +96,7 @@ class ConsentController(Controller):
         who, user = staff_of(principal)
 
         def read(db: Session) -> dict[str, Any]:
-            cs.case_managed(db, services_of(state), user, public_id, request_meta(request, who),
-                            AuditAction.CONSENT_CREATE)
+            cs.open_form(db, services_of(state), user, public_id, request_meta(request, who))
             return _form_context(db, public_id, None, user=user)
 
         return Template("consents/form.html", context=found_or(state, read))

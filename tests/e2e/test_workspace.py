@@ -546,3 +546,53 @@ def test_the_navigation_shows_exactly_the_pages_the_user_may_open(
     for href, label in NAV_LINKS.items():
         opened = client.get(href).status_code
         assert (f'href="{href}">{label}<' in nav) == (opened == 200), (href, opened)
+
+
+def test_a_page_and_four_why_clicks_are_one_pages_disclosures(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        services: Services) -> None:
+    """The accounting of disclosures is a legal record (45 CFR 164.528, 42 CFR 2.24): asking
+    why something is withheld discloses nothing and must not repeat the page's views."""
+    client = as_user(ALEX)
+    with demo() as s:
+        participant = repo.participant_by_public_id(s, "LP-1001")
+        assert participant is not None
+        before = len(audit_service.disclosures(s, participant.id))
+    assert client.get("/participants/LP-1001").status_code == 200
+    with demo() as s:
+        after_page = audit_service.disclosures(s, participant.id)
+    one_page = len(after_page) - before
+    assert one_page > 0
+    for category in ("sud_treatment", "mental_health", "health", "justice"):
+        assert client.get(f"/participants/LP-1001/why/{category}").status_code == 200
+    with demo() as s:
+        assert len(audit_service.disclosures(s, participant.id)) - before == one_page
+        explains = s.scalar(select(func.count()).select_from(m.AuditEvent).where(
+            m.AuditEvent.participant_id == participant.id,
+            m.AuditEvent.action == "decision:explain", m.AuditEvent.actor == ALEX))
+        assert explains == 4
+        # What was withheld is audited as withheld, never as a view of nothing.
+        withheld = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.participant_id == participant.id,
+            m.AuditEvent.action == "record:withhold")).all()
+        assert {e.category for e in withheld} >= {"sud_treatment"}
+        assert all(e.record_ids == [] and e.decision == "deny" for e in withheld)
+
+
+def test_withheld_sections_of_normal_work_raise_no_refusal_flag(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        services: Services) -> None:
+    """A probation officer opening their caseload's pages, each with health sections withheld
+    by the Golden Rule, is doing their job: no 'burst of refused attempts'."""
+    from portal.services import compliance as cs
+
+    tom = as_user(TOM)
+    for _ in range(cs.DENIAL_BURST):
+        assert tom.get("/participants/LP-1001").status_code == 200
+    page = as_user("renee.walsh@harbor-lead.example").get("/compliance/oversight").text
+    assert not re.search(r'data-kind="denial_burst".{0,400}' + re.escape(TOM), page, re.S)
+    # Refused attempts still count: the same number of tries at a stranger's page does.
+    for _ in range(cs.DENIAL_BURST):
+        assert tom.get("/participants/LP-1003").status_code == 404
+    page = as_user("renee.walsh@harbor-lead.example").get("/compliance/oversight").text
+    assert re.search(r'data-kind="denial_burst".{0,400}' + re.escape(TOM), page, re.S)

@@ -277,8 +277,8 @@ def test_oversight_flags_a_burst_of_denials_and_links_to_its_events(
     _go(page, f"{portal}/compliance/oversight")
     assert flag.count() == 1
     assert flag.get_by_role("heading", level=3).inner_text() == \
-        f"Burst of denied accesses: {LINDA}"
-    assert f"{cs.DENIAL_BURST} denied access attempts" in flag.inner_text()
+        f"Burst of refused attempts: {LINDA}"
+    assert f"{cs.DENIAL_BURST} refused access attempts" in flag.inner_text()
     assert_accessible(page)
 
     link = flag.get_by_role("link", name=re.compile(rf"^See the {cs.DENIAL_BURST} events"))
