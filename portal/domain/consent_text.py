@@ -201,3 +201,21 @@ def information_description(categories: list[DataCategory], part2_source: bool) 
         text += (" This includes substance use disorder (SUD) treatment information protected "
                  "by 42 CFR Part 2.")
     return text
+
+
+SHARED_WORDS = {
+    "en": {"sees": "{who} can see {what} from {source}, {until}.",
+           "own": "Each agency can also see what it wrote itself."},
+    "es": {"sees": "{who} puede ver {what} de {source}, {until}.",
+           "own": "Cada agencia también puede ver lo que ella misma escribió."},
+}
+
+
+def shared_sentence(recipient: str, categories: list[DataCategory], source: str,
+                    d: Directive, lang: str) -> str:
+    """What one agency can see today from another, under the consent that permits it (the
+    sentence comes from the decision, not from the consent's wording)."""
+    lang = lang if lang in WORDS else "en"
+    what = _join([CATEGORY_WORDS[lang][c] for c in sorted(categories)], lang)
+    return SHARED_WORDS[lang]["sees"].format(who=recipient, what=what, source=source,
+                                             until=_when(d, lang))

@@ -330,6 +330,36 @@ def _kind_serves(kind: ConsentKind, part2: bool, sector: Sector, purpose: Purpos
     return True
 
 
+def never_honoured(kind: ConsentKind, disclosers: Iterable[Organization],
+                   recipients: Iterable[Organization], categories: Iterable[DataCategory],
+                   purposes: Iterable[Purpose]) -> list[str]:
+    """Why decide() would never honour a permit provision of this shape, in words a case
+    manager understands (empty when it could be honoured). The consent form refuses such a
+    provision rather than let the participant read that it shares what it cannot."""
+    disclosers, recipients = list(disclosers), list(recipients)
+    categories, purposes = set(categories), set(purposes)
+    problems = []
+    justice = sorted(o.name for o in recipients if o.sector.is_justice)
+    health = sorted(c.info.label.lower() for c in categories & HEALTH_CATEGORIES)
+    if justice and health:
+        problems.append(f"{', '.join(justice)} would never see {', '.join(health)} "
+                        "information: justice agencies never do (the LEAD Golden Rule). Take "
+                        "those kinds of information out, or name only non-justice agencies.")
+    part2 = [o.name for o in disclosers if o.part2_program]
+    if (categories & PART2_CATEGORIES or part2) and not kind.is_part2:
+        source = f" or anything from {', '.join(part2)}" if part2 else ""
+        problems.append(f"Substance use treatment information{source} is protected by 42 CFR "
+                        "Part 2 and needs a Part 2 consent: choose a Part 2 kind of consent.")
+    elif (categories & PART2_CATEGORIES or part2) and justice \
+            and kind is not ConsentKind.PART2_CRIMINAL_JUSTICE:
+        problems.append(f"Part 2 information reaches {', '.join(justice)} only through a "
+                        "42 CFR 2.35 criminal-justice consent for monitoring progress.")
+    if kind is ConsentKind.PART2_CRIMINAL_JUSTICE and purposes - {Purpose.LEADMON}:
+        problems.append("A criminal-justice consent (42 CFR 2.35) is used only to monitor "
+                        "progress for the court or probation: choose only that purpose.")
+    return problems
+
+
 def decide_all(requests: Iterable[AccessRequest], context: ParticipantContext,
                policy: RolePolicy) -> list[Decision]:
     return [decide(r, context, policy) for r in requests]

@@ -43,7 +43,7 @@ from portal.domain.consent_text import (
     information_description,
     sentences,
 )
-from portal.domain.decision import Reason
+from portal.domain.decision import Reason, never_honoured
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import DataCategory, Purpose, Sector
 from portal.services.access import (
@@ -221,6 +221,12 @@ def _parse_form(session: Session, participant: m.Participant,
         problems.append("The expiration date must be in the future.")
     if form.language not in ("en", "es"):
         problems.append("Choose English or Spanish.")
+    if not problems:
+        # What decide() would never honour is refused here, so that the participant never
+        # reads that something is shared when it cannot be.
+        problems += never_honoured(kind, [repo.organization(team[s]) for s in disclosers],
+                                   [repo.organization(team[s]) for s in recipients],
+                                   categories, purposes)
     if problems:
         raise ConsentInputError(problems)
     part2_source = any(team[s].part2_program for s in disclosers)

@@ -4,7 +4,8 @@ change, and who has looked. A participant only ever reaches their own informatio
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -13,28 +14,33 @@ from sqlalchemy.orm import Session
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
+from portal.domain import permissions
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.consent import (
     ConsentError,
     ConsentKind,
     ConsentStatus,
     Directive,
-    ProvisionEffect,
     revoke,
 )
 from portal.domain.consent_text import (
     CATEGORY_WORDS,
     REVOCATION_STATEMENT,
+    SHARED_WORDS,
     revocable_when,
     sentences,
+    shared_sentence,
 )
-from portal.domain.vocabulary import DataCategory
+from portal.domain.decision import AccessRequest, Actor, decide
+from portal.domain.permissions import current_links
+from portal.domain.vocabulary import Action, DataCategory, Role
 from portal.services import audit as audit_service
 from portal.services.access import RequestMeta
 from portal.services.consents import ChangeRequest, change_requests, reference_names
 from portal.services.wiring import Services
 
 ACCOUNTING_YEARS = 6
+ROLE_VALUES = frozenset(r.value for r in Role)
 
 
 class NotYours(Exception):
@@ -60,11 +66,73 @@ class MyConsent:
 
 
 @dataclass(frozen=True, slots=True)
+class Shared:
+    """One agency may see one category of the participant's information from another today,
+    because decide() permits it under this consent."""
+
+    recipient: str  # organization slug
+    source: str
+    category: DataCategory
+    consent_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class MySharing:
     active: list[MyConsent]
     drafts: list[MyConsent]
     history: list[MyConsent]
     not_shared: list[str]
+    # What decide() permits today, in sentences (one per recipient and source).
+    today: list[str] = field(default_factory=list)
+    shared: list[Shared] = field(default_factory=list)
+
+
+def shared_today(session: Session, services: Services, participant: m.Participant,
+                 at: datetime) -> list[Shared]:
+    """For each organization on the care team now and each category: what ``decide()``
+    permits it to see from each other care-team organization today, for the purposes its
+    staff's roles may use, and under which consent. Information an agency wrote itself needs
+    no consent and is not listed. This is the participant's "who can see what": computed by
+    the decision, never restated from a consent's provisions."""
+    context = repo.load_context(session, participant.id, user_id=None, at=at)
+    orgs = repo.Organizations.load(session)
+    team_slugs = sorted({link.organization_slug for link in current_links(context, at.date())})
+    team = [o for o in (orgs.slug(s) for s in team_slugs) if o is not None]
+    roles: dict[str, set[Role]] = {o.slug: set() for o in team}
+    for user in session.scalars(select(m.StaffUser).join(m.Organization).where(
+            m.Organization.slug.in_(team_slugs), m.StaffUser.status == "active")):
+        roles[user.organization.slug] |= {Role(r) for r in user.role_names if r in ROLE_VALUES}
+    shared = []
+    for recipient in team:
+        actor = Actor(None, recipient, frozenset(roles[recipient.slug]))
+        for category in DataCategory:
+            purposes = permissions.view_purposes(services.policy, actor, category)
+            for source in team:
+                if source.slug == recipient.slug:
+                    continue
+                for purpose in purposes:
+                    decision = decide(AccessRequest(
+                        actor, str(participant.id), category, Action.VIEW, purpose, at,
+                        source), context, services.policy)
+                    if decision.permitted and decision.consent_id:
+                        shared.append(Shared(recipient.slug, source.slug, category,
+                                             decision.consent_id))
+                        break
+    return shared
+
+
+def _today_sentences(session: Session, shared: list[Shared], consents: dict[str, Directive],
+                     lang: str) -> list[str]:
+    names = {o.slug: o.name for o in session.scalars(select(m.Organization))}
+    grouped: dict[tuple[str, str, str], list[DataCategory]] = defaultdict(list)
+    for s in shared:
+        grouped[(s.recipient, s.source, s.consent_id)].append(s.category)
+    lines = [shared_sentence(names[recipient], categories, names[source],
+                             consents[consent_id], lang)
+             for (recipient, source, consent_id), categories in sorted(
+                 grouped.items(), key=lambda item: (names[item[0][0]], names[item[0][1]]))]
+    return [*lines, SHARED_WORDS[lang if lang in SHARED_WORDS else "en"]["own"]] \
+        if lines else []
 
 
 def _event(action: AuditAction, participant: m.Participant, meta: RequestMeta,
@@ -91,7 +159,6 @@ def my_sharing(session: Session, services: Services, participant: m.Participant,
     rows = session.scalars(select(m.Consent).where(m.Consent.participant_id == participant.id)
                            .order_by(m.Consent.created_at.desc())).all()
     active, drafts, history = [], [], []
-    covered: set[DataCategory] = set()
     requests = change_requests(session, services, [r.id for r in rows
                                                    if r.status == ConsentStatus.DRAFT.value])
     for row in rows:
@@ -105,17 +172,19 @@ def my_sharing(session: Session, services: Services, participant: m.Participant,
                          requests.get(row.id), bool(d.provisions))
         if status is ConsentStatus.ACTIVE:
             active.append(item)
-            covered |= {c for p in d.provisions if p.effect is ProvisionEffect.PERMIT
-                        for c in p.categories}
         elif status is ConsentStatus.DRAFT:
             drafts.append(item)
         else:
             history.append(item)
+    shared = shared_today(session, services, participant, at)
+    covered = {s.category for s in shared}
     words = CATEGORY_WORDS[lang if lang in CATEGORY_WORDS else "en"]
     not_shared = [words[c] for c in DataCategory if c not in covered]
+    directives = {str(r.id): repo.directive(r) for r in rows}
     services.audit.append(session, _event(AuditAction.CONSENT_VIEW, participant, meta,
                                           consent_ids=tuple(str(r.id) for r in rows)))
-    return MySharing(active, drafts, history, not_shared)
+    return MySharing(active, drafts, history, not_shared,
+                     _today_sentences(session, shared, directives, lang), shared)
 
 
 def _mine(session: Session, participant: m.Participant, consent_id: str) -> m.Consent:

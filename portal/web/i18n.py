@@ -73,6 +73,11 @@ TEXT: dict[str, dict[str, str]] = {
     "me.sharing.not_shared": {"en": "Not shared with anyone outside the agency that wrote it:",
                               "es": "No se comparte con nadie fuera de la agencia que lo "
                                     "escribió:"},
+    "me.sharing.today": {"en": "Today, with your permission:",
+                         "es": "Hoy, con su permiso:"},
+    "me.sharing.signed": {"en": "The permissions you signed", "es": "Los permisos que firmó"},
+    "me.sharing.no_consents": {"en": "You have not signed any permission yet.",
+                               "es": "Todavía no ha firmado ningún permiso."},
     "me.sharing.drafts": {"en": "Waiting for your signature", "es": "Esperando su firma"},
     "me.sharing.drafts_help": {
         "en": "These are not in effect yet. Your case manager will go over them with you.",

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
@@ -160,9 +161,11 @@ def test_a_criminal_justice_consent_names_only_justice_recipients(
     assert refused.status_code == 400
     assert "can name only justice agencies" in refused.text
     assert "not Riverton Public Defender" in refused.text
+    # Progress in treatment from the Part 2 program, for monitoring: what 2.35 is for (the
+    # treatment record itself never reaches a justice agency: the Golden Rule).
     accepted = _draft(maria, "LP-1003", kind="part2_criminal_justice",
                       disclosers=["cedar-recovery"], recipients=["riverton-court"],
-                      categories=["sud_treatment"], purposes=["LEADMON"])
+                      categories=["progress"], purposes=["LEADMON"])
     assert accepted.status_code in (302, 303)
 
 
@@ -271,3 +274,30 @@ def test_a_drawn_signature_goes_into_the_signed_copy(
     other = _draft(maria, "LP-1003", recipients=["riverton-defender"]).headers["location"]
     assert _sign(maria, other).status_code in (302, 303)
     assert b"/Subtype /Image" not in maria.get(f"{other}/document").content
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"kind": "roi", "disclosers": ["cedar-recovery"], "recipients": ["riverton-probation"],
+      "categories": ["sud_treatment"]}, "the LEAD Golden Rule"),
+    ({"kind": "part2", "disclosers": ["cedar-recovery"], "recipients": ["riverton-probation"],
+      "categories": ["mental_health"]}, "the LEAD Golden Rule"),
+    ({"kind": "roi", "disclosers": ["cedar-recovery"], "recipients": ["hope-housing"],
+      "categories": ["progress"]}, "needs a Part 2 consent"),
+    ({"kind": "part2", "disclosers": ["cedar-recovery"], "recipients": ["riverton-probation"],
+      "categories": ["progress"]}, "42 CFR 2.35 criminal-justice consent"),
+    ({"kind": "part2_criminal_justice", "disclosers": ["cedar-recovery"],
+      "recipients": ["riverton-probation"], "categories": ["progress"],
+      "purposes": ["CAREMGT"]}, "monitor progress"),
+], ids=["golden-rule-sud", "golden-rule-mh", "part2-under-roi", "part2-to-justice",
+        "2.35-purpose"])
+def test_the_form_refuses_what_decide_would_never_honour(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        fields: dict[str, Any], problem: str) -> None:
+    maria = as_user(MARIA)
+    with demo() as s:
+        before = s.scalar(select(func.count()).select_from(m.Consent))
+    refused = _draft(maria, "LP-1001", **fields)
+    assert refused.status_code == 400
+    assert problem in refused.text
+    with demo() as s:
+        assert s.scalar(select(func.count()).select_from(m.Consent)) == before

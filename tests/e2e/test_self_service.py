@@ -221,3 +221,86 @@ def test_who_looked_tells_of_refused_attempts_the_policy_names(
              if "was stopped" in li]
     assert len(tried) == 3 and all("Eastgate" in li for li in tried)
     assert "Riverton Probation" not in " ".join(tried)
+
+
+def test_who_can_see_what_is_what_decide_permits_for_every_demo_participant(
+        demo: sessionmaker[Session], services: Any) -> None:
+    """For every demo participant, care-team organization (with its staff's real roles) and
+    category: the participant is told an agency can see it from another exactly when
+    decide() permits one of that agency's staff to see it, under a consent."""
+    from portal.db import repositories as repo
+    from portal.db.types import utcnow
+    from portal.domain import permissions
+    from portal.domain.decision import AccessRequest, decide
+    from portal.domain.vocabulary import Action, DataCategory
+    from portal.services import self_service as ss
+
+    at = utcnow()
+    checked = 0
+    with demo() as s:
+        for person in s.scalars(select(m.Participant)):
+            told = {(x.recipient, x.source, x.category)
+                    for x in ss.shared_today(s, services, person, at)}
+            context = repo.load_context(s, person.id, user_id=None, at=at)
+            orgs = repo.Organizations.load(s)
+            team = sorted({link.organization_slug
+                           for link in permissions.current_links(context, at.date())})
+            decided = set()
+            for user in s.scalars(select(m.StaffUser).where(m.StaffUser.status == "active")):
+                actor = repo.actor(user)
+                if actor.organization.slug not in team:
+                    continue
+                for category in DataCategory:
+                    for slug in team:
+                        source = orgs.slug(slug)
+                        assert source is not None
+                        if slug == actor.organization.slug:
+                            continue
+                        checked += 1
+                        if any((x := decide(AccessRequest(
+                                actor, str(person.id), category, Action.VIEW, purpose, at,
+                                source), context, services.policy)).permitted and x.consent_id
+                               for purpose in permissions.view_purposes(
+                                   services.policy, actor, category)):
+                            decided.add((actor.organization.slug, slug, category))
+            assert told == decided, person.public_id
+    assert checked > 500
+
+
+def test_me_never_says_a_justice_agency_sees_treatment_a_consent_names(
+        participant: Callable[[str, str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    """A release that names Probation for substance use treatment (saved before the form
+    refused it) is never honoured by decide(), so /me does not say Probation can see it."""
+    import uuid
+
+    from portal.domain.consent_text import CATEGORY_WORDS
+    from portal.domain.vocabulary import DataCategory
+
+    with demo.begin() as s:
+        marcus = s.scalar(select(m.Participant).where(m.Participant.public_id == "LP-1001"))
+        assert marcus is not None
+        probation = s.scalar(select(m.Organization).where(m.Organization.sector == "probation"))
+        cedar = s.scalar(select(m.Organization).where(m.Organization.sector == "sud_treatment"))
+        assert probation is not None and cedar is not None
+        active = s.scalar(select(m.Consent).where(m.Consent.participant_id == marcus.id,
+                                                  m.Consent.status == "active"))
+        assert active is not None
+        for p in active.provisions:
+            p.recipients = sorted({*p.recipients, f"org:{probation.slug}"})
+            p.disclosers = sorted({*p.disclosers, f"org:{cedar.slug}"})
+            p.categories = sorted({*p.categories, "sud_treatment"})
+        on_team = s.scalar(select(m.CareTeamMember).where(
+            m.CareTeamMember.participant_id == marcus.id,
+            m.CareTeamMember.organization_id == probation.id))
+        if on_team is None:
+            s.add(m.CareTeamMember(participant_id=marcus.id, organization_id=probation.id,
+                                   start_date=marcus.enrolled_on))
+        assert uuid.UUID(str(active.id))
+    home = participant("marcus", "river stone morning").get("/me").text
+    found = re.search(r'aria-labelledby="sharing-heading">(.*?)</section>', home, re.S)
+    assert found
+    lines = re.findall(r"<li>([^<]*)</li>", found.group(1).split('class="shared-today">')[1]
+                       .split("</ul>")[0])
+    assert lines, "the decided sharing is listed"
+    sud = CATEGORY_WORDS["en"][DataCategory.SUD_TREATMENT]
+    assert not [line for line in lines if line.startswith(probation.name) and sud in line]
