@@ -30,6 +30,7 @@ from portal.db.engine import make_engine, make_session_factory
 from portal.policy.casbin_policy import load_role_mapping
 from portal.services.audit import AuditWriteError
 from portal.services.wiring import Services
+from portal.web.access import declared
 from portal.web.admin import admin_router
 from portal.web.api import api_router
 from portal.web.auth.oidc import RelyingParty, load_providers
@@ -203,6 +204,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
     secure = secure_cookies(settings)
     return Litestar(
         route_handlers=handlers,
+        # Every portal route declares what it needs (portal/web/access.py), or does not answer.
+        guards=[declared],
         state=state,
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(

@@ -633,3 +633,30 @@ def _fuzz(operation: Any, headers: dict[str, str], statuses: Counter[int]) -> No
                 response_schema_conformance, status_code_conformance, content_type_conformance])
 
     fuzz()
+
+
+TWINS = [
+    ("/participants/{id}", "/participants/{id}"),
+    ("/participants/{id}/consents/", "/participants/{id}/consents"),
+    ("/participants/{id}/why/housing", "/participants/{id}/decisions/housing"),
+    ("/participants/{id}/why/sud_treatment", "/participants/{id}/decisions/sud_treatment"),
+]
+
+
+def test_every_page_and_its_api_twin_give_each_user_the_same_answer(portal: Portal) -> None:
+    """The same use case behind both: every demo staff user gets the same status from a page
+    and from its API twin, on and off the care team and for an unknown id."""
+    from portal.services.seed import STAFF
+
+    client = portal.client()
+    compared = 0
+    for seed in STAFF:
+        browser = portal.cookie_client(seed.email)
+        headers = portal.bearer(seed.email)
+        for page, api in TWINS:
+            for pid in ("LP-1001", "LP-1003", "LP-ZZZZ"):
+                page_status = browser.get(page.format(id=pid)).status_code
+                api_status = client.get(API + api.format(id=pid), headers=headers).status_code
+                assert page_status == api_status, (seed.email, page, pid)
+                compared += 1
+    assert compared == len(STAFF) * len(TWINS) * 3
