@@ -29,6 +29,7 @@ from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import Action, DataCategory, Purpose
+from portal.policy.casbin_policy import PolicyFileError
 from portal.services import keys as key_service
 from portal.services.access import RequestMeta, user_may
 from portal.services.audit import write_signing_key
@@ -86,7 +87,11 @@ class Context:
             self._engine.dispose()
 
     def services(self) -> Services:
-        return Services.build(self.settings, make_session_factory(self.engine))
+        try:
+            return Services.build(self.settings, make_session_factory(self.engine))
+        except PolicyFileError as exc:
+            fail(f"the role policy in {self.settings.policies_dir} cannot be used, so the "
+                 f"portal does not start: {exc}")
 
     def require_current_schema(self) -> None:
         current, head = migrate.current_revision(self.engine), migrate.head_revision(self.engine)
@@ -121,6 +126,7 @@ def _serve(obj: Context, host: str | None, port: int | None, workers: int) -> No
 
     settings = obj.settings
     obj.require_current_schema()
+    obj.services()  # refuses a policy that cannot be used, before anything listens
     click.echo(f"LEAD Partner Portal on http://{host or settings.host}:{port or settings.port} "
                f"({settings.env}, {obj.engine.url.get_backend_name()})")
     config = uvicorn.Config("portal.web.asgi:app_from_environment", factory=True,

@@ -190,3 +190,23 @@ def test_serve_with_several_workers(settings: Settings, tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serve_refuses_a_policy_model_that_is_not_deny_override(
+        settings: Settings, engine: object, tmp_path: Path) -> None:
+    """An allow-only effect would let deny rows (the Golden Rule) stop winning: the portal
+    does not start on it, and says why."""
+    import shutil
+
+    from portal.policy.casbin_policy import default_policies_dir
+
+    broken = tmp_path / "policies"
+    shutil.copytree(default_policies_dir(), broken)
+    model = broken / "model.conf"
+    model.write_text(model.read_text().replace(" && !some(where (p.eft == deny))", ""))
+    result = CliRunner().invoke(main, ["serve", "--port", "8799"], env={
+        "PORTAL_DATABASE_URL": settings.database_url, "PORTAL_DATA_DIR": str(settings.data_dir),
+        "PORTAL_DATA_KEY_FILE": str(settings.data_key_file),
+        "PORTAL_POLICIES_DIR": str(broken)})
+    assert result.exit_code == 1
+    assert "does not start" in result.output and "deny-override" in result.output
