@@ -14,6 +14,7 @@ import struct
 import threading
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -75,8 +76,11 @@ class Vault:
     """The data keys, unwrapped in memory. Thread-safe; reloads new key versions periodically
     so that a rotation made by another process is picked up."""
 
-    def __init__(self, provider: KeyProvider) -> None:
+    def __init__(self, provider: KeyProvider,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.provider = provider
+        # Seconds, for the refresh interval only (tests move it past REFRESH_SECONDS).
+        self.clock = clock
         self._keys: _Keys | None = None
         self._loaded_at = 0.0
         self._lock = threading.Lock()
@@ -109,7 +113,7 @@ class Vault:
             self._keys = _Keys(ciphers=ciphers, current=max(live),
                                retired=frozenset(r.version for r in fields if r.retired_at),
                                blind=self.provider.unwrap(blind[0].wrapped_key))
-            self._loaded_at = time.monotonic()
+            self._loaded_at = self.clock()
 
     def _create_first_keys(self, session: Session, *, need_field: bool, need_blind: bool) -> None:
         if need_field:
@@ -129,9 +133,14 @@ class Vault:
 
     def ready(self, session: Session) -> Vault:
         """Load the keys in the caller's transaction, or reload them when a minute old, so a
-        rotation made by another process is picked up. Returns the vault."""
-        if self._keys is None or time.monotonic() - self._loaded_at > REFRESH_SECONDS:
-            self.load(session)
+        rotation made by another process is picked up. Returns the vault.
+
+        The reload never flushes the caller's pending changes: a row half-way through a
+        change (a consent marked active before its signature is sealed) must not reach the
+        database, and its constraints, because the keys happened to be a minute old."""
+        if self._keys is None or self.clock() - self._loaded_at > REFRESH_SECONDS:
+            with session.no_autoflush:
+                self.load(session)
         return self
 
     def keys(self) -> _Keys:

@@ -411,6 +411,8 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
     drawn signature) or attach a scan of a wet-ink form; then keep a PDF copy and its hash."""
     participant = case_managed(session, services, user, public_id, meta,
                                AuditAction.CONSENT_SIGN)
+    # The keys are ready before any row changes: nothing below reloads them mid-change.
+    vault = services.vault.ready(session)
     row = _consent(session, consent_id, participant.id)
     problems = []
     try:
@@ -445,7 +447,6 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
     row.signer_relation = signer_relation.value
     row.witness_user_id = user.id
     row.signed_at = now
-    vault = services.vault.ready(session)
     vault.seal(row, {"signer_name": signer_name.strip()})
     content = scan if scan else render_pdf(
         sentences(repo.directive(row), reference_names(session, row.language), row.language),
