@@ -304,6 +304,9 @@ class Consent(Base):
     information_description: Mapped[str] = mapped_column(Text, default="")
     # 42 CFR 2.31(a)(6): the right to revoke, how, and its limits, as shown to the signer.
     revocation_statement: Mapped[str] = mapped_column(Text, default="")
+    # 42 CFR 2.31(a)(10), for a TPO consent (2.33): redisclosure may end Part 2 protection, and
+    # what refusing to sign means; as shown to the signer.
+    tpo_statement: Mapped[str] = mapped_column(Text, default="", server_default="")
     expires_on: Mapped[date | None] = mapped_column(Date)
     expiry_event: Mapped[str | None] = mapped_column(String(300))
     # 42 CFR 2.35(c)(2): criminal-justice consents may be irrevocable until a time or event.

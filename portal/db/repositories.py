@@ -60,7 +60,8 @@ def directive(row: m.Consent) -> Directive:
                       period_start=p.period_start, period_end=p.period_end)
             for p in row.provisions),
         information_description=row.information_description,
-        revocation_statement=row.revocation_statement, expires_on=row.expires_on,
+        revocation_statement=row.revocation_statement, tpo_statement=row.tpo_statement,
+        expires_on=row.expires_on,
         expiry_event=row.expiry_event, signature=signature,
         revocable_after=row.revocable_after, revocable_after_event=row.revocable_after_event,
         revoked_at=row.revoked_at, version=row.version,

@@ -92,6 +92,8 @@ class Directive:
     provisions: tuple[Provision, ...]
     information_description: str = ""
     revocation_statement: str = ""
+    # 42 CFR 2.31(a)(10): a TPO consent's statements on redisclosure and on refusing to sign.
+    tpo_statement: str = ""
     expires_on: date | None = None
     expiry_event: str | None = None
     signature: Signature | None = None
@@ -151,6 +153,11 @@ def missing_elements(d: Directive) -> list[str]:
         missing.append("the date signed (42 CFR 2.31(a)(9))")
     if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE:
         missing.extend(_criminal_justice_problems(permits))
+    if d.kind is ConsentKind.PART2_TPO and not d.tpo_statement.strip():
+        missing.append("the statements that records disclosed for treatment, payment and "
+                       "operations may be redisclosed and may no longer be protected by "
+                       "42 CFR Part 2, and what happens if the patient refuses to sign "
+                       "(42 CFR 2.31(a)(10))")
     return missing
 
 

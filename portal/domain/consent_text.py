@@ -117,6 +117,20 @@ WORDS = {
 }
 
 
+# 42 CFR 2.31(a)(10), required in a consent for treatment, payment and health care operations
+# (2.33(b)): what redisclosure means, and that refusing to sign does not cost treatment.
+TPO_STATEMENT = {
+    "en": "The agencies you name can share these records again for your treatment, payment "
+          "or their health care work. Once shared again, federal law (42 CFR Part 2) may no "
+          "longer protect them. You do not have to sign. If you do not sign, you still get "
+          "treatment; only this sharing does not happen.",
+    "es": "Las agencias que usted nombra pueden volver a compartir estos registros para su "
+          "tratamiento, el pago o su trabajo de atención médica. Después de compartirlos otra "
+          "vez, es posible que la ley federal (42 CFR Parte 2) ya no los proteja. Usted no "
+          "tiene que firmar. Si no firma, igual recibe tratamiento; solo no se comparte esto.",
+}
+
+
 def _join(items: list[str], lang: str) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -184,6 +198,9 @@ def sentences(d: Directive, names: Mapping[str, str], lang: str = "en",
         out.append(sentence[0].upper() + sentence[1:] + ".")
     if d.covers_part2:
         out.append(w["part2"])
+    if d.kind is ConsentKind.PART2_TPO:
+        # What was shown and signed, kept with the consent (checked by missing_elements).
+        out.append(d.tpo_statement or TPO_STATEMENT[lang])
     locked = d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE and revocable_from(d) and not (
         today is not None and d.revocable_after is not None and today >= d.revocable_after)
     if locked:

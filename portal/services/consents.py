@@ -39,6 +39,7 @@ from portal.domain.consent_text import (
     CONSENT_TEXT_VERSIONS,
     REVOCATION_STATEMENT,
     SECTOR_WORDS,
+    TPO_STATEMENT,
     WORDS,
     information_description,
     sentences,
@@ -239,12 +240,15 @@ def _parse_form(session: Session, participant: m.Participant,
         information_description=information_description(categories, part2_source)
         if categories else "",
         revocation_statement=REVOCATION_STATEMENT, expires_on=expires,
+        tpo_statement=TPO_STATEMENT.get(form.language, TPO_STATEMENT["en"])
+        if kind is ConsentKind.PART2_TPO else "",
         expiry_event=form.expiry_event.strip() or None,
         revocable_after=revocable_after if kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None,
         revocable_after_event=(form.revocable_after_event.strip() or None)
         if kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None)
     columns = {"kind": kind.value, "information_description": directive.information_description,
                "revocation_statement": REVOCATION_STATEMENT, "expires_on": expires,
+               "tpo_statement": directive.tpo_statement,
                "expiry_event": directive.expiry_event, "language": form.language,
                "revocable_after": directive.revocable_after,
                "revocable_after_event": directive.revocable_after_event,

@@ -301,3 +301,20 @@ def test_the_form_refuses_what_decide_would_never_honour(
     assert problem in refused.text
     with demo() as s:
         assert s.scalar(select(func.count()).select_from(m.Consent)) == before
+
+
+def test_a_tpo_consent_states_redisclosure_and_refusal_and_can_be_signed(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    from portal.domain.consent_text import TPO_STATEMENT
+
+    maria = as_user(MARIA)
+    url = _draft(maria, "LP-1001", kind="part2_tpo", disclosers=["cedar-recovery"],
+                 recipients=["hope-housing"], categories=["progress"],
+                 language="es").headers["location"]
+    review = maria.get(url).text
+    assert "ya no los proteja" in review and "igual recibe tratamiento" in review
+    assert _sign(maria, url, signer_name="Marcus Reed").status_code in (302, 303)
+    with demo() as s:
+        row = s.get(m.Consent, uuid.UUID(url.rsplit("/", 1)[1]))
+        assert row is not None and row.status == "active"
+        assert row.tpo_statement == TPO_STATEMENT["es"]
