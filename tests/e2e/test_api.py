@@ -366,6 +366,7 @@ def test_each_api_read_writes_the_pages_audit_events(portal: Portal) -> None:
 
     browser = portal.cookie_client(ALEX)
     api = portal.client()
+    pages: list[list[tuple[Any, ...]]] = []
     for page_path, api_path in [
             ("/participants/LP-1001", f"{API}/participants/LP-1001"),
             ("/participants/LP-1001/why/sud_treatment",
@@ -376,17 +377,22 @@ def test_each_api_read_writes_the_pages_audit_events(portal: Portal) -> None:
         assert api.get(api_path, headers=portal.bearer(ALEX)).status_code == 200
         page_events, api_events = trail(start)[:middle - start], trail(middle)
         assert page_events and api_events == page_events, api_path
-    views = [e for e in trail(0) if e[0] == "record:view"]
+        pages.append(page_events)
+    # The explanation discloses nothing: no view is logged again.
+    assert [e for e in page_events if e[0] == "record:view"] == []
+    # Every category is decided and audited: shown ones as views, withheld ones as withheld.
+    views = [e for e in trail(0) if e[0] in ("record:view", "record:withhold")]
     assert {e[1] for e in views} == {"contact", "case_plan", "progress", "housing", "benefits",
                                      "health", "mental_health", "sud_treatment", "justice"}
     sud = [e for e in views if e[1] == "sud_treatment"]
+    assert {e[0] for e in sud} == {"record:withhold"}
     assert all(e[2] == "deny" and "no_role_permission" in e[4] for e in sud)
     # The records endpoint decides (and audits) the whole page, then filters.
     start = head()
     api.get(f"{API}/participants/LP-1001/records", params={"category": "housing"},
             headers=portal.bearer(ALEX))
     assert [e[1] for e in trail(start) if e[0] == "record:view"] == [
-        e[1] for e in page_events if e[0] == "record:view"]
+        e[1] for e in pages[0] if e[0] == "record:view"]
 
 
 def test_consents_for_case_managers_on_the_care_team_only(portal: Portal) -> None:

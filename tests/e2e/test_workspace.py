@@ -111,7 +111,8 @@ def test_a_goals_detail_is_not_disclosed_without_its_status(
         assert ("Move-in costs" in page) == ("Deposit pledged" in page)
         with demo() as s:
             return {e.category: e.record_ids for e in s.scalars(select(m.AuditEvent).where(
-                m.AuditEvent.actor == ALEX, m.AuditEvent.action == "record:view"
+                m.AuditEvent.actor == ALEX,
+                m.AuditEvent.action.in_(("record:view", "record:withhold"))
             ).order_by(m.AuditEvent.seq.desc()).limit(9))}
 
     views = shown_to_alex()  # the consent shares Harbor's housing and progress
@@ -194,7 +195,7 @@ def test_housing_navigator_sees_housing_and_progress_not_treatment(
     assert "Cedar" not in why.text and "Opioid" not in why.text
     with demo() as s:
         views = s.scalars(select(m.AuditEvent).where(
-            m.AuditEvent.action == "record:view",
+            m.AuditEvent.action.in_(("record:view", "record:withhold")),
             m.AuditEvent.actor == ALEX)).all()
         assert {v.category for v in views} == {
             "contact", "case_plan", "progress", "housing", "benefits", "health",
@@ -203,7 +204,8 @@ def test_housing_navigator_sees_housing_and_progress_not_treatment(
         assert progress.decision == "permit" and progress.consent_ids
         assert progress.detail["disclosers"] == ["harbor-lead"]
         sud = next(v for v in views if v.category == "sud_treatment")
-        assert sud.decision == "deny" and "no_role_permission" in sud.reasons
+        assert sud.action == "record:withhold" and sud.decision == "deny"
+        assert "no_role_permission" in sud.reasons
         participant = repo.participant_by_public_id(s, "LP-1001")
         assert participant is not None
         disclosures = audit_service.disclosures(s, participant.id)

@@ -198,7 +198,7 @@ def test_referral_to_revocation_in_the_audit_log(people: dict[str, Any],
             ("maria.lopez@harbor-lead.example", "consent:sign", ""),
             ("maria.lopez@harbor-lead.example", "consent:revoke", ""),
             ("alex.rivera@hope-housing.example", "record:view", "permit"),
-            ("alex.rivera@hope-housing.example", "record:view", "deny")):
+            ("alex.rivera@hope-housing.example", "record:withhold", "deny")):
         # The referral comes before there is a participant to file it under.
         where = "" if action.startswith("referral:") else f"&participant={pid}"
         renee.goto(f"{portal}/compliance/audit?user={actor}&action={action}"
