@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from portal.db.types import UTCDateTime, utcnow
 from portal.domain.consent import (
+    ConsentEvent,
     ConsentKind,
     ConsentStatus,
     ProvisionEffect,
@@ -161,6 +162,26 @@ class Participant(Base):
     status: Mapped[str] = mapped_column(String(16), default=ParticipantStatus.ENROLLED.value)
     preferred_language: Mapped[str] = mapped_column(String(8), default=Language.EN.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ParticipantEvent(Base):
+    """Something that happened to a participant that ends consents or unlocks revocation
+    (their exit from LEAD, the final disposition of their case), recorded once, audited."""
+
+    __tablename__ = "participant_event"
+    __table_args__ = (
+        one_of("event", ConsentEvent),
+        UniqueConstraint("participant_id", "event"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    recorded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CareTeamMember(Base):

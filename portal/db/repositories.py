@@ -7,7 +7,8 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from types import MappingProxyType
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.db import models as m
 from portal.domain import decision as d
 from portal.domain.consent import (
+    ConsentEvent,
     ConsentKind,
     ConsentStatus,
     Directive,
@@ -70,13 +72,14 @@ def directive(row: m.Consent) -> Directive:
 
 def load_context(session: Session, participant_id: uuid.UUID, *, user_id: int | None,
                  at: datetime) -> d.ParticipantContext:
-    """Care team, consents with provisions and the user's break-glass grants: four queries."""
+    """Care team, consents with provisions, recorded events and the user's break-glass
+    grants: five queries."""
     return load_contexts(session, [participant_id], user_id=user_id, at=at)[participant_id]
 
 
 def load_contexts(session: Session, participant_ids: Sequence[uuid.UUID], *,
                   user_id: int | None, at: datetime) -> dict[uuid.UUID, d.ParticipantContext]:
-    """The decision context of several participants in the same four queries as one."""
+    """The decision context of several participants in the same five queries as one."""
     ids = list(dict.fromkeys(participant_ids))
     links: dict[uuid.UUID, list[d.CareTeamLink]] = defaultdict(list)
     for pid, slug, start, end in session.execute(
@@ -98,10 +101,24 @@ def load_contexts(session: Session, participant_ids: Sequence[uuid.UUID], *,
                 m.BreakGlassGrant.expires_at > at)):
             grants[g.participant_id].append(
                 d.BreakGlassGrant(str(g.id), g.staff_user_id, g.started_at, g.expires_at))
+    occurred: dict[uuid.UUID, dict[ConsentEvent, date]] = defaultdict(dict)
+    for pid, event, on in session.execute(
+            select(m.ParticipantEvent.participant_id, m.ParticipantEvent.event,
+                   m.ParticipantEvent.occurred_on)
+            .where(m.ParticipantEvent.participant_id.in_(ids))):
+        occurred[pid][ConsentEvent(event)] = on
     return {pid: d.ParticipantContext(participant_id=str(pid), care_team=tuple(links[pid]),
                                       consents=tuple(consents[pid]),
-                                      break_glass=tuple(grants[pid]))
+                                      break_glass=tuple(grants[pid]),
+                                      occurred=MappingProxyType(occurred[pid]))
             for pid in ids}
+
+
+def occurred_events(session: Session, participant_id: uuid.UUID) -> dict[ConsentEvent, date]:
+    """The events recorded for one participant (exit, disposition...), by day."""
+    return {ConsentEvent(event): on for event, on in session.execute(
+        select(m.ParticipantEvent.event, m.ParticipantEvent.occurred_on)
+        .where(m.ParticipantEvent.participant_id == participant_id))}
 
 
 @dataclass(frozen=True, slots=True)

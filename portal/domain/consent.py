@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
+from types import MappingProxyType
 
 from portal.domain.vocabulary import JUSTICE_SECTORS, PART2_CATEGORIES, DataCategory, Purpose
 
@@ -27,6 +29,33 @@ class ConsentStatus(StrEnum):
     EXPIRED = "expired"
     SUPERSEDED = "superseded"
     ENTERED_IN_ERROR = "entered_in_error"
+
+
+class ConsentEvent(StrEnum):
+    """Events a consent may end on (42 CFR 2.31(a)(7)) or, for a 2.35 consent, become
+    revocable at (2.35(c)): recorded facts that decide() evaluates, never free text."""
+
+    LEAD_EXIT = "lead_exit"  # the participant's participation in LEAD ended
+    FINAL_DISPOSITION = "final_disposition"  # the final disposition of their case
+    TREATMENT_EPISODE_END = "treatment_episode_end"  # the end of a treatment episode
+
+
+# What has happened to a participant, and on which day (loaded with the decision context).
+Occurred = Mapping[ConsentEvent, date]
+NOTHING_OCCURRED: Occurred = MappingProxyType({})
+
+
+def event_of(value: str | None) -> ConsentEvent | None:
+    """The event a stored code names; None for no code or one outside the vocabulary."""
+    try:
+        return ConsentEvent(value) if value else None
+    except ValueError:
+        return None
+
+
+def has_occurred(value: str | None, occurred: Occurred, day: date) -> bool:
+    event = event_of(value)
+    return event is not None and event in occurred and occurred[event] <= day
 
 
 class ProvisionEffect(StrEnum):
@@ -103,10 +132,12 @@ class Directive:
     version: int = 1
     supersedes_id: str | None = None
 
-    def status_at(self, at: datetime) -> ConsentStatus:
-        """Expiry is evaluated at decision time, never by a batch job (42 CFR 2.31(a)(7))."""
-        if self.status is ConsentStatus.ACTIVE and self.expires_on is not None and (
-            at.date() > self.expires_on
+    def status_at(self, at: datetime, occurred: Occurred = NOTHING_OCCURRED) -> ConsentStatus:
+        """Expiry is evaluated at decision time, never by a batch job (42 CFR 2.31(a)(7)): by
+        its date, or by its event once that event is recorded as having happened."""
+        if self.status is ConsentStatus.ACTIVE and (
+            (self.expires_on is not None and at.date() > self.expires_on)
+            or has_occurred(self.expiry_event, occurred, at.date())
         ):
             return ConsentStatus.EXPIRED
         return self.status
@@ -145,7 +176,7 @@ def missing_elements(d: Directive) -> list[str]:
         missing.append("the purpose of each disclosure (42 CFR 2.31(a)(5))")
     if not d.revocation_statement.strip():
         missing.append("the right to revoke and how (42 CFR 2.31(a)(6))")
-    if d.expires_on is None and not (d.expiry_event or "").strip():
+    if d.expires_on is None and event_of(d.expiry_event) is None:
         missing.append("an expiration date or event (42 CFR 2.31(a)(7))")
     if d.signature is None or not d.signature.signer_name.strip():
         missing.append("the signature of the patient or representative (42 CFR 2.31(a)(8))")
@@ -197,24 +228,32 @@ def activate(d: Directive, signature: Signature) -> Directive:
     return replace(signed, status=ConsentStatus.ACTIVE)
 
 
+EVENT_LABELS = {
+    ConsentEvent.LEAD_EXIT: "the end of participation in LEAD",
+    ConsentEvent.FINAL_DISPOSITION: "the final disposition of the case",
+    ConsentEvent.TREATMENT_EPISODE_END: "the end of the treatment episode",
+}
+
+
 def revocable_from(d: Directive) -> str | None:
     """When a 42 CFR 2.35 consent becomes revocable, in words (None when revocable now)."""
     parts = []
     if d.revocable_after is not None:
         parts.append(d.revocable_after.isoformat())
-    if d.revocable_after_event:
-        parts.append(d.revocable_after_event)
+    if (event := event_of(d.revocable_after_event)) is not None:
+        parts.append(EVENT_LABELS[event])
     return " or ".join(parts) or None
 
 
-def revoke(d: Directive, at: datetime, *, event_occurred: bool = False) -> Directive:
-    """active -> revoked; a 42 CFR 2.35(c) consent not before its stated time or event."""
-    if d.status_at(at) is not ConsentStatus.ACTIVE:
+def revoke(d: Directive, at: datetime, occurred: Occurred = NOTHING_OCCURRED) -> Directive:
+    """active -> revoked; a 42 CFR 2.35(c) consent not before its stated time or event (the
+    event counts once it is recorded as having happened)."""
+    if d.status_at(at, occurred) is not ConsentStatus.ACTIVE:
         raise ConsentError([f"only an active consent can be revoked; this one is "
-                            f"{d.status_at(at).value}"])
+                            f"{d.status_at(at, occurred).value}"])
     if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE:
         date_passed = d.revocable_after is not None and at.date() >= d.revocable_after
-        event_passed = d.revocable_after_event is not None and event_occurred
+        event_passed = has_occurred(d.revocable_after_event, occurred, at.date())
         restricted = d.revocable_after is not None or d.revocable_after_event is not None
         if restricted and not (date_passed or event_passed):
             raise ConsentError([

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
-from portal.domain.consent import ConsentKind, Directive, ProvisionEffect, revocable_from
+from portal.domain.consent import (
+    NOTHING_OCCURRED,
+    ConsentEvent,
+    ConsentKind,
+    Directive,
+    Occurred,
+    ProvisionEffect,
+    event_of,
+    has_occurred,
+    revocable_from,
+)
 from portal.domain.vocabulary import DataCategory, Purpose, Role, Sector
 
 # The version of the consent text shown and signed, per language (kept with each consent).
@@ -86,6 +96,7 @@ ROLE_WORDS: dict[str, dict[Role, str]] = {
 WORDS = {
     "en": {"can_see": "{who} can see {what}", "until": "until {when}",
            "until_event": "until {event}", "so": "so they can {why}",
+           "unknown_event": "an event the portal does not know",
            "not": "{who} cannot see {what}", "and": "and", "or": "or", "from": "from {who}",
            "revoke": "You can take back this permission at any time by telling your case "
                      "manager or from the portal. Taking it back does not undo sharing that "
@@ -101,6 +112,7 @@ WORDS = {
            "signed": "Signed by {signer} on {when} UTC; witness: {witness}."},
     "es": {"can_see": "{who} puede ver {what}", "until": "hasta el {when}",
            "until_event": "hasta {event}", "so": "{why}",
+           "unknown_event": "un evento que el portal no conoce",
            "not": "{who} no puede ver {what}", "and": "y", "or": "o", "from": "de {who}",
            "revoke": "Usted puede retirar este permiso en cualquier momento, diciéndole a su "
                      "administrador de caso o desde el portal. Retirarlo no deshace lo que ya "
@@ -131,6 +143,21 @@ TPO_STATEMENT = {
 }
 
 
+EVENT_WORDS: dict[str, dict[ConsentEvent, str]] = {
+    "en": {ConsentEvent.LEAD_EXIT: "you leave LEAD",
+           ConsentEvent.FINAL_DISPOSITION: "your case is finally decided",
+           ConsentEvent.TREATMENT_EPISODE_END: "your treatment ends"},
+    "es": {ConsentEvent.LEAD_EXIT: "que usted salga de LEAD",
+           ConsentEvent.FINAL_DISPOSITION: "que se decida su caso de forma final",
+           ConsentEvent.TREATMENT_EPISODE_END: "que termine su tratamiento"},
+}
+
+
+def event_words(value: str | None, lang: str) -> str:
+    event = event_of(value)
+    return EVENT_WORDS[lang][event] if event is not None else WORDS[lang]["unknown_event"]
+
+
 def _join(items: list[str], lang: str) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -151,7 +178,7 @@ def _purpose(purposes: frozenset[Purpose], lang: str) -> str:
 def _when(d: Directive, lang: str) -> str:
     if d.expires_on is not None:
         return WORDS[lang]["until"].format(when=spoken_date(d.expires_on, lang))
-    return WORDS[lang]["until_event"].format(event=d.expiry_event or "")
+    return WORDS[lang]["until_event"].format(event=event_words(d.expiry_event, lang))
 
 
 MONTHS = {"en": ["January", "February", "March", "April", "May", "June", "July", "August",
@@ -174,12 +201,13 @@ def revocable_when(d: Directive, lang: str) -> str | None:
     if d.revocable_after is not None:
         parts.append(spoken_date(d.revocable_after, lang))
     if d.revocable_after_event:
-        parts.append(d.revocable_after_event)
+        parts.append(event_words(d.revocable_after_event, lang))
     return f" {WORDS[lang]['or']} ".join(parts) or None
 
 
 def sentences(d: Directive, names: Mapping[str, str], lang: str = "en",
-              today: date | None = None) -> list[str]:
+              today: date | None = None,
+              occurred: Occurred = NOTHING_OCCURRED) -> list[str]:
     """The consent as sentences a participant understands. ``names`` maps ``org:<slug>`` and
     ``sector:<sector>`` references to readable names. With ``today``, a 42 CFR 2.35 consent
     whose date to become revocable has passed says it can be taken back."""
@@ -202,7 +230,9 @@ def sentences(d: Directive, names: Mapping[str, str], lang: str = "en",
         # What was shown and signed, kept with the consent (checked by missing_elements).
         out.append(d.tpo_statement or TPO_STATEMENT[lang])
     locked = d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE and revocable_from(d) and not (
-        today is not None and d.revocable_after is not None and today >= d.revocable_after)
+        today is not None and (
+            (d.revocable_after is not None and today >= d.revocable_after)
+            or has_occurred(d.revocable_after_event, occurred, today)))
     if locked:
         out.append(w["revoke_cj"].format(when=revocable_when(d, lang)))
     else:

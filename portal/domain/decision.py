@@ -23,10 +23,12 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from portal.domain.consent import (
+    NOTHING_OCCURRED,
     NOTICE_PART2,
     ConsentKind,
     ConsentStatus,
     Directive,
+    Occurred,
     Provision,
     ProvisionEffect,
     missing_elements,
@@ -130,6 +132,8 @@ class ParticipantContext:
     care_team: tuple[CareTeamLink, ...] = ()
     consents: tuple[Directive, ...] = ()
     break_glass: tuple[BreakGlassGrant, ...] = ()
+    # Recorded events (exit from LEAD, final disposition...) that end or unlock consents.
+    occurred: Occurred = field(default_factory=lambda: NOTHING_OCCURRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +284,7 @@ def _by_consent(request: AccessRequest, context: ParticipantContext, category: D
         hits = [(i, p) for i, p in enumerate(consent.provisions) if matches(p)]
         if not hits:
             continue
-        status = consent.status_at(request.at)
+        status = consent.status_at(request.at, context.occurred)
         if status is not ConsentStatus.ACTIVE:
             if status is ConsentStatus.REVOKED:
                 near_miss.add(Reason.CONSENT_REVOKED)

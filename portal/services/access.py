@@ -14,7 +14,7 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.consent import ConsentKind
+from portal.domain.consent import EVENT_LABELS, ConsentKind, event_of
 from portal.domain.decision import AccessRequest, Decision, Obligation, Reason, decide
 from portal.domain.explain import Names, sentence
 from portal.domain.permissions import Permission, permitted
@@ -165,8 +165,9 @@ class AccessService:
             consent_words = ""
             if decision.consent_id in consents:
                 c = consents[decision.consent_id]
+                event = event_of(c.expiry_event)
                 until = (f"until {c.expires_on.isoformat()}" if c.expires_on
-                         else f"until {c.expiry_event}")
+                         else f"until {EVENT_LABELS[event]}" if event else "")
                 consent_words = f"the {CONSENT_KIND_LABELS[c.kind]} {until}"
             names = Names(participant=participant.public_id, source=source.name,
                           recipient=actor.organization.name, consent=consent_words)

@@ -23,7 +23,7 @@ from portal.crypto.vault import Vault
 from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.vocabulary import Role, StaffStatus
+from portal.domain.vocabulary import ParticipantStatus, Role, StaffStatus
 from portal.policy.casbin_policy import map_groups
 from portal.services.access import RequestMeta
 from portal.services.audit import AuditLog
@@ -228,6 +228,10 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
         raise _fail(session, audit, credential, meta, "bad_enrolment_code",
                     "That ID and code do not match. Check the slip from your case "
                     "manager.") from None
+    if participant is not None and participant.status == ParticipantStatus.EXITED.value:
+        # An exit from LEAD ends the codes issued before it (and the consents that end on it).
+        raise _fail(session, audit, credential, meta, "participant_exited",
+                    "You have left LEAD, so this code no longer works.")
     if credential.enrolment_code_expires_at is None or credential.enrolment_code_expires_at < now:
         raise _fail(session, audit, credential, meta, "expired_enrolment_code",
                     "That code has expired. Ask your case manager for a new one.")

@@ -30,6 +30,7 @@ from portal.domain.consent import (
     SignerRelation,
     activate,
     ensure_editable,
+    event_of,
     missing_elements,
     revocable_from,
     revoke,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 def consent_summaries(session: Session, participant_id: uuid.UUID,
                       at: datetime) -> list[dict[str, Any]]:
     """`[{"id", "kind", "status", "provisions", "expires", "revocable_after"}]`, newest first."""
+    occurred = repo.occurred_events(session, participant_id)
     rows = session.scalars(
         select(m.Consent).where(m.Consent.participant_id == participant_id)
         .options(selectinload(m.Consent.provisions))
@@ -70,7 +72,8 @@ def consent_summaries(session: Session, participant_id: uuid.UUID,
     for row in rows:
         d = repo.directive(row)
         out.append({
-            "id": d.id, "kind": d.kind.value, "status": d.status_at(at).value, "version": d.version,
+            "id": d.id, "kind": d.kind.value, "status": d.status_at(at, occurred).value,
+            "version": d.version,
             "provisions": [{
                 "effect": p.effect.value, "disclosers": sorted(p.disclosers),
                 "recipients": sorted(p.recipients), "categories": sorted(p.categories),
@@ -216,6 +219,9 @@ def _parse_form(session: Session, participant: m.Participant,
             purposes.append(Purpose(value))
         except ValueError:
             problems.append(f"Unknown purpose: {value}.")
+    for value in (form.expiry_event, form.revocable_after_event):
+        if value.strip() and event_of(value.strip()) is None:
+            problems.append("Choose the event from the list.")
     expires = _date(form.expires_on, "expiration date", problems)
     revocable_after = _date(form.revocable_after, "date it becomes revocable", problems)
     if expires is not None and expires <= utcnow().date():
@@ -320,7 +326,8 @@ def new_version(session: Session, services: Services, user: m.StaffUser, public_
     participant = case_managed(session, services, user, public_id, meta,
                                AuditAction.CONSENT_CREATE)
     old = _consent(session, consent_id, participant.id)
-    status = repo.directive(old).status_at(utcnow())
+    status = repo.directive(old).status_at(utcnow(), repo.occurred_events(session,
+                                                                         participant.id))
     if status is not ConsentStatus.ACTIVE:
         raise ConsentInputError([f"Only an active consent gets a new version; this one is "
                                  f"{status.value}. Start a new consent instead."])
@@ -390,8 +397,10 @@ def view(session: Session, services: Services, user: m.StaffUser, public_id: str
     services.audit.append(session, _event(services, AuditAction.CONSENT_VIEW, user, meta,
                                           participant.id, row.id))
     names = reference_names(session, row.language)
-    status = directive.status_at(utcnow())
-    return ConsentView(row, directive, status.value, sentences(directive, names, row.language),
+    occurred = repo.occurred_events(session, participant.id)
+    status = directive.status_at(utcnow(), occurred)
+    return ConsentView(row, directive, status.value,
+                       sentences(directive, names, row.language, utcnow().date(), occurred),
                        missing_elements(replace(directive, signature=Signature(
                            SignatureMethod.TYPED, "x", SignerRelation.SELF, utcnow())))
                        if status is ConsentStatus.DRAFT else [],
@@ -468,7 +477,8 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
     old = _consent(session, row.supersedes_id, participant.id) if row.supersedes_id else None
     # The version it replaces stops in the same transaction (if the participant has not
     # already taken it back or it has not expired meanwhile).
-    if old is not None and repo.directive(old).status_at(now) is ConsentStatus.ACTIVE:
+    if old is not None and repo.directive(old).status_at(
+            now, repo.occurred_events(session, participant.id)) is ConsentStatus.ACTIVE:
         replaced, _ = supersede(repo.directive(old), repo.directive(row))
         old.status = replaced.status.value
         services.audit.append(session, _event(services, AuditAction.CONSENT_SUPERSEDE, user,
@@ -548,7 +558,7 @@ def revoke_consent(session: Session, services: Services, user: m.StaffUser, publ
                                  "revoke it."])
     now = utcnow()
     try:
-        revoke(repo.directive(row), now)
+        revoke(repo.directive(row), now, repo.occurred_events(session, participant.id))
     except ConsentError as exc:
         raise ConsentInputError(exc.problems) from None
     row.status = ConsentStatus.REVOKED.value

@@ -267,4 +267,7 @@ def issue_code(session: Session, services: Services, user: m.StaffUser, public_i
                meta: RequestMeta) -> str:
     participant = _managed(session, services, user, public_id, meta,
                            AuditAction.AUTH_ENROLMENT_CODE_ISSUE, Permission.SIGN_IN_CODE_CREATE)
+    if participant.status == ParticipantStatus.EXITED.value:
+        raise ReferralError("This participant has left LEAD, so no sign-in code is issued. "
+                            "To enrol them again, make a new referral.")
     return auth_service.issue_enrolment_code(session, services.audit, participant, user, meta)

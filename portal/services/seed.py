@@ -24,14 +24,29 @@ from portal.db.models import (
     GoalUpdate,
     Organization,
     Participant,
+    ParticipantEvent,
     Record,
     StaffRole,
     StaffUser,
 )
-from portal.domain.consent import ConsentKind, ConsentStatus, SignatureMethod, SignerRelation
+from portal.domain.consent import (
+    ConsentEvent,
+    ConsentKind,
+    ConsentStatus,
+    SignatureMethod,
+    SignerRelation,
+)
 from portal.domain.consent_text import CONSENT_TEXT_VERSIONS, REVOCATION_STATEMENT
 from portal.domain.vocabulary import DataCategory as C
-from portal.domain.vocabulary import GoalDomain, GoalStatus, Purpose, ReferralPathway, Role, Sector
+from portal.domain.vocabulary import (
+    GoalDomain,
+    GoalStatus,
+    ParticipantStatus,
+    Purpose,
+    ReferralPathway,
+    Role,
+    Sector,
+)
 from portal.services.auth import set_demo_credentials
 
 DEV_ISSUER_PATH = "/dev-idp"
@@ -125,6 +140,14 @@ PARTICIPANTS = [
     ("LP-1012", "Lucia", "Fernandez", date(1994, 10, 5), ReferralPathway.ARREST_DIVERSION, "es",
      ("harbor-lead", "cedar-recovery", "northside-bh", "riverton-probation", "hope-housing")),
 ]
+
+# One participant has left LEAD (their health release ended with it); one has had the final
+# disposition of their case recorded (their 42 CFR 2.35 consent can now be taken back).
+DEMO_EVENTS = {
+    "LP-1009": ((ConsentEvent.LEAD_EXIT, 5, "completed", "maria.lopez@harbor-lead.example"),),
+    "LP-1010": ((ConsentEvent.FINAL_DISPOSITION, 3, "",
+                 "linda.nguyen@riverton-court.example"),),
+}
 
 # Records by category: (authoring org, title, body); {name} is the participant's given name.
 RECORDS: dict[C, list[tuple[str, str, str]]] = {
@@ -277,6 +300,13 @@ def seed_demo(session: Session, *, issuer: str, vault: Vault,
                 vault.seal(consent, {"signer_name": f"{given} {family}"})
             session.add(consent)
             counts["consents"] += 1
+        for event, days_ago, reason, by in DEMO_EVENTS.get(public_id, ()):
+            # Recorded events: consents that end on them are expired from that day on.
+            session.add(ParticipantEvent(participant_id=p.id, event=event.value,
+                                         occurred_on=today - timedelta(days=days_ago),
+                                         reason=reason, recorded_by_user_id=staff[by].id))
+            if event is ConsentEvent.LEAD_EXIT:
+                p.status = ParticipantStatus.EXITED.value
     session.flush()
     # Two participants who have already set up their sign-in (README lists them).
     for public_id, username, passphrase in DEMO_PARTICIPANT_LOGINS:
@@ -339,7 +369,7 @@ def _demo_consents(n: int, p: Participant, team: tuple[str, ...], today: date,
         yield _signed(Consent(
             kind=ConsentKind.ROI.value, status=ConsentStatus.ACTIVE.value,
             information_description="Mental health and physical health information.",
-            expiry_event="End of participation in LEAD",
+            expiry_event=ConsentEvent.LEAD_EXIT.value,
             provisions=[_provision("permit", ["org:northside-bh", "org:eastgate-clinic"],
                                    ["org:harbor-lead", "org:northside-bh", "org:eastgate-clinic"],
                                    [C.MENTAL_HEALTH, C.HEALTH], [Purpose.TREAT, Purpose.CAREMGT])],
@@ -373,7 +403,7 @@ def _demo_consents(n: int, p: Participant, team: tuple[str, ...], today: date,
                                         "Recovery Services.",
                 expires_on=today + timedelta(days=270),
                 revocable_after=today + timedelta(days=90),
-                revocable_after_event="Final disposition of my case",
+                revocable_after_event=ConsentEvent.FINAL_DISPOSITION.value,
                 provisions=[_provision("permit", ["org:cedar-recovery"],
                                        [f"org:{s}" for s in justice], [C.PROGRESS],
                                        [Purpose.LEADMON])],

@@ -21,6 +21,7 @@ from portal.domain.consent import (
     ConsentKind,
     ConsentStatus,
     Directive,
+    Occurred,
     revoke,
 )
 from portal.domain.consent_text import (
@@ -144,9 +145,9 @@ def _event(action: AuditAction, participant: m.Participant, meta: RequestMeta,
     return NewAuditEvent(action=action, **fields)  # type: ignore[arg-type]
 
 
-def _can_revoke_now(d: Directive, at: datetime) -> bool:
+def _can_revoke_now(d: Directive, at: datetime, occurred: Occurred) -> bool:
     try:
-        revoke(d, at)
+        revoke(d, at, occurred)
     except ConsentError:
         return False
     return True
@@ -156,6 +157,7 @@ def my_sharing(session: Session, services: Services, participant: m.Participant,
                meta: RequestMeta) -> MySharing:
     at = utcnow()
     names = reference_names(session, lang)
+    occurred = repo.occurred_events(session, participant.id)
     rows = session.scalars(select(m.Consent).where(m.Consent.participant_id == participant.id)
                            .order_by(m.Consent.created_at.desc())).all()
     active, drafts, history = [], [], []
@@ -163,11 +165,12 @@ def my_sharing(session: Session, services: Services, participant: m.Participant,
                                                    if r.status == ConsentStatus.DRAFT.value])
     for row in rows:
         d = repo.directive(row)
-        status = d.status_at(at)
-        item = MyConsent(str(row.id), status.value, sentences(d, names, lang, at.date()),
+        status = d.status_at(at, occurred)
+        item = MyConsent(str(row.id), status.value,
+                         sentences(d, names, lang, at.date(), occurred),
                          d.kind, revocable_when(d, lang)
                          if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE else None,
-                         _can_revoke_now(d, at),
+                         _can_revoke_now(d, at, occurred),
                          row.revoked_at or row.signed_at or row.created_at,
                          requests.get(row.id), bool(d.provisions))
         if status is ConsentStatus.ACTIVE:
@@ -202,10 +205,12 @@ def consent_for_revocation(session: Session, participant: m.Participant, consent
     row = _mine(session, participant, consent_id)
     d = repo.directive(row)
     at = utcnow()
-    return MyConsent(str(row.id), d.status_at(at).value,
-                     sentences(d, reference_names(session, lang), lang, at.date()), d.kind,
+    occurred = repo.occurred_events(session, participant.id)
+    return MyConsent(str(row.id), d.status_at(at, occurred).value,
+                     sentences(d, reference_names(session, lang), lang, at.date(), occurred),
+                     d.kind,
                      revocable_when(d, lang) if d.kind is ConsentKind.PART2_CRIMINAL_JUSTICE
-                     else None, _can_revoke_now(d, at), row.signed_at)
+                     else None, _can_revoke_now(d, at, occurred), row.signed_at)
 
 
 def revoke_mine(session: Session, services: Services, participant: m.Participant,
@@ -214,7 +219,7 @@ def revoke_mine(session: Session, services: Services, participant: m.Participant
     row = _mine(session, participant, consent_id)
     now = utcnow()
     try:
-        revoke(repo.directive(row), now)
+        revoke(repo.directive(row), now, repo.occurred_events(session, participant.id))
     except ConsentError as exc:
         raise RequestError(" ".join(exc.problems)) from None
     row.status = ConsentStatus.REVOKED.value

@@ -39,6 +39,7 @@ _CONSENT = "portal.web.consents.ConsentController"
 _REFERRAL = "portal.web.referrals.ReferralController"
 _TEAM = "portal.web.referrals.CareTeamController"
 _ADMIN = "portal.web.admin.AdminController"
+_LIFE = "portal.web.lifecycle.LifecycleController"
 _API = "portal.web.api"
 _COMPLIANCE = "portal.web.compliance.ComplianceController"
 _ME = "portal.web.me.MeController"
@@ -87,6 +88,10 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"{_TEAM}.add": Permission.CARE_TEAM_MANAGE,
     f"{_TEAM}.end": Permission.CARE_TEAM_MANAGE,
     f"{_TEAM}.code": Permission.SIGN_IN_CODE_CREATE,
+    f"{_LIFE}.exit_page": Permission.PARTICIPANT_EXIT,
+    f"{_LIFE}.exit": Permission.PARTICIPANT_EXIT,
+    f"{_LIFE}.disposition_page": Permission.DISPOSITION_CREATE,
+    f"{_LIFE}.disposition": Permission.DISPOSITION_CREATE,
     f"{_ADMIN}.staff": Permission.STAFF_MANAGE,
     f"{_ADMIN}.suspend": Permission.STAFF_MANAGE,
     f"{_ADMIN}.reinstate": Permission.STAFF_MANAGE,

@@ -45,6 +45,7 @@ from portal.web.auth.routes import (
 from portal.web.compliance import compliance_router
 from portal.web.consents import ConsentController
 from portal.web.i18n import language, translator
+from portal.web.lifecycle import LifecycleController
 from portal.web.me import MeController
 from portal.web.nav import staff_nav
 from portal.web.referrals import CareTeamController, ReferralController
@@ -199,7 +200,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
     handlers += [StaffAuthController, ParticipantAuthController,
                  ParticipantSecurityController, MeController, WorkspaceController,
                  ConsentController,
-                 ReferralController, CareTeamController, admin_router, api_router,
+                 ReferralController, CareTeamController, LifecycleController, admin_router,
+                 api_router,
                  compliance_router]
     secure = secure_cookies(settings)
     return Litestar(

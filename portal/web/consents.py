@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from portal.db import models as m
 from portal.db.types import utcnow
-from portal.domain.consent import ConsentKind
+from portal.domain.consent import EVENT_LABELS, ConsentKind
 from portal.domain.consent_text import WORDS
 from portal.domain.vocabulary import DataCategory, Purpose
 from portal.services import consents as cs
@@ -69,6 +69,7 @@ def _form_context(session: Session, public_id: str, form: cs.ConsentForm | None,
                m.CareTeamMember.current_on(today))
         .distinct().order_by(m.Organization.name)))
     return {"public_id": public_id.upper(), "team": team, "form": form, "kinds": KIND_LABELS,
+            "events": {e.value: label for e, label in EVENT_LABELS.items()},
             "categories": list(DataCategory),
             "purposes": [Purpose.CAREMGT, Purpose.TREAT, Purpose.LEADMON], **extra}
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.db import models as m
 from portal.services.access import AccessDenied
 from portal.services.consents import NotPermitted
+from portal.services.lifecycle import NotFound as NoSuchParticipant
 from portal.services.referrals import NotPermitted as NotManaged
 from portal.services.wiring import Services
 from portal.services.workspace import NotFound
@@ -42,7 +43,7 @@ def found_or(state: State, read: Callable[[Session], T],
     with db_of(state).begin() as db:
         try:
             return read(db)
-        except (NotFound, NotPermitted, NotManaged):
+        except (NotFound, NotPermitted, NotManaged, NoSuchParticipant):
             pass
         except AccessDenied as exc:
             refused = exc

@@ -188,6 +188,11 @@ TEXT: dict[str, dict[str, str]] = {
     "me.error.expired_enrolment_code": {
         "en": "That code has expired. Ask your case manager for a new one.",
         "es": "Ese código ya venció. Pida uno nuevo a su administrador de caso."},
+    "me.error.participant_exited": {
+        "en": "You have left LEAD, so this code no longer works. If you want to come back, "
+              "talk to a LEAD case manager.",
+        "es": "Usted salió de LEAD, así que este código ya no sirve. Si quiere volver, hable "
+              "con un administrador de caso de LEAD."},
     "me.error.locked": {
         "en": "Too many tries. Please wait {minutes} minutes, or ask your case manager to "
               "reset your sign-in.",

@@ -29,6 +29,8 @@ def links_for(services: Services, user: m.StaffUser) -> frozenset[str]:
         "break_glass": ws.may_break_glass(services, user),
         "consents": user_may(services.policy, user, Permission.CONSENT_VIEW),
         "care_team": user_may(services.policy, user, Permission.CARE_TEAM_MANAGE),
+        "exit": user_may(services.policy, user, Permission.PARTICIPANT_EXIT),
+        "disposition": user_may(services.policy, user, Permission.DISPOSITION_CREATE),
     }
     return frozenset(name for name, allowed in shown.items() if allowed)
 

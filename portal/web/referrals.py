@@ -149,6 +149,9 @@ class CareTeamController(Controller):
              principal: NamedDependency[Principal | None]) -> Template:
         """The code is shown once, on this page, and never stored in readable form."""
         who, user = staff_of(principal)
-        code = found_or(state, lambda db: rs.issue_code(
-            db, services_of(state), user, public_id, request_meta(request, who)))
+        try:
+            code = found_or(state, lambda db: rs.issue_code(
+                db, services_of(state), user, public_id, request_meta(request, who)))
+        except rs.ReferralError as exc:
+            return self._render(request, state, who, user, public_id, str(exc), 400)
         return self._render(request, state, who, user, public_id, None, 200, code=code)

@@ -9,6 +9,7 @@ import pytest
 
 from portal.domain.consent import (
     ConsentError,
+    ConsentEvent,
     ConsentKind,
     ConsentStatus,
     Signature,
@@ -22,7 +23,19 @@ from portal.domain.consent import (
     supersede,
 )
 from portal.domain.vocabulary import DataCategory, Purpose
-from tests.unit.domain.factories import CEDAR, HARBOR, NOW, PROBATION, TODAY, consent, provision
+from tests.unit.domain.factories import (
+    CEDAR,
+    HARBOR,
+    HOPE,
+    NOW,
+    PROBATION,
+    TODAY,
+    actor,
+    consent,
+    context,
+    provision,
+    request,
+)
 
 SIGNATURE = Signature(SignatureMethod.TYPED, "Marcus Reed", SignerRelation.SELF, NOW)
 DRAFT = consent(provision(), status=ConsentStatus.DRAFT, signed=False)
@@ -56,7 +69,7 @@ def test_sud_information_must_be_stated_explicitly() -> None:
 
 
 def test_expiry_event_instead_of_date_is_enough() -> None:
-    d = replace(DRAFT, expires_on=None, expiry_event="End of LEAD participation")
+    d = replace(DRAFT, expires_on=None, expiry_event="lead_exit")
     assert activate(d, SIGNATURE).status is ConsentStatus.ACTIVE
 
 
@@ -105,13 +118,50 @@ def test_criminal_justice_consent_refuses_early_revocation_and_says_when() -> No
                            categories=(DataCategory.PROGRESS,), purposes=(Purpose.LEADMON,)),
                  kind=ConsentKind.PART2_CRIMINAL_JUSTICE,
                  revocable_after=TODAY + timedelta(days=30),
-                 revocable_after_event="Final disposition of the case")
+                 revocable_after_event="final_disposition")
     when = (TODAY + timedelta(days=30)).isoformat()
-    assert revocable_from(cj) == f"{when} or Final disposition of the case"
+    assert revocable_from(cj) == f"{when} or the final disposition of the case"
     with pytest.raises(ConsentError, match=f"cannot be revoked until {when}"):
         revoke(cj, NOW)
     assert revoke(cj, NOW + timedelta(days=30)).status is ConsentStatus.REVOKED
-    assert revoke(cj, NOW, event_occurred=True).status is ConsentStatus.REVOKED
+    # 42 CFR 2.35(c): once the final disposition is recorded, it can be taken back.
+    decided = {ConsentEvent.FINAL_DISPOSITION: TODAY}
+    assert revoke(cj, NOW, decided).status is ConsentStatus.REVOKED
+    # A disposition recorded for a later day does not unlock it today; another event neither.
+    with pytest.raises(ConsentError):
+        revoke(cj, NOW, {ConsentEvent.FINAL_DISPOSITION: TODAY + timedelta(days=1)})
+    with pytest.raises(ConsentError):
+        revoke(cj, NOW, {ConsentEvent.LEAD_EXIT: TODAY})
+
+
+def test_a_consent_ends_when_its_event_is_recorded() -> None:
+    on_exit = activate(replace(DRAFT, expires_on=None, expiry_event="lead_exit"), SIGNATURE)
+    assert on_exit.status_at(NOW) is ConsentStatus.ACTIVE
+    for event in ConsentEvent:
+        occurred = {event: TODAY}
+        expected = ConsentStatus.EXPIRED if event is ConsentEvent.LEAD_EXIT \
+            else ConsentStatus.ACTIVE
+        assert on_exit.status_at(NOW, occurred) is expected
+    assert on_exit.status_at(NOW, {ConsentEvent.LEAD_EXIT: TODAY + timedelta(days=2)}) \
+        is ConsentStatus.ACTIVE
+    episode = replace(on_exit, expiry_event="treatment_episode_end")
+    assert episode.status_at(NOW, {ConsentEvent.TREATMENT_EPISODE_END: TODAY}) \
+        is ConsentStatus.EXPIRED
+    # Free text is no event: such a consent is deficient, so it never becomes active.
+    assert missing_elements(replace(on_exit, expiry_event="when I say so"))
+
+
+def test_decide_withholds_after_exit_what_a_consent_ending_on_exit_shared() -> None:
+    from portal.domain.decision import Reason, decide
+    from portal.policy import CasbinRolePolicy, default_policies_dir
+
+    policy = CasbinRolePolicy(default_policies_dir())
+    shared = replace(consent(), expires_on=None, expiry_event="lead_exit")
+    before = context(shared)
+    asked = request(actor(HOPE), DataCategory.HOUSING, HARBOR)
+    assert decide(asked, before, policy).permitted
+    after = replace(before, occurred={ConsentEvent.LEAD_EXIT: TODAY})
+    assert decide(asked, after, policy).reasons == (Reason.CONSENT_EXPIRED,)
 
 
 def test_expiry_is_a_status_at_a_time() -> None:

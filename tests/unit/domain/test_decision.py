@@ -288,7 +288,7 @@ def directives(draw: st.DrawFn, statuses: list[ConsentStatus] | None = None) -> 
         cid=draw(st.uuids()).hex,
         expires_on=draw(st.none() | st.dates(TODAY - timedelta(days=60),
                                              TODAY + timedelta(days=400))),
-        expiry_event=draw(st.none() | st.just("end of LEAD participation")),
+        expiry_event=draw(st.none() | st.just("lead_exit")),
         signed=draw(st.booleans() | st.just(True)),
     )
 
