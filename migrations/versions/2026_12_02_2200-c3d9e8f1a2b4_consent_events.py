@@ -32,6 +32,9 @@ EVENTS = (
     ("treatment_episode_end", ("%treatment episode%",), "End of the treatment episode"),
 )
 
+CONSENT = sa.table("consent", sa.column("expiry_event", sa.String),
+                   sa.column("revocable_after_event", sa.String))
+
 
 def upgrade() -> None:
     op.create_table(
@@ -59,18 +62,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_participant_event_participant_id"),
                               ["participant_id"], unique=False)
     for column in ("expiry_event", "revocable_after_event"):
+        col = CONSENT.c[column]
         for code, patterns, _ in EVENTS:
             for pattern in patterns:
-                op.execute(sa.text(f"UPDATE consent SET {column} = :code "
-                                   f"WHERE lower({column}) LIKE :pattern")
-                           .bindparams(code=code, pattern=pattern))
+                op.execute(sa.update(CONSENT).where(sa.func.lower(col).like(pattern))
+                           .values({column: code}))
 
 
 def downgrade() -> None:
     for column in ("expiry_event", "revocable_after_event"):
+        col = CONSENT.c[column]
         for code, _, words in EVENTS:
-            op.execute(sa.text(f"UPDATE consent SET {column} = :words WHERE {column} = :code")
-                       .bindparams(code=code, words=words))
+            op.execute(sa.update(CONSENT).where(col == code).values({column: words}))
     with op.batch_alter_table("participant_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_participant_event_participant_id"))
     op.drop_table("participant_event")
