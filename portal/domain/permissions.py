@@ -59,11 +59,6 @@ class Permission(StrEnum):
         """The purpose of use the policy row must allow."""
         return PERMISSION_PURPOSE.get(self, Purpose.CAREMGT)
 
-    @property
-    def about_a_participant(self) -> bool:
-        """Whether the action concerns one participant, and so also needs the relationship."""
-        return self not in STAFF_WIDE
-
 
 PERMISSION_PURPOSE = {
     Permission.AUDIT_LOG_EXPORT: Purpose.HOPERAT,
@@ -71,11 +66,6 @@ PERMISSION_PURPOSE = {
     Permission.BREAK_GLASS_CREATE: Purpose.ETREAT,
     Permission.STAFF_MANAGE: Purpose.HOPERAT,
 }
-# Not about one participant: the role policy alone decides.
-STAFF_WIDE = frozenset({
-    Permission.AUDIT_LOG_EXPORT, Permission.AUDIT_LOG_VIEW, Permission.BREAK_GLASS_CREATE,
-    Permission.REFERRAL_CREATE, Permission.REFERRAL_DECIDE, Permission.STAFF_MANAGE,
-})
 # Resources and actions of the role policy besides the data categories and their actions.
 PERMISSION_RESOURCES = frozenset(p.resource for p in Permission)
 PERMISSION_ACTIONS = frozenset(p.action for p in Permission)
