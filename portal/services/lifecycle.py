@@ -82,7 +82,7 @@ def event_page(session: Session, services: Services, user: m.StaffUser, public_i
 
 
 def record(session: Session, services: Services, user: m.StaffUser, public_id: str,
-           event: ConsentEvent, on: str, reason: str, note: str,
+           event: ConsentEvent, on: str, reason: str,
            meta: RequestMeta) -> m.ParticipantEvent:
     """Record that the participant left LEAD (with a reason) or that their case reached its
     final disposition. Consents that end on it are expired from that day on; a 2.35 consent
@@ -101,8 +101,6 @@ def record(session: Session, services: Services, user: m.StaffUser, public_id: s
         problems.append("The date cannot be before the participant enrolled.")
     if event is ConsentEvent.LEAD_EXIT and reason not in EXIT_REASONS:
         problems.append("Choose why the participant left.")
-    if len(note) > 300:
-        problems.append("Keep the note under 300 characters.")
     if event in recorded(session, participant):
         problems.append("This is already recorded.")
     if problems:
@@ -119,6 +117,5 @@ def record(session: Session, services: Services, user: m.StaffUser, public_id: s
     services.audit.append(session, staff_event(
         EVENT_ACTION[event], user, meta, participant_id=participant.id, decision="permit",
         policy_version=services.policy.version,
-        detail={"event": event.value, "on": day.isoformat(), "reason": row.reason,
-                **({"note": note.strip()} if note.strip() else {})}))
+        detail={"event": event.value, "on": day.isoformat(), "reason": row.reason}))
     return row

@@ -74,7 +74,7 @@ class LifecycleController(Controller):
         try:
             found_or(state, lambda db: lifecycle.record(
                 db, services_of(state), user, public_id, PAGES[page][0], data.get("on", ""),
-                data.get("reason", ""), data.get("note", ""), request_meta(request, who)))
+                data.get("reason", ""), request_meta(request, who)))
         except lifecycle.InvalidInput as exc:
             return Template("staff/lifecycle.html", status_code=400, context=_context(
                 page, user=user, public_id=public_id.upper(), done=None, error=str(exc),

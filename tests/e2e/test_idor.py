@@ -55,6 +55,10 @@ ROUTES: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/participants/{public_id}/care-team"): {"organization": "riverton-pd"},
     ("POST", "/participants/{public_id}/care-team/{member_id}/end"): {},
     ("POST", "/participants/{public_id}/enrolment-code"): {},
+    ("GET", "/participants/{public_id}/exit"): {},
+    ("POST", "/participants/{public_id}/exit"): {"reason": "completed"},
+    ("GET", "/participants/{public_id}/disposition"): {},
+    ("POST", "/participants/{public_id}/disposition"): {},
 }
 NOT_HERE = ("/api/", "/admin/", "/me/", "/compliance/", "/break-glass/", "/referrals/",
             "/auth/", "/static/", "/schema/")
@@ -96,7 +100,7 @@ def _state(demo: sessionmaker[Session]) -> tuple[Any, ...]:
     with demo() as s:
         counts = tuple(s.scalar(select(func.count()).select_from(model)) for model in (
             m.Record, m.Goal, m.GoalUpdate, m.Consent, m.ConsentProvision, m.CareTeamMember,
-            m.ConsentDocument, m.ParticipantCredential))
+            m.ConsentDocument, m.ParticipantCredential, m.ParticipantEvent))
         statuses = tuple(s.execute(select(m.Consent.id, m.Consent.status, m.Consent.version)
                                    .order_by(m.Consent.id)).all())
         links = tuple(s.execute(select(m.CareTeamMember.id, m.CareTeamMember.end_date)

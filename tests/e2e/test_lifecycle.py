@@ -46,7 +46,7 @@ def test_an_exit_ends_the_consents_that_end_on_it(
     with demo() as s:
         assert s.scalar(select(func.count()).select_from(m.ParticipantEvent).join(
             m.Participant).where(m.Participant.public_id == "LP-1004")) == 0
-    done = _record(maria, "LP-1004", "exit", reason="completed", note="Housed, stable")
+    done = _record(maria, "LP-1004", "exit", reason="completed")
     assert done.status_code in (302, 303)
     assert "Recorded" in maria.get("/participants/LP-1004/exit").text
     again = maria.post("/participants/LP-1004/exit", data={
