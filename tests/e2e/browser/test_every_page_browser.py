@@ -20,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 MARIA, OLIVIA, RENEE = "Maria Lopez", "Olivia Chen", "Renee Walsh"
 ALEX, JAMES, LUIS = "Alex Rivera", "Officer James Carter", "Luis Moreno, NP"
+LINDA = "Linda Nguyen"
 
 # Every HTML page, by route, with who opens it and the URL (ids filled in from the demo).
 STAFF_PAGES: dict[str, tuple[str, str]] = {
@@ -35,6 +36,8 @@ STAFF_PAGES: dict[str, tuple[str, str]] = {
     "/participants/{public_id}/consents/{consent_id}/edit": (
         MARIA, "/participants/LP-1004/consents/{draft}/edit"),
     "/participants/{public_id}/care-team": (MARIA, "/participants/LP-1001/care-team"),
+    "/participants/{public_id}/exit": (MARIA, "/participants/LP-1001/exit"),
+    "/participants/{public_id}/disposition": (LINDA, "/participants/LP-1003/disposition"),
     "/referrals": (JAMES, "/referrals/"),
     "/break-glass": (LUIS, "/break-glass"),
     "/break-glass/{public_id}": (LUIS, "/break-glass/LP-1003"),
