@@ -32,7 +32,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
+from portal.db import audit_chain as service
 from portal.db import migrate
+from portal.db.audit_chain import AuditLog
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import AuditEvent
 from portal.domain.audit import (
@@ -44,8 +46,6 @@ from portal.domain.audit import (
     chain_event,
     sign_checkpoint,
 )
-from portal.services import audit as service
-from portal.services.audit import AuditLog
 
 ADMIN_URL = os.environ.get("PORTAL_BENCH_POSTGRES_URL",
                            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

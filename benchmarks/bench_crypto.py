@@ -18,10 +18,10 @@ from portal.crypto.vault import Vault
 from portal.db import migrate
 from portal.db import models as m
 from portal.db.engine import make_engine, make_session_factory
-from portal.services import workspace as ws
-from portal.services.access import RequestMeta
-from portal.services.seed import generate_participants, seed_demo
-from portal.services.wiring import Services
+from portal.devtools.seed import generate_participants, seed_demo
+from portal.kernel.access import RequestMeta
+from portal.kernel.wiring import Services
+from portal.workspace import service as ws
 
 
 def _per_call_us(fn: Callable[[], object], calls: int, rounds: int = 7) -> float:

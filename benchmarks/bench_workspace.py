@@ -21,13 +21,13 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, select, text
 
+from portal.auth.sessions import SessionManager
 from portal.config import Settings
 from portal.db import migrate
 from portal.db import models as m
 from portal.db.engine import make_engine, make_session_factory
-from portal.services.seed import generate_participants, seed_demo
-from portal.services.wiring import Services
-from portal.web.sessions import SessionManager
+from portal.devtools.seed import generate_participants, seed_demo
+from portal.kernel.wiring import Services
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

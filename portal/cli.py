@@ -18,30 +18,30 @@ from rich.table import Table
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal.admin import keys as key_service
+from portal.auth.service import ENROLMENT_CODE_HOURS, issue_enrolment_code
 from portal.cli_audit import audit
 from portal.config import Settings, SettingsError
+from portal.consents.service import consent_summaries
 from portal.crypto.keys import write_key_file
 from portal.db import migrate
 from portal.db import repositories as repo
+from portal.db.audit_chain import write_signing_key
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import CareTeamMember, Organization, Participant, StaffUser
 from portal.db.types import utcnow
-from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.permissions import Permission
-from portal.domain.vocabulary import Action, DataCategory, Purpose
-from portal.policy.casbin_policy import PolicyFileError
-from portal.services import keys as key_service
-from portal.services.access import RequestMeta, user_may
-from portal.services.audit import write_signing_key
-from portal.services.auth import ENROLMENT_CODE_HOURS, issue_enrolment_code
-from portal.services.consents import consent_summaries
-from portal.services.seed import (
+from portal.devtools.seed import (
     DEV_ISSUER_PATH,
     DemoAlreadySeeded,
     generate_participants,
     seed_demo,
 )
-from portal.services.wiring import Services
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.permissions import Permission
+from portal.domain.vocabulary import Action, DataCategory, Purpose
+from portal.kernel.access import RequestMeta, user_may
+from portal.kernel.wiring import Services
+from portal.policy.casbin_policy import PolicyFileError
 
 err = Console(stderr=True)
 

@@ -28,11 +28,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings, SettingsError
+from portal.db import audit_chain as service
 from portal.db import migrate
+from portal.db.audit_chain import AuditLog, AuditWriteError, Requester
 from portal.db.engine import make_engine, make_session_factory
 from portal.domain.audit import AuditAction, Checkpoint, escape_for_display, key_id_of
-from portal.services import audit as service
-from portal.services.audit import AuditLog, AuditWriteError, Requester
 
 err = Console(stderr=True)
 

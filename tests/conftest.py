@@ -24,7 +24,7 @@ from portal.crypto.vault import Vault
 from portal.db import migrate
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import Base
-from portal.services.wiring import Services
+from portal.kernel.wiring import Services
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

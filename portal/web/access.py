@@ -32,17 +32,17 @@ SIGNED_IN: Final = "staff:signed_in"
 
 RouteAccess = Permission | str
 
-_AUTH = "portal.web.auth.routes"
-_DEV = "portal.web.devidp.dev_idp_router.<locals>"
-_WS = "portal.web.workspace.WorkspaceController"
-_CONSENT = "portal.web.consents.ConsentController"
-_REFERRAL = "portal.web.referrals.ReferralController"
-_TEAM = "portal.web.referrals.CareTeamController"
-_ADMIN = "portal.web.admin.AdminController"
-_LIFE = "portal.web.lifecycle.LifecycleController"
+_AUTH = "portal.auth.routes"
+_DEV = "portal.devtools.devidp.dev_idp_router.<locals>"
+_WS = "portal.workspace.routes.WorkspaceController"
+_CONSENT = "portal.consents.routes.ConsentController"
+_REFERRAL = "portal.referrals.routes.ReferralController"
+_TEAM = "portal.referrals.routes.CareTeamController"
+_ADMIN = "portal.admin.routes.AdminController"
+_LIFE = "portal.workspace.lifecycle_routes.LifecycleController"
 _API = "portal.web.api"
-_COMPLIANCE = "portal.web.compliance.ComplianceController"
-_ME = "portal.web.me.MeController"
+_COMPLIANCE = "portal.compliance.routes.ComplianceController"
+_ME = "portal.selfservice.routes.MeController"
 
 ROUTE_ACCESS: dict[str, RouteAccess] = {
     "portal.web.app.landing": PUBLIC,

@@ -5,7 +5,7 @@ same decide() path and the same audit events apply), and shape the answer as JSO
 
 Authentication is either
 - ``Authorization: Bearer <access token>`` from one of the configured identity providers
-  (portal/services/api_tokens.py), naming an existing, active staff account; or
+  (portal/auth/api_tokens.py), naming an existing, active staff account; or
 - the portal's session cookie, for safe methods only: CSRF protection does not cover /api/, so a
   change made with only a cookie could be forged from another site. Changes need a bearer token.
 
@@ -37,17 +37,17 @@ from litestar.openapi.spec import Example
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.auth import api_tokens
+from portal.auth.oidc import ALLOWED_ALGORITHMS, LoginError, RelyingParty
+from portal.auth.routes import AuthComponents, request_meta
+from portal.auth.sessions import Principal
+from portal.consents import service as cs
 from portal.db import models as m
 from portal.domain.vocabulary import DataCategory
-from portal.services import api_tokens
-from portal.services import consents as cs
-from portal.services import workspace as ws
-from portal.services.access import RequestMeta
-from portal.services.wiring import Services
-from portal.web.auth.oidc import ALLOWED_ALGORITHMS, LoginError, RelyingParty
-from portal.web.auth.routes import AuthComponents, request_meta
+from portal.kernel.access import RequestMeta
+from portal.kernel.wiring import Services
 from portal.web.deps import found_or
-from portal.web.sessions import Principal
+from portal.workspace import service as ws
 
 log = logging.getLogger("portal.web.api")
 

@@ -24,17 +24,9 @@ from litestar.types import ControllerRouterHandler, Message, Scope
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal.config import PROJECT_ROOT, Settings
-from portal.db import migrate
-from portal.db.engine import make_engine, make_session_factory
-from portal.policy.casbin_policy import load_role_mapping
-from portal.services.audit import AuditWriteError
-from portal.services.wiring import Services
-from portal.web.access import declared
-from portal.web.admin import admin_router
-from portal.web.api import api_router
-from portal.web.auth.oidc import RelyingParty, load_providers
-from portal.web.auth.routes import (
+from portal.admin.routes import admin_router
+from portal.auth.oidc import RelyingParty, load_providers
+from portal.auth.routes import (
     AuthComponents,
     ParticipantAuthController,
     ParticipantSecurityController,
@@ -42,15 +34,23 @@ from portal.web.auth.routes import (
     login_redirect,
     provide_principal,
 )
-from portal.web.compliance import compliance_router
-from portal.web.consents import ConsentController
+from portal.auth.sessions import SessionManager
+from portal.compliance.routes import compliance_router
+from portal.config import PROJECT_ROOT, Settings
+from portal.consents.routes import ConsentController
+from portal.db import migrate
+from portal.db.audit_chain import AuditWriteError
+from portal.db.engine import make_engine, make_session_factory
+from portal.kernel.wiring import Services
+from portal.policy.casbin_policy import load_role_mapping
+from portal.referrals.routes import CareTeamController, ReferralController
+from portal.selfservice.routes import MeController
+from portal.web.access import declared
+from portal.web.api import api_router
 from portal.web.i18n import language, translator
-from portal.web.lifecycle import LifecycleController
-from portal.web.me import MeController
 from portal.web.nav import staff_nav
-from portal.web.referrals import CareTeamController, ReferralController
-from portal.web.sessions import SessionManager
-from portal.web.workspace import WorkspaceController
+from portal.workspace.lifecycle_routes import LifecycleController
+from portal.workspace.routes import WorkspaceController
 
 # Per client address; one sign-in through a provider takes about five requests, and an
 # agency's staff may share one address. Passphrase guessing is stopped per account anyway.
@@ -185,7 +185,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
     ]
     if settings.dev_idp:
-        from portal.web.devidp import dev_idp_router
+        from portal.devtools.devidp import dev_idp_router
 
         handlers.append(dev_idp_router(settings, session_factory))
     services = Services.build(settings, session_factory)

@@ -9,15 +9,15 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.auth.routes import require_participant, require_staff
+from portal.auth.sessions import Principal
+from portal.consents.service import NotPermitted
 from portal.db import models as m
-from portal.services.access import AccessDenied
-from portal.services.consents import NotPermitted
-from portal.services.lifecycle import NotFound as NoSuchParticipant
-from portal.services.referrals import NotPermitted as NotManaged
-from portal.services.wiring import Services
-from portal.services.workspace import NotFound
-from portal.web.auth.routes import require_participant, require_staff
-from portal.web.sessions import Principal
+from portal.kernel.access import AccessDenied
+from portal.kernel.wiring import Services
+from portal.referrals.service import NotPermitted as NotManaged
+from portal.workspace.lifecycle import NotFound as NoSuchParticipant
+from portal.workspace.service import NotFound
 
 
 def services_of(state: State) -> Services:

@@ -180,7 +180,7 @@ TEXT: dict[str, dict[str, str]] = {
               "it is recorded.",
         "es": "La información de aquí se comparte solo para coordinar su atención en LEAD. "
               "Cada vez que alguien la mira, queda registrado."},
-    # Refused sign-ins (portal.services.auth.SignInRefused codes), as participants read them.
+    # Refused sign-ins (portal.auth.service.SignInRefused codes), as participants read them.
     "me.error.bad_enrolment_code": {
         "en": "That ID and code do not match. Check the slip from your case manager.",
         "es": "Esa identificación y ese código no coinciden. Revise la hoja que le dio su "

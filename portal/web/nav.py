@@ -8,15 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from portal.admin import service as admin_service
+from portal.compliance import service as compliance_service
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.domain.permissions import Permission
-from portal.services import admin as admin_service
-from portal.services import compliance as compliance_service
-from portal.services import referrals as rs
-from portal.services import workspace as ws
-from portal.services.access import user_may
-from portal.services.wiring import Services
+from portal.kernel.access import user_may
+from portal.kernel.wiring import Services
+from portal.referrals import service as rs
+from portal.workspace import service as ws
 
 
 def links_for(services: Services, user: m.StaffUser) -> frozenset[str]:

@@ -10,12 +10,12 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.auth.sessions import SessionManager
 from portal.config import Settings
 from portal.db import repositories as repo
-from portal.services.seed import seed_demo
-from portal.services.wiring import Services
+from portal.devtools.seed import seed_demo
+from portal.kernel.wiring import Services
 from portal.web.app import create_app
-from portal.web.sessions import SessionManager
 
 BASE = "http://127.0.0.1:8000"
 

@@ -14,13 +14,13 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.auth import service as auth_service
 from portal.config import Settings
 from portal.db import models as m
 from portal.db import repositories as repo
+from portal.kernel.access import RequestMeta
+from portal.kernel.wiring import Services
 from portal.policy.casbin_policy import load_role_mapping
-from portal.services import auth as auth_service
-from portal.services.access import RequestMeta
-from portal.services.wiring import Services
 from tests.e2e.pages import csrf
 
 BASE = "http://127.0.0.1:8000"

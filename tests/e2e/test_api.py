@@ -32,13 +32,13 @@ from schemathesis.checks import (
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.auth.sessions import SessionManager
 from portal.config import Settings
 from portal.db import models as m
 from portal.db import repositories as repo
-from portal.services.seed import generate_participants, seed_demo
-from portal.services.wiring import Services
+from portal.devtools.seed import generate_participants, seed_demo
+from portal.kernel.wiring import Services
 from portal.web.app import create_app
-from portal.web.sessions import SessionManager
 from tests.e2e.forged_op import ForgedOP
 
 BASE = "http://127.0.0.1:8000"
@@ -652,7 +652,7 @@ TWINS = [
 def test_every_page_and_its_api_twin_give_each_user_the_same_answer(portal: Portal) -> None:
     """The same use case behind both: every demo staff user gets the same status from a page
     and from its API twin, on and off the care team and for an unknown id."""
-    from portal.services.seed import STAFF
+    from portal.devtools.seed import STAFF
 
     client = portal.client()
     compared = 0

@@ -21,18 +21,18 @@ from litestar.testing import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.compliance import service as cs
 from portal.config import Settings
+from portal.db import audit_chain as audit_service
 from portal.db import models as m
 from portal.db import repositories as repo
+from portal.db.audit_chain import AuditLog
 from portal.db.types import utcnow
+from portal.devtools.seed import generate_participants
 from portal.domain.audit import AuditAction, NewAuditEvent, VerifyResult
 from portal.domain.vocabulary import DataCategory
-from portal.services import audit as audit_service
-from portal.services import compliance as cs
-from portal.services.access import RequestMeta
-from portal.services.audit import AuditLog
-from portal.services.seed import generate_participants
-from portal.services.wiring import Services
+from portal.kernel.access import RequestMeta
+from portal.kernel.wiring import Services
 from tests.e2e.pages import csrf
 
 RENEE = "renee.walsh@harbor-lead.example"  # compliance officer

@@ -18,9 +18,9 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.consents.service import MAX_SCAN_BYTES
 from portal.db import models as m
 from portal.db.types import utcnow
-from portal.services.consents import MAX_SCAN_BYTES
 from tests.e2e.pages import csrf, section
 
 MARIA = "maria.lopez@harbor-lead.example"

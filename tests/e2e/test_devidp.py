@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.models import StaffUser
-from portal.services.seed import seed_demo
+from portal.devtools.devidp import dev_client, dev_idp_router
+from portal.devtools.seed import seed_demo
 from portal.web.app import create_app
-from portal.web.devidp import dev_client, dev_idp_router
 
 BASE = "http://127.0.0.1:8000"
 ISSUER = BASE + "/dev-idp"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.crypto.vault import REFRESH_SECONDS, Vault
 from portal.db import models as m
 from portal.db.types import utcnow
-from portal.services.wiring import Services
+from portal.kernel.wiring import Services
 from tests.e2e.pages import csrf
 from tests.e2e.test_consents import _draft, _sign
 

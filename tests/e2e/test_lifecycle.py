@@ -11,8 +11,8 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.auth.service import set_demo_credentials
 from portal.db import models as m
-from portal.services.auth import set_demo_credentials
 from tests.e2e.pages import csrf, section
 
 MARIA = "maria.lopez@harbor-lead.example"  # case manager, Harbor LEAD

@@ -13,14 +13,14 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.auth.service import MAX_FAILURES, issue_enrolment_code, token_hash
 from portal.config import Settings
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
-from portal.services.access import RequestMeta
-from portal.services.auth import MAX_FAILURES, issue_enrolment_code, token_hash
-from portal.services.seed import seed_demo
-from portal.services.wiring import Services
+from portal.devtools.seed import seed_demo
+from portal.kernel.access import RequestMeta
+from portal.kernel.wiring import Services
 from portal.web.app import create_app
 
 BASE = "http://127.0.0.1:8000"

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
 from portal.db import models as m
+from portal.devtools.seed import STAFF
 from portal.domain.permissions import Permission
-from portal.services.access import user_may
-from portal.services.seed import STAFF
-from portal.services.wiring import Services
+from portal.kernel.access import user_may
+from portal.kernel.wiring import Services
 from portal.web import access
 from portal.web.app import create_app
 from tests.e2e.test_consents import _draft, _sign

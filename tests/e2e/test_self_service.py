@@ -233,7 +233,7 @@ def test_who_can_see_what_is_what_decide_permits_for_every_demo_participant(
     from portal.domain import permissions
     from portal.domain.decision import AccessRequest, decide
     from portal.domain.vocabulary import Action, DataCategory
-    from portal.services import self_service as ss
+    from portal.selfservice import service as ss
 
     at = utcnow()
     checked = 0

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
 from portal.db import models as m
-from portal.services.seed import seed_demo
-from portal.services.wiring import Services
+from portal.devtools.seed import seed_demo
+from portal.kernel.wiring import Services
 from portal.web.app import create_app
 from tests.e2e.forged_op import ForgedOP
 

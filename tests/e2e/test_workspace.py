@@ -14,12 +14,12 @@ from litestar.testing import TestClient
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.db import audit_chain as audit_service
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
-from portal.services import audit as audit_service
-from portal.services.seed import STAFF, generate_participants
-from portal.services.wiring import Services
+from portal.devtools.seed import STAFF, generate_participants
+from portal.kernel.wiring import Services
 from tests.e2e.pages import csrf, section
 
 ALEX = "alex.rivera@hope-housing.example"  # housing navigator
@@ -587,7 +587,7 @@ def test_withheld_sections_of_normal_work_raise_no_refusal_flag(
         services: Services) -> None:
     """A probation officer opening their caseload's pages, each with health sections withheld
     by the Golden Rule, is doing their job: no 'burst of refused attempts'."""
-    from portal.services import compliance as cs
+    from portal.compliance import service as cs
 
     tom = as_user(TOM)
     for _ in range(cs.DENIAL_BURST):

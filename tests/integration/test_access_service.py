@@ -16,10 +16,10 @@ from portal.config import Settings
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
+from portal.devtools.seed import generate_participants, seed_demo
 from portal.domain.vocabulary import Action, DataCategory, Purpose
-from portal.services.access import AccessDenied, RequestMeta
-from portal.services.seed import generate_participants, seed_demo
-from portal.services.wiring import Services
+from portal.kernel.access import AccessDenied, RequestMeta
+from portal.kernel.wiring import Services
 
 META = RequestMeta(actor="test")
 

@@ -13,12 +13,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
+from portal.db import audit_chain as service
 from portal.db import migrate
+from portal.db.audit_chain import AuditLog
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import AuditCheckpoint, AuditEvent
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.services import audit as service
-from portal.services.audit import AuditLog
 from tests.conftest import PostgresDatabases
 
 pytestmark = pytest.mark.postgres

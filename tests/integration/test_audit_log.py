@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.cli_audit import audit
 from portal.config import Settings
 from portal.crypto.vault import Vault
+from portal.db import audit_chain as service
+from portal.db.audit_chain import AuditLog, AuditWriteError, Requester
 from portal.db.models import AuditCheckpoint, AuditEvent, Organization, Participant
 from portal.domain.audit import (
     AuditAction,
@@ -31,8 +33,6 @@ from portal.domain.audit import (
     NewAuditEvent,
     event_hash,
 )
-from portal.services import audit as service
-from portal.services.audit import AuditLog, AuditWriteError, Requester
 
 # The controlled clock starts after any real time these tests run at, so that the events
 # written with the real clock (by the CLI, by an intruder's log) never fall due for a

@@ -11,14 +11,14 @@ from litestar.testing import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.admin import keys as key_service
 from portal.config import Settings
 from portal.crypto.vault import DecryptionError
 from portal.db import models as m
-from portal.services import keys as key_service
-from portal.services import people
-from portal.services.seed import GOALS, PARTICIPANTS, RECORDS, seed_demo
-from portal.services.wiring import Services
+from portal.devtools.seed import GOALS, PARTICIPANTS, RECORDS, seed_demo
+from portal.kernel.wiring import Services
 from portal.web.app import create_app
+from portal.workspace import people
 
 
 @pytest.fixture

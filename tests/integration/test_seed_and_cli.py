@@ -29,9 +29,9 @@ from portal.db.models import (
     Record,
     StaffRole,
 )
+from portal.devtools.seed import DemoAlreadySeeded, generate_participants, seed_demo
 from portal.domain.consent import ConsentKind, ConsentStatus
 from portal.domain.vocabulary import DataCategory, Role, Sector
-from portal.services.seed import DemoAlreadySeeded, generate_participants, seed_demo
 
 
 def _seed(factory: sessionmaker[Session], vault: Vault) -> None:

@@ -44,8 +44,8 @@ import uvicorn
 from portal.config import Settings
 from portal.db import migrate
 from portal.db.engine import make_engine, make_session_factory
-from portal.services.seed import seed_demo
-from portal.services.wiring import Services
+from portal.devtools.seed import seed_demo
+from portal.kernel.wiring import Services
 from portal.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[3]

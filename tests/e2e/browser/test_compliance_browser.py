@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.compliance import service as cs
 from portal.db import repositories as repo
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.types import utcnow
 from portal.domain.audit import Damage, VerifyResult
-from portal.services import compliance as cs
-from portal.services.access import AccessDenied, RequestMeta
-from portal.services.wiring import Services
+from portal.kernel.access import AccessDenied, RequestMeta
+from portal.kernel.wiring import Services
 from tests.e2e.browser.conftest import DESKTOP, LivePortal, assert_accessible, dev_sign_in
 from tests.e2e.browser.conftest import signed_in as signed_in_as
 

@@ -22,7 +22,7 @@ from tests.e2e.browser.conftest import (
 pytestmark = pytest.mark.browser
 
 # Angela Torres (LP-1002) has two active releases. The one that names Hope Housing Collaborative
-# (portal/services/seed.py, the multi-party release) covers Harbor LEAD's contact details, case
+# (portal/devtools/seed.py, the multi-party release) covers Harbor LEAD's contact details, case
 # plan, progress and benefits records; Alex Rivera is Hope Housing's housing navigator.
 ALEX = "Alex Rivera"
 HOPE_HOUSING = "Hope Housing Collaborative"

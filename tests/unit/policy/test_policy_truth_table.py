@@ -690,7 +690,7 @@ def test_a_model_of_another_shape_is_refused(tmp_path: Path, edit: str) -> None:
 
 def test_the_portal_does_not_start_on_a_refused_model(tmp_path: Path) -> None:
     from portal.config import Settings
-    from portal.services.wiring import Services
+    from portal.kernel.wiring import Services
 
     target = copy_policies(tmp_path)
     model = target / "model.conf"

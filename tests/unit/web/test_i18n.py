@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from portal.auth.service import CHOICE_PROBLEMS
 from portal.config import PROJECT_ROOT
 from portal.domain.audit import Basis
 from portal.domain.consent import ConsentStatus
@@ -20,7 +21,6 @@ from portal.domain.consent_text import (
     SECTOR_WORDS,
     WORDS,
 )
-from portal.services.auth import CHOICE_PROBLEMS
 from portal.web.i18n import LANGUAGES, TEXT, refusal_text
 
 
@@ -48,7 +48,7 @@ def test_keys_built_at_render_time_exist() -> None:
              if s not in (ConsentStatus.ACTIVE, ConsentStatus.DRAFT)]
     keys += ["me.sharing.asked_more", "me.sharing.asked_less"]
     keys += [f"me.error.{code}" for code in CHOICE_PROBLEMS]
-    source = (PROJECT_ROOT / "portal" / "services" / "auth.py").read_text()
+    source = (PROJECT_ROOT / "portal" / "auth" / "service.py").read_text()
     participant_part = source[source.index("def _check_lock"):]
     codes = set(re.findall(r'(?:SignInRefused\(|_fail\([^"]*)"([a-z_]+)"', participant_part))
     assert {"locked", "bad_credentials", "bad_enrolment_code"} <= codes

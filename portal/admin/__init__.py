@@ -1,0 +1,1 @@
+"""Agency administration: staff accounts and roles, API clients, key rotation."""

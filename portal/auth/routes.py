@@ -1,0 +1,343 @@
+"""Sign-in pages: staff through their agency's OpenID provider, participants with a passphrase."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie, State
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.auth import service as auth_service
+from portal.auth.oidc import LoginError, PendingLogin, RelyingParty
+from portal.auth.sessions import Principal, SessionManager, client_address
+from portal.crypto.vault import Vault
+from portal.db import models as m
+from portal.db.audit_chain import AuditLog
+from portal.db.types import utcnow
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.vocabulary import Role
+from portal.kernel.access import RequestMeta
+from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text, translator
+
+LOGIN_STATE_MINUTES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AuthComponents:
+    providers: dict[str, RelyingParty]
+    sessions: SessionManager
+    audit: AuditLog
+    vault: Vault
+    role_mapping: dict[str, Role]
+
+
+def _components(state: State) -> AuthComponents:
+    components: AuthComponents = state.auth
+    return components
+
+
+def _db(state: State) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = state.sessions
+    return factory
+
+
+def request_meta(request: Request[Any, Any, Any], principal: Principal | None = None,
+                 actor: str | None = None) -> RequestMeta:
+    return RequestMeta(actor=actor or (principal.label if principal else "anonymous"),
+                       session_id=principal.session_id[:16] if principal else None,
+                       client_address=client_address(request),
+                       # Ids from a proxy are kept only when they fit the audit column.
+                       request_id=_request_id(request.headers.get("x-request-id")))
+
+
+def _request_id(value: str | None) -> str | None:
+    if value is None or len(value) > 64 or not value.isprintable():
+        return None
+    return value
+
+
+def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal | None:
+    """The signed-in principal for this request (resolving also enforces the timeouts)."""
+    components = _components(state)
+    token = components.sessions.token(request)
+    if not token:
+        return None
+    with _db(state).begin() as db:
+        return components.sessions.resolve(db, token, client_address=client_address(request))
+
+
+def require_staff(principal: NamedDependency[Principal | None]) -> Principal:
+    if principal is None or principal.staff is None:
+        raise NotAuthorizedException("Please sign in.")
+    return principal
+
+
+def require_participant(principal: NamedDependency[Principal | None]) -> Principal:
+    if principal is None or principal.participant is None:
+        raise NotAuthorizedException("Please sign in.")
+    return principal
+
+
+def _failure_page(title: str, message: str, status: int, *, retry: str) -> Template:
+    return Template("auth/failure.html", status_code=status,
+                    context={"title": title, "message": message, "retry": retry})
+
+
+class StaffAuthController(Controller):
+    path = "/auth"
+
+    @get("/login", sync_to_thread=False)
+    def login_page(self, state: State) -> Template:
+        providers = [(rp.provider.id, rp.provider.name)
+                     for rp in _components(state).providers.values()]
+        return Template("auth/login.html", context={"providers": providers})
+
+    @get("/login/{provider_id:str}", sync_to_thread=True)
+    def start(self, provider_id: FromPath[str], state: State) -> Response[Any]:
+        rp = _components(state).providers.get(provider_id)
+        if rp is None:
+            return _failure_page("Unknown sign-in service",
+                                 "That sign-in service is not configured here.", 404,
+                                 retry="/auth/login")
+        try:
+            url, pending = rp.begin()
+        except LoginError as exc:
+            return _failure_page("Sign-in is unavailable", exc.message, 503,
+                                 retry="/auth/login")
+        now = utcnow()
+        with _db(state).begin() as db:
+            db.execute(delete(m.OidcLoginState).where(m.OidcLoginState.expires_at < now))
+            db.add(m.OidcLoginState(
+                state_hash=auth_service.token_hash(pending.state), provider_id=provider_id,
+                nonce=pending.nonce, code_verifier=pending.code_verifier, created_at=now,
+                expires_at=now + timedelta(minutes=LOGIN_STATE_MINUTES)))
+        return Redirect(url)
+
+    @get("/callback/{provider_id:str}", sync_to_thread=True)
+    def callback(self, provider_id: FromPath[str], request: Request[Any, Any, Any],
+                 state: State) -> Response[Any]:
+        components = _components(state)
+        rp = components.providers.get(provider_id)
+        meta = request_meta(request)
+        params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+        try:
+            if rp is None:
+                raise LoginError("unknown_provider", "That sign-in service is not configured.")
+            pending = self._consume_state(state, provider_id, params.get("state", ""))
+            identity = rp.complete(pending, params)
+            with _db(state).begin() as db:
+                user = auth_service.sign_in_staff(
+                    db, components.audit, auth_service.StaffIdentity(
+                        issuer=identity.issuer, subject=identity.subject, email=identity.email,
+                        name=identity.name, groups=identity.groups,
+                        organization=identity.organization),
+                    components.role_mapping, meta, provider_id)
+                token = components.sessions.start(
+                    db, staff_user_id=user.id, provider_id=provider_id,
+                    id_token=identity.id_token, client_address=meta.client_address,
+                    previous_token=components.sessions.token(request))
+        except (LoginError, auth_service.SignInRefused) as exc:
+            with _db(state).begin() as db:
+                auth_service.record_failure(db, components.audit, meta, exc.code,
+                                            provider=provider_id)
+            if isinstance(exc, auth_service.SignInRefused):
+                return _failure_page(
+                    "No access to the portal",
+                    f"{exc.message} Contact your agency's portal administrator to get "
+                    "access.", 403, retry="/auth/login")
+            return _failure_page("Sign-in did not work", f"{exc.message}. Nothing was "
+                                 "saved. Please start again.", 400, retry="/auth/login")
+        from portal.web.nav import home_for  # nav reads the services; imported when used
+
+        with _db(state).begin() as db:
+            landing = home_for(state.services, db.merge(user, load=True))
+        response = Redirect(landing)
+        components.sessions.set_cookie(response, token)
+        return response
+
+    def _consume_state(self, state: State, provider_id: str, value: str) -> PendingLogin:
+        """A state is used once: it is deleted as it is read, so a replayed callback fails."""
+        if not value:
+            raise LoginError("missing_state", "the sign-in link is incomplete")
+        with _db(state).begin() as db:
+            row = db.execute(delete(m.OidcLoginState).where(
+                m.OidcLoginState.state_hash == auth_service.token_hash(value),
+                m.OidcLoginState.provider_id == provider_id,
+            ).returning(m.OidcLoginState.nonce, m.OidcLoginState.code_verifier,
+                        m.OidcLoginState.expires_at)).first()
+        if row is None:
+            raise LoginError("unknown_state", "this sign-in link was already used or is not "
+                                              "ours")
+        if row.expires_at < utcnow():
+            raise LoginError("expired_state", "this sign-in took too long")
+        return PendingLogin(state=value, nonce=row.nonce, code_verifier=row.code_verifier)
+
+    @post("/logout", sync_to_thread=True)
+    def logout(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        components = _components(state)
+        token = components.sessions.token(request)
+        end_session = None
+        with _db(state).begin() as db:
+            row = components.sessions.end(db, token)
+            if row is not None:
+                user = db.get(m.StaffUser, row.staff_user_id) if row.staff_user_id else None
+                components.audit.append(db, NewAuditEvent(
+                    action=AuditAction.AUTH_LOGOUT, actor=user.email if user else "participant",
+                    actor_user_id=row.staff_user_id, participant_id=row.participant_id,
+                    session_id=row.id[:16], client_address=client_address(request)))
+                rp = components.providers.get(row.provider_id or "")
+                if rp is not None and row.id_token_hint:
+                    end_session = _end_session_url(rp, row.id_token_hint,
+                                                   str(request.base_url).rstrip("/") + "/")
+        response: Response[Any] = Redirect(end_session or "/?signed_out=1")
+        components.sessions.clear_cookie(response)
+        return response
+
+
+def _end_session_url(rp: RelyingParty, id_token: str, return_to: str) -> str | None:
+    try:
+        endpoint = rp.metadata().get("end_session_endpoint")
+    except LoginError:
+        return None
+    if not endpoint:
+        return None
+    query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": return_to,
+                       "client_id": rp.provider.client_id})
+    return f"{endpoint}?{query}"
+
+
+# --- participants ----------------------------------------------------------------------------
+
+
+def me_context(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
+    lang = language(request)
+    return {"lang": lang, "t": translator(lang), "languages": LANGUAGE_NAMES, **extra}
+
+
+def _refusal(request: Request[Any, Any, Any], refused: auth_service.SignInRefused) -> str:
+    return refusal_text(refused.code, refused.problems, refused.params, language(request))
+
+
+def with_language(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
+    if request.query_params.get("lang") in LANGUAGE_NAMES:
+        response.set_cookie(Cookie(key="lang", value=request.query_params["lang"], path="/",
+                                   httponly=True, samesite="lax", max_age=365 * 24 * 3600))
+    return response
+
+
+class ParticipantAuthController(Controller):
+    path = "/me"
+
+    @get("/login", sync_to_thread=False)
+    def login_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return with_language(request, Template("me/login.html",
+                                                 context=me_context(request)))
+
+    @post("/login", sync_to_thread=True)
+    def login(self, request: Request[Any, Any, Any], state: State,
+              data: URLEncodedBody[dict[str, str]],
+              ) -> Response[Any]:
+        components = _components(state)
+        meta = request_meta(request, actor=f"participant:{data.get('username', '')[:64]}")
+        refused = None
+        with _db(state).begin() as db:
+            try:
+                participant = auth_service.authenticate_participant(
+                    db, components.audit, components.vault, data.get("username", ""),
+                    data.get("passphrase", ""), data.get("totp") or None, meta)
+                token = components.sessions.start(
+                    db, participant_id=participant.id, client_address=meta.client_address,
+                    previous_token=components.sessions.token(request))
+            except auth_service.SignInRefused as exc:
+                refused = exc  # the failure count and its audit event are still committed
+        if refused is not None:
+            return Template("me/login.html", status_code=401, context=me_context(
+                request, error=_refusal(request, refused), username=data.get("username", "")))
+        response = Redirect("/me")
+        components.sessions.set_cookie(response, token)
+        return response
+
+    @get("/enrol", sync_to_thread=False)
+    def enrol_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return with_language(request, Template("me/enrol.html",
+                                                 context=me_context(request, form={})))
+
+    @post("/enrol", sync_to_thread=True)
+    def enrol(self, request: Request[Any, Any, Any], state: State,
+              data: URLEncodedBody[dict[str, str]],
+              ) -> Response[Any]:
+        components = _components(state)
+        meta = request_meta(request, actor=f"participant:{data.get('participant_id', '')[:16]}")
+        refused = None
+        with _db(state).begin() as db:
+            try:
+                participant = auth_service.enrol(
+                    db, components.audit, components.vault, data.get("participant_id", ""),
+                    data.get("code", ""), data.get("username", ""),
+                    data.get("passphrase", ""), meta)
+                token = components.sessions.start(
+                    db, participant_id=participant.id, client_address=meta.client_address,
+                    previous_token=components.sessions.token(request))
+            except auth_service.SignInRefused as exc:
+                refused = exc
+        if refused is not None:
+            form = {k: data.get(k, "") for k in ("participant_id", "username")}
+            return Template("me/enrol.html", status_code=400, context=me_context(
+                request, error=_refusal(request, refused), form=form))
+        response = Redirect("/me")
+        components.sessions.set_cookie(response, token)
+        return response
+
+
+class ParticipantSecurityController(Controller):
+    """Adding an authenticator app (TOTP) as a second step at sign-in."""
+
+    path = "/me/security"
+
+    @get("/", sync_to_thread=False)
+    def page(self, request: Request[Any, Any, Any],
+             principal: NamedDependency[Principal | None]) -> Response[Any]:
+        participant = require_participant(principal).participant
+        assert participant is not None
+        secret = auth_service.new_totp_secret()
+        return with_language(request, Template("me/security.html", context=me_context(
+            request, secret=secret, uri=auth_service.totp_uri(secret, participant.public_id))))
+
+    @post("/", sync_to_thread=True)
+    def add(self, request: Request[Any, Any, Any], state: State,
+            principal: NamedDependency[Principal | None],
+            data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        who = require_participant(principal)
+        assert who.participant is not None
+        components = _components(state)
+        secret = data.get("secret", "")
+        refused = None
+        with _db(state).begin() as db:
+            try:
+                auth_service.add_totp(db, components.audit, components.vault, who.participant,
+                                      secret, data.get("code", ""), request_meta(request, who))
+            except auth_service.SignInRefused as exc:
+                refused = exc
+        if refused is not None:
+            return Template("me/security.html", status_code=400, context=me_context(
+                request, secret=secret, error=_refusal(request, refused),
+                uri=auth_service.totp_uri(secret, who.participant.public_id)))
+        return Redirect("/me?totp=added")
+
+
+def login_redirect(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Unauthenticated: pages go to the right sign-in page; the API answers 401 JSON."""
+    if request.url.path.startswith("/api/"):
+        return Response({"status_code": 401, "message": "sign in or send a bearer token"},
+                        status_code=401)
+    target = "/me/login" if request.url.path.startswith("/me") else "/auth/login"
+    return Redirect(target)

@@ -1,0 +1,1 @@
+"""Consents: the form, signing, the signed PDF, revocation, the staff consent list."""

@@ -1,0 +1,1 @@
+"""Referrals between agencies and the care team they decide."""

@@ -1,0 +1,157 @@
+"""Referral, enrolment, care-team and sign-in-code pages (thin: parse, one service, render)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from portal.auth.routes import request_meta
+from portal.auth.sessions import Principal
+from portal.db import models as m
+from portal.referrals import service as rs
+from portal.web.deps import db_of, found_or, services_of, staff_of
+
+
+class ReferralController(Controller):
+    path = "/referrals"
+
+    @get("/", sync_to_thread=True)
+    def index(self, request: Request[Any, Any, Any], state: State,
+              principal: NamedDependency[Principal | None]) -> Template:
+        who, user = staff_of(principal)
+        return self._page(request, state, who, user, {}, None, 200,
+                          request.query_params.get("done", ""))
+
+    def _page(self, request: Request[Any, Any, Any], state: State, who: Principal,
+              user: m.StaffUser, form: dict[str, str], error: str | None, status: int,
+              done: str = "") -> Template:
+        services = services_of(state)
+        referrer, decider = rs.is_referrer(services, user), rs.decides_referrals(services, user)
+        if not referrer and not decider:
+            raise PermissionDeniedException("Referrals are made by police officers and "
+                                            "handled by case managers.")
+        with db_of(state).begin() as db:
+            mine = rs.own_referrals(db, services, user) if referrer else []
+            queue = rs.pending(db, services, user, request_meta(request, who)) \
+                if decider else []
+        return Template("referrals/index.html", status_code=status, context={
+            "user": user, "mine": mine, "queue": queue, "form": form, "error": error,
+            "referrer": referrer, "done": done})
+
+    @post("/", sync_to_thread=True)
+    def create(self, request: Request[Any, Any, Any], state: State,
+               principal: NamedDependency[Principal | None],
+               data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        who, user = staff_of(principal)
+        error = None
+        with db_of(state).begin() as db:
+            try:
+                rs.refer(db, services_of(state), user, pathway=data.get("pathway", ""),
+                         given=data.get("given", ""), family=data.get("family", ""),
+                         born=data.get("born", ""), where=data.get("where", ""),
+                         meta=request_meta(request, who))
+            except rs.NotPermitted:
+                raise PermissionDeniedException("Only police officers make referrals.") \
+                    from None
+            except rs.ReferralError as exc:
+                error = str(exc)
+        if error:
+            return self._page(request, state, who, user, data, error, 400)
+        return Redirect("/referrals/?done=sent")
+
+    @post("/{referral_id:str}/decide", sync_to_thread=True)
+    def decide(self, referral_id: FromPath[str], request: Request[Any, Any, Any],
+               state: State, principal: NamedDependency[Principal | None],
+               data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        who, user = staff_of(principal)
+        error = None
+        participant = None
+        try:
+            rid = uuid.UUID(referral_id)
+        except ValueError:
+            raise NotFoundException() from None
+        with db_of(state).begin() as db:
+            try:
+                participant = rs.decide_referral(
+                    db, services_of(state), user, rid, accept=data.get("decision") == "accept",
+                    reason=data.get("reason", ""), meta=request_meta(request, who))
+            except rs.NotPermitted:
+                raise NotFoundException() from None
+            except rs.ReferralError as exc:
+                error = str(exc)
+        if error:
+            return self._page(request, state, who, user, {}, error, 400)
+        if participant is not None:
+            return Redirect(f"/participants/{participant.public_id}/care-team")
+        return Redirect("/referrals/?done=declined")
+
+
+class CareTeamController(Controller):
+    path = "/participants/{public_id:str}"
+
+    @get("/care-team", sync_to_thread=True)
+    def page(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
+             principal: NamedDependency[Principal | None]) -> Template:
+        who, user = staff_of(principal)
+        return self._render(request, state, who, user, public_id, None, 200)
+
+    def _render(self, request: Request[Any, Any, Any], state: State, who: Principal,
+                user: m.StaffUser, public_id: str, error: str | None, status: int,
+                code: str | None = None) -> Template:
+        def read(db: Session) -> tuple[list[tuple[Any, ...]], list[m.Organization]]:
+            links, others = rs.care_team(db, services_of(state), user, public_id,
+                                         request_meta(request, who))
+            return [(link.id, link.organization.name, link.start_date, link.end_date,
+                     link.organization_id == user.organization_id) for link in links], others
+
+        rows, others = found_or(state, read)
+        return Template("referrals/care_team.html", status_code=status,
+                        headers={"cache-control": "no-store"} if code else None, context={
+            "user": user, "public_id": public_id.upper(), "rows": rows, "others": others,
+            "error": error, "code": code})
+
+    @post("/care-team", sync_to_thread=True)
+    def add(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
+            principal: NamedDependency[Principal | None],
+            data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        who, user = staff_of(principal)
+        try:
+            found_or(state, lambda db: rs.add_member(
+                db, services_of(state), user, public_id, data.get("organization", ""),
+                request_meta(request, who)))
+        except rs.ReferralError as exc:
+            return self._render(request, state, who, user, public_id, str(exc), 400)
+        return Redirect(f"/participants/{public_id.upper()}/care-team")
+
+    @post("/care-team/{member_id:int}/end", sync_to_thread=True)
+    def end(self, public_id: FromPath[str], member_id: FromPath[int],
+            request: Request[Any, Any, Any], state: State,
+            principal: NamedDependency[Principal | None]) -> Response[Any]:
+        who, user = staff_of(principal)
+        try:
+            found_or(state, lambda db: rs.end_member(
+                db, services_of(state), user, public_id, member_id,
+                request_meta(request, who)))
+        except rs.ReferralError as exc:
+            return self._render(request, state, who, user, public_id, str(exc), 400)
+        return Redirect(f"/participants/{public_id.upper()}/care-team")
+
+    @post("/enrolment-code", sync_to_thread=True)
+    def code(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
+             principal: NamedDependency[Principal | None]) -> Template:
+        """The code is shown once, on this page, and never stored in readable form."""
+        who, user = staff_of(principal)
+        try:
+            code = found_or(state, lambda db: rs.issue_code(
+                db, services_of(state), user, public_id, request_meta(request, who)))
+        except rs.ReferralError as exc:
+            return self._render(request, state, who, user, public_id, str(exc), 400)
+        return self._render(request, state, who, user, public_id, None, 200, code=code)

@@ -1,1 +1,0 @@
-"""Use cases: each owns its transaction and writes its audit events."""

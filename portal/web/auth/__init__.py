@@ -1,1 +1,0 @@
-"""Sign-in: staff through OpenID Connect, participants with an enrolment code and passphrase."""

@@ -1,0 +1,1 @@
+"""Staff workspace: caseload, the participant page, search, break-glass, exit and disposition."""

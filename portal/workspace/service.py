@@ -1,0 +1,695 @@
+"""The staff workspace's reads and writes: caseload, the participant page (every category
+decided by decide() and audited before anything is returned), adding records.
+
+Every piece of participant information shown to staff comes through here. A participant the
+user's organization has no relationship with does not exist as far as the caller can tell.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import NoReturn
+
+from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy.orm import Session, noload
+
+from portal.crypto.vault import DecryptionError, PersonName, Vault
+from portal.db import models as m
+from portal.db import repositories as repo
+from portal.db.types import utcnow
+from portal.domain import decision as d
+from portal.domain import permissions
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.explain import Names, reason_text
+from portal.domain.permissions import Permission
+from portal.domain.vocabulary import (
+    GOAL_DETAIL_CATEGORY,
+    Action,
+    DataCategory,
+    GoalDomain,
+    GoalStatus,
+    Purpose,
+)
+from portal.kernel.access import RequestMeta, refusal_event, staff_event, user_may
+from portal.kernel.wiring import Services
+from portal.workspace.people import find, search_condition
+
+PAGE_SIZE = 25
+
+
+class NotFound(Exception):
+    """No such participant for this user: absent and not permitted look the same. When the
+    participant exists, the refused attempt has been audited in the caller's session, which
+    must therefore commit (see `portal.web.deps.found_or`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UrgentNeed:
+    """An open immediate need the user may see (its status is `progress`, decided)."""
+    summary: str
+    owner: str
+    goal_id: str
+    owner_slug: str
+    decision: d.Decision  # what let the user see it, and under which purpose
+    purpose: Purpose
+
+
+@dataclass(frozen=True, slots=True)
+class CaseloadRow:
+    public_id: str
+    name: PersonName | None
+    enrolled_on: date | None
+    urgent: list[UrgentNeed]
+    # The participant took a consent back in the last two weeks, or asked for a change that
+    # waits in a draft: their case manager (a role that may view consents) should know.
+    revoked_recently: bool = False
+    change_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Caseload:
+    rows: list[CaseloadRow]
+    next_after: str | None
+    query: str
+    # False: the user's roles see no participant information at all (a compliance officer or
+    # an organization admin), so they have no caseload, whatever the care teams say.
+    works_with_participants: bool = True
+    # The user's roles may view consents: the consent flags (and their filter) are shown.
+    shows_consent_flags: bool = False
+
+
+REVOCATION_FLAG_DAYS = 14  # how long "took back a consent" stays on the caseload
+
+
+def _revoked_recently(at: datetime) -> ColumnElement[bool]:
+    return and_(m.Consent.status == "revoked", m.Consent.revoked_by == "participant",
+                m.Consent.revoked_at >= at - timedelta(days=REVOCATION_FLAG_DAYS))
+
+
+def _change_requested() -> ColumnElement[bool]:
+    return and_(m.Consent.status == "draft",
+                m.Consent.id.in_(select(m.ConsentRequest.consent_id)))
+
+
+def caseload(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta, *,
+             query: str = "", after: str | None = None, urgent_only: bool = False,
+             consent_changes_only: bool = False, limit: int = PAGE_SIZE) -> Caseload:
+    """The participants on the user's organization's care team, searched and paged by id.
+    Their urgent needs are shown only where decide() permits the owning agency's `progress`
+    to this user, as on the participant page. ``consent_changes_only``: those who took back
+    a consent lately or asked for a change (only for roles that may view consents)."""
+    actor = repo.actor(user)
+    if not works_with_participants(services, actor):
+        services.audit.append(session, staff_event(
+            AuditAction.PARTICIPANT_VIEW, user, meta, decision="deny",
+            reasons=(d.Reason.NO_ROLE_PERMISSION.value,),
+            policy_version=services.policy.version, detail={"view": "caseload"}))
+        return Caseload([], None, query, works_with_participants=False)
+    vault = services.vault.ready(session)
+    at = utcnow()
+    today = at.date()
+    stmt = (select(m.Participant)
+            .join(m.CareTeamMember, m.CareTeamMember.participant_id == m.Participant.id)
+            .where(m.CareTeamMember.organization_id == user.organization_id,
+                   m.CareTeamMember.current_on(today))
+            .distinct().order_by(m.Participant.public_id).limit(limit + 1))
+    condition = search_condition(vault, query)
+    if condition is not None:
+        stmt = stmt.where(condition)  # type: ignore[arg-type]
+    if after and repo.PUBLIC_ID.fullmatch(after):
+        stmt = stmt.where(m.Participant.public_id > after)
+    if urgent_only:  # narrowed here, then to the needs this user may see
+        stmt = stmt.where(m.Participant.id.in_(select(m.Goal.participant_id).where(
+            m.Goal.urgent, m.Goal.status.not_in(CLOSED_GOALS))))
+    consent_flags = _may_view_consents(services, actor)
+    if consent_changes_only:
+        stmt = stmt.where(m.Participant.id.in_(select(m.Consent.participant_id).where(
+            or_(_revoked_recently(at), _change_requested()))) if consent_flags else false())
+    scanned = list(session.scalars(stmt))
+    more = len(scanned) > limit
+    scanned = scanned[:limit]
+    urgent = _visible_urgent_needs(session, services, actor, scanned, at)
+    people = [p for p in scanned if urgent[p.id] or not urgent_only]
+    recent: set[uuid.UUID] = set()
+    requested: set[uuid.UUID] = set()
+    if people and consent_flags:
+        ids = [p.id for p in people]
+        recent = set(session.scalars(select(m.Consent.participant_id).where(
+            m.Consent.participant_id.in_(ids), _revoked_recently(at))))
+        requested = set(session.scalars(select(m.Consent.participant_id).where(
+            m.Consent.participant_id.in_(ids), _change_requested())))
+    rows = []
+    for p in people:
+        try:
+            name: PersonName | None = vault.open_participant(p)
+        except DecryptionError:
+            name = None
+        rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id],
+                                p.id in recent, p.id in requested))
+    services.audit.append_many(session, [staff_event(
+        AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
+        record_ids=tuple(r.public_id for r in rows), policy_version=services.policy.version,
+        detail={"view": "caseload", "searched": bool(query.strip()), "after": after or "",
+                "urgent_only": urgent_only, "consent_changes_only": consent_changes_only,
+                "urgent_needs_shown": sum(len(r.urgent) for r in rows)}),
+        # The needs shown are goal statuses disclosed by their owners, logged as on the
+        # participant page (they feed the accounting of disclosures).
+        *(_category_event(services, user, meta, p, DataCategory.PROGRESS, needs[0].purpose,
+                          [n.goal_id for n in needs], [], [n.decision for n in needs],
+                          {n.owner_slug for n in needs}, None, view="caseload")
+          for p in people if (needs := urgent[p.id]))])
+    return Caseload(rows, scanned[-1].public_id if more and scanned else None, query,
+                    shows_consent_flags=consent_flags)
+
+
+CLOSED_GOALS = ("achieved", "closed")
+
+
+def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
+                          people: list[m.Participant], at: datetime
+                          ) -> dict[uuid.UUID, list[UrgentNeed]]:
+    """Each participant's open urgent goals whose owner's `progress` decide() permits to the
+    actor (an urgent goal of a Part 2 program, say, is not shown without a Part 2 consent)."""
+    needs: dict[uuid.UUID, list[UrgentNeed]] = defaultdict(list)
+    goals = list(session.scalars(
+        select(m.Goal).where(m.Goal.participant_id.in_([p.id for p in people]), m.Goal.urgent,
+                             m.Goal.status.not_in(CLOSED_GOALS))
+        .options(noload(m.Goal.updates), noload(m.Goal.organization))
+        .order_by(m.Goal.created_at))) if people else []
+    if not goals:
+        return needs
+    orgs = repo.Organizations.load(session)
+    purposes = _purposes(services, actor, DataCategory.PROGRESS, emergency=False)
+    by_id = {p.id: p for p in people}
+    contexts = repo.load_contexts(session, [g.participant_id for g in goals],
+                                  user_id=actor.user_id, at=at)
+    decided: dict[tuple[uuid.UUID, int], tuple[d.Decision, Purpose]] = {}
+    for goal in goals:
+        key = (goal.participant_id, goal.organization_id)
+        owner = orgs.by_id[goal.organization_id]
+        if key not in decided:
+            decided[key] = _decide_source(
+                services, actor, by_id[goal.participant_id], contexts[goal.participant_id],
+                DataCategory.PROGRESS, owner, purposes, at)
+        decision, purpose = decided[key]
+        if decision.permitted:
+            needs[goal.participant_id].append(UrgentNeed(
+                goal.summary, owner.name, str(goal.id), owner.slug, decision, purpose))
+    return needs
+
+
+def works_with_participants(services: Services, actor: d.Actor) -> bool:
+    """The staff workspace (caseload, participant pages) is only for roles that may view some
+    participant information (portal.domain.permissions)."""
+    return permissions.works_with_participants(services.policy, actor)
+
+
+def may_break_glass(services: Services, user: m.StaffUser) -> bool:
+    """The role policy lets one of the user's roles start emergency access."""
+    return user_may(services.policy, user, Permission.BREAK_GLASS_CREATE)
+
+
+def _may_view_consents(services: Services, actor: d.Actor) -> bool:
+    return permissions.may(services.policy, actor, Permission.CONSENT_VIEW)
+
+
+# --- the participant page ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShownRecord:
+    id: str
+    title: str | None  # None: could not be decrypted (shown as unavailable)
+    body: str | None
+    author: str
+    effective_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class CategorySection:
+    category: DataCategory
+    label: str
+    records: list[ShownRecord]
+    withheld: bool
+    withheld_reason: str
+    notices: list[str]
+    can_create: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GoalLine:
+    id: str
+    summary: str
+    status: str
+    status_note: str
+    owner: str
+    urgent: bool
+    detail: str | None  # None: withheld (only the status is shared)
+    detail_category: DataCategory
+    can_update: bool = False  # the user's organization owns it and may record progress
+    part2: bool = False  # disclosed by a Part 2 program: the 42 CFR 2.32 notice goes with it
+
+
+@dataclass
+class ParticipantPage:
+    public_id: str
+    name: PersonName | None
+    enrolled_on: date | None
+    sections: list[CategorySection]
+    goals: list[GoalLine]
+    notices: list[str]
+    break_glass_until: datetime | None
+    creatable: list[DataCategory] = field(default_factory=list)
+    # Goal domains the user may add (their detail category is one the user may create).
+    goal_domains: list[GoalDomain] = field(default_factory=list)
+
+    @property
+    def goal_statuses(self) -> list[GoalStatus]:
+        return list(GoalStatus)
+
+    @property
+    def plan_notices(self) -> list[str]:
+        return [d.Obligation.NOTICE_PART2.text] if any(g.part2 for g in self.goals) else []
+
+    @property
+    def urgent_goals(self) -> list[GoalLine]:
+        return [g for g in self.goals if g.urgent and g.status not in CLOSED_GOALS]
+
+
+def _participant(session: Session, public_id: str) -> m.Participant:
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
+        raise NotFound(public_id)
+    return participant
+
+
+def _purposes(services: Services, actor: d.Actor, category: DataCategory,
+              emergency: bool) -> list[Purpose]:
+    if emergency:
+        return [Purpose.ETREAT]
+    return permissions.view_purposes(services.policy, actor, category)
+
+
+def _decide_source(services: Services, actor: d.Actor, participant: m.Participant,
+                   context: d.ParticipantContext, category: DataCategory,
+                   source: d.Organization, purposes: list[Purpose],
+                   at: datetime) -> tuple[d.Decision, Purpose]:
+    """The first permit among the purposes the user's role may use, else the first deny."""
+    first: tuple[d.Decision, Purpose] | None = None
+    for purpose in purposes:
+        decision = d.decide(d.AccessRequest(actor, str(participant.id), category, Action.VIEW,
+                                            purpose, at, source), context, services.policy)
+        if decision.permitted:
+            return decision, purpose
+        first = first or (decision, purpose)
+    assert first is not None
+    return first
+
+
+def participant_page(session: Session, services: Services, user: m.StaffUser,
+                     public_id: str, meta: RequestMeta, *,
+                     reveal: bool = True) -> ParticipantPage:
+    """Everything the user may see about one participant, decided and audited category by
+    category in the caller's transaction (before the caller returns anything).
+
+    ``reveal=False`` decides the same sections but opens and returns nothing (no record
+    contents, goals or name) and audits no views: for explaining a decision, which discloses
+    nothing (a refused attempt is still audited)."""
+    at = utcnow()
+    vault = services.vault.ready(session)
+    participant = _participant(session, public_id)
+    actor = repo.actor(user)
+    context = repo.load_context(session, participant.id, user_id=user.id, at=at)
+    on_team = d.on_care_team(context, actor.organization.slug, at.date())
+    grant = next((g for g in context.break_glass if g.user_id == user.id and g.current(at)),
+                 None)
+    if not works_with_participants(services, actor):
+        _refuse(session, services, user, meta, participant, AuditAction.PARTICIPANT_VIEW,
+                d.Reason.NO_ROLE_PERMISSION)
+    if not on_team and grant is None:
+        _refuse(session, services, user, meta, participant, AuditAction.PARTICIPANT_VIEW)
+    orgs = repo.Organizations.load(session)
+    team = {link.organization_slug for link in context.care_team if link.current(at.date())}
+    records = session.scalars(select(m.Record).where(m.Record.participant_id == participant.id)
+                              .options(noload(m.Record.organization))
+                              .order_by(m.Record.effective_date.desc(), m.Record.id)).all()
+    by_category: dict[str, list[m.Record]] = defaultdict(list)
+    for record in records:
+        by_category[record.category].append(record)
+    goals = list(session.scalars(
+        select(m.Goal).where(m.Goal.participant_id == participant.id)
+        .options(noload(m.Goal.updates), noload(m.Goal.organization))
+        .order_by(m.Goal.urgent.desc(), m.Goal.created_at)))
+    # A goal's status is its owner's `progress`, its detail the owner's information in the
+    # goal's own category: showing either is a disclosure by the owner, like a record.
+    goal_ids: dict[tuple[DataCategory, str], list[str]] = defaultdict(list)
+    for goal in goals:
+        owner = orgs.by_id[goal.organization_id].slug
+        goal_ids[(DataCategory.PROGRESS, owner)].append(str(goal.id))
+        if goal.detail_enc is not None:
+            goal_ids[(GOAL_DETAIL_CATEGORY[GoalDomain(goal.domain)], owner)].append(str(goal.id))
+
+    sections: list[CategorySection] = []
+    decisions: dict[tuple[DataCategory, str], d.Decision] = {}
+    page_notices: set[str] = set()
+    used_purpose: dict[DataCategory, Purpose] = {}
+    # Appended together at the end (one chain lock, held only until the commit); if that
+    # fails, nothing of the page is returned.
+    events: list[NewAuditEvent] = []
+    # `progress` first: a goal's detail is shown only with its status (see _goals).
+    for category in sorted(DataCategory, key=lambda c: c is not DataCategory.PROGRESS):
+        purposes = _purposes(services, actor, category, emergency=not on_team)
+        sources = ({orgs.by_id[r.organization_id].slug for r in by_category[category.value]}
+                   | {slug for (c, slug) in goal_ids if c is category})
+        # Decide for every team member too, so that "withheld" does not depend on whether
+        # anything exists (its existence can itself be a disclosure, e.g. Part 2 records).
+        candidates = sorted((sources | team) & {o.slug for o in orgs.by_id.values()})
+        shown: list[ShownRecord] = []
+        shown_goals: list[str] = []
+        disclosed_by: set[str] = set()
+        withheld: list[d.Decision] = []
+        notices: set[str] = set()
+        for slug in candidates:
+            source = orgs.slug(slug)
+            assert source is not None
+            decision, purpose = _decide_source(services, actor, participant, context,
+                                               category, source, purposes, at)
+            decisions[(category, slug)] = decision
+            if decision.permitted:
+                used_purpose.setdefault(category, purpose)
+            if not decision.permitted:
+                withheld.append(decision)
+                continue
+            for obligation in decision.obligations:
+                if obligation is d.Obligation.NOTICE_PART2 and sources & {slug}:
+                    notices.add(obligation.text)
+                elif obligation is d.Obligation.NOTICE_CARE_COORDINATION:
+                    page_notices.add(obligation.text)
+            for record in by_category[category.value]:
+                if orgs.by_id[record.organization_id].slug == slug:
+                    shown.append(_show(vault, record, source.name) if reveal else
+                                 ShownRecord(str(record.id), None, None, source.name,
+                                             record.effective_date))
+                    disclosed_by.add(slug)
+            status = decisions.get((DataCategory.PROGRESS, slug))
+            if goal_ids[(category, slug)] and status is not None and status.permitted:
+                shown_goals += goal_ids[(category, slug)]
+                disclosed_by.add(slug)
+        shown.sort(key=lambda r: (r.effective_date, r.id), reverse=True)
+        reason = ""
+        if withheld:
+            first = min(withheld, key=lambda x: x.reasons[0].value)
+            request = d.AccessRequest(actor, str(participant.id), category, Action.VIEW,
+                                      purposes[0], at, actor.organization)
+            reason = reason_text(first.reasons[0], request, Names(
+                participant=participant.public_id, source="another agency",
+                recipient=actor.organization.name))
+        sections.append(CategorySection(
+            category=category, label=category.info.label, records=shown,
+            withheld=bool(withheld), withheld_reason=reason, notices=sorted(notices),
+            can_create=on_team and _may_create(services, actor, category)))
+        events.append(_category_event(
+            services, user, meta, participant, category,
+            used_purpose.get(category, purposes[0]), [r.id for r in shown] + shown_goals,
+            withheld,
+            [decisions[(category, s)] for s in candidates], disclosed_by, grant))
+
+    sections.sort(key=lambda section: list(DataCategory).index(section.category))
+    may_update_goals = on_team and _may_create(services, actor, DataCategory.PROGRESS)
+    goal_lines = _goals(vault, goals, orgs, decisions,
+                        user.organization_id if may_update_goals else None) if reveal else []
+    # The care-team relationship (or the emergency grant) is what lets staff know who this is.
+    name: PersonName | None = None
+    if reveal:
+        try:
+            name = vault.open_participant(participant)
+        except DecryptionError as exc:
+            events.append(staff_event(
+                AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant.id,
+                reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
+        services.audit.append_many(session, events)
+    return ParticipantPage(
+        public_id=participant.public_id, name=name, enrolled_on=participant.enrolled_on,
+        sections=sections, goals=goal_lines, notices=sorted(page_notices),
+        break_glass_until=grant.expires_at if grant and not on_team else None,
+        creatable=[s.category for s in sections if s.can_create],
+        goal_domains=[g for g in GoalDomain if may_update_goals
+                      and _may_create(services, actor, GOAL_DETAIL_CATEGORY[g])])
+
+
+def _show(vault: Vault, record: m.Record, author: str) -> ShownRecord:
+    try:
+        title, body = vault.open(record, "title"), vault.open(record, "body")
+    except DecryptionError:
+        title = body = None
+    return ShownRecord(str(record.id), title, body, author, record.effective_date)
+
+
+def _may_create(services: Services, actor: d.Actor, category: DataCategory) -> bool:
+    return permissions.may_create(services.policy, actor, category)
+
+
+def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
+                    participant: m.Participant, category: DataCategory, purpose: Purpose,
+                    shown: list[str], withheld: list[d.Decision],
+                    all_decisions: list[d.Decision], disclosed_by: set[str],
+                    grant: d.BreakGlassGrant | None, *, view: str | None = None
+                    ) -> NewAuditEvent:
+    """One event per category: what was shown (records and goals, by id) or withheld, and
+    from whom; disclosures to this organization by others feed the accounting of
+    disclosures."""
+    permitted = [x for x in all_decisions if x.permitted]
+    lead = permitted[0] if permitted else (withheld[0] if withheld else None)
+    reasons = sorted({r.value for x in all_decisions for r in x.reasons})
+    # Nothing shown and something withheld: audited as withheld, not as a view (and not as a
+    # refused attempt: the user asked for the page, which they may open).
+    action = AuditAction.RECORD_WITHHOLD if withheld and not shown else AuditAction.RECORD_VIEW
+    return staff_event(
+        action, user, meta, participant_id=participant.id,
+        category=category.value, record_ids=tuple(shown),
+        purpose=purpose.value,
+        decision="permit" if shown or (permitted and not withheld) else "deny",
+        reasons=tuple(reasons),
+        consent_ids=tuple(sorted({x.consent_id for x in permitted if x.consent_id})),
+        policy_version=services.policy.version,
+        detail={"disclosers": sorted(disclosed_by - {user.organization.slug}),
+                "policy_rule": lead.policy_rule if lead else None,
+                **({"break_glass_grant": grant.id} if grant else {}),
+                **({"view": view} if view else {})})
+
+
+def _goals(vault: Vault, goals: list[m.Goal], orgs: repo.Organizations,
+           decisions: dict[tuple[DataCategory, str], d.Decision],
+           updater_org: int | None) -> list[GoalLine]:
+    """Goal statuses are `progress`; their details belong to the goal's own category. Only
+    the owning organization updates a goal (``updater_org``: the user's, if they may)."""
+    lines = []
+    for goal in goals:
+        owner = orgs.by_id[goal.organization_id]
+        status_decision = decisions.get((DataCategory.PROGRESS, owner.slug))
+        if status_decision is None or not status_decision.permitted:
+            continue
+        detail_category = GOAL_DETAIL_CATEGORY[GoalDomain(goal.domain)]
+        detail_decision = decisions.get((detail_category, owner.slug))
+        detail = None
+        if detail_decision is not None and detail_decision.permitted:
+            try:
+                detail = vault.open(goal, "detail") or ""
+            except DecryptionError:
+                detail = None
+        shown = [status_decision, *([detail_decision] if detail is not None
+                                    and detail_decision is not None else [])]
+        part2 = any(d.Obligation.NOTICE_PART2 in x.obligations for x in shown)
+        lines.append(GoalLine(str(goal.id), goal.summary, GoalStatus(goal.status).value,
+                              goal.status_note, owner.name, goal.urgent, detail,
+                              detail_category, goal.organization_id == updater_org, part2))
+    return lines
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+class InvalidInput(ValueError):
+    """Bad input: the message says what to fix; nothing was changed."""
+
+
+def _refuse(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta,
+            participant: m.Participant, action: AuditAction,
+            reason: d.Reason = d.Reason.NOT_ON_CARE_TEAM) -> NoReturn:
+    """Audit a refused attempt (by default: by an organization with no relationship to the
+    participant; the participant may be told of it: policies/accounting.csv), then answer
+    "not found"."""
+    services.audit.append(session, refusal_event(action, user, meta, participant.id, reason,
+                                                 services.policy.version))
+    raise NotFound(participant.public_id)
+
+
+def _team_actor(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                at: datetime, meta: RequestMeta,
+                action: AuditAction) -> tuple[m.Participant, d.Actor]:
+    """The participant and the user as an actor, when the user's organization is on the care
+    team today; otherwise the attempt is refused."""
+    participant = _participant(session, public_id)
+    actor = repo.actor(user)
+    context = repo.load_context(session, participant.id, user_id=user.id, at=at)
+    if not d.on_care_team(context, actor.organization.slug, at.date()):
+        _refuse(session, services, user, meta, participant, action)
+    return participant, actor
+
+
+def add_record(session: Session, services: Services, user: m.StaffUser, public_id: str,
+               category_value: str, title: str, body: str, effective: str,
+               meta: RequestMeta) -> m.Record:
+    at = utcnow()
+    participant, actor = _team_actor(session, services, user, public_id, at, meta,
+                                     AuditAction.RECORD_CREATE)
+    problems = []
+    try:
+        category = DataCategory(category_value)
+    except ValueError:
+        raise InvalidInput("Choose a category.") from None
+    if not _may_create(services, actor, category):
+        raise InvalidInput(f"Your role cannot add {category.info.label.lower()} information.")
+    if not title.strip() or len(title) > 200:
+        problems.append("Give it a title of at most 200 characters.")
+    if not body.strip() or len(body) > 20_000:
+        problems.append("Write the note (at most 20,000 characters).")
+    try:
+        when = date.fromisoformat(effective) if effective else at.date()
+    except ValueError:
+        problems.append("The date must look like 2026-11-28.")
+        when = at.date()
+    if when > at.date():
+        problems.append("The date cannot be in the future.")
+    if problems:
+        raise InvalidInput(" ".join(problems))
+    record = m.Record(id=uuid.uuid4(), participant_id=participant.id,
+                      organization_id=user.organization_id, author_user_id=user.id,
+                      category=category.value, effective_date=when, created_at=at)
+    services.vault.ready(session).seal(record, {"title": title.strip(), "body": body.strip()})
+    session.add(record)
+    session.flush()
+    services.audit.append(session, staff_event(
+        AuditAction.RECORD_CREATE, user, meta, participant_id=participant.id,
+        category=category.value, record_ids=(str(record.id),), decision="permit",
+        reasons=("own_organization",), policy_version=services.policy.version))
+    return record
+
+
+def add_goal(session: Session, services: Services, user: m.StaffUser, public_id: str,
+             domain_value: str, summary: str, detail: str, urgent: bool,
+             meta: RequestMeta) -> m.Goal:
+    """A new case-plan goal owned by the user's organization. Its summary and status are
+    `progress` (what justice partners may see under the multi-party release); the detail is
+    sealed and filed under the domain's own category."""
+    at = utcnow()
+    participant, actor = _team_actor(session, services, user, public_id, at, meta,
+                                     AuditAction.GOAL_CREATE)
+    try:
+        domain = GoalDomain(domain_value)
+    except ValueError:
+        raise InvalidInput("Choose what the goal is about.") from None
+    if not (_may_create(services, actor, DataCategory.PROGRESS)
+            and _may_create(services, actor, GOAL_DETAIL_CATEGORY[domain])):
+        raise InvalidInput(f"Your role cannot set {domain.value.replace('_', ' ')} goals.")
+    problems = []
+    if not summary.strip() or len(summary) > 200:
+        problems.append("Say in a few words what the goal is (at most 200 characters); "
+                        "partners may see this line, so keep treatment details out of it.")
+    if len(detail) > 2_000:
+        problems.append("Keep the details under 2,000 characters.")
+    if problems:
+        raise InvalidInput(" ".join(problems))
+    goal = m.Goal(id=uuid.uuid4(), participant_id=participant.id,
+                  organization_id=user.organization_id, domain=domain.value,
+                  summary=summary.strip(), status=GoalStatus.NOT_STARTED.value, urgent=urgent,
+                  created_at=at, updated_at=at)
+    services.vault.ready(session).seal(goal, {"detail": detail.strip()})
+    goal.updates = [m.GoalUpdate(status=goal.status, note="Goal set", author_user_id=user.id,
+                                 created_at=at)]
+    session.add(goal)
+    session.flush()
+    services.audit.append(session, staff_event(
+        AuditAction.GOAL_CREATE, user, meta, participant_id=participant.id,
+        category=DataCategory.PROGRESS.value, record_ids=(str(goal.id),), decision="permit",
+        reasons=("own_organization",), policy_version=services.policy.version,
+        detail={"domain": domain.value, "urgent": urgent}))
+    return goal
+
+
+def update_goal(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                goal_id: str, status_value: str, note: str, meta: RequestMeta) -> m.Goal:
+    """A status update on a goal the user's organization owns (history kept)."""
+    at = utcnow()
+    participant, actor = _team_actor(session, services, user, public_id, at, meta,
+                                     AuditAction.GOAL_UPDATE)
+    try:
+        goal = session.get(m.Goal, uuid.UUID(goal_id))
+    except ValueError:
+        goal = None
+    # Another organization's goal, or another participant's, is simply not there.
+    if goal is None or goal.participant_id != participant.id \
+            or goal.organization_id != user.organization_id:
+        raise NotFound(goal_id)
+    if not _may_create(services, actor, DataCategory.PROGRESS):
+        raise InvalidInput("Your role cannot update goals.")
+    try:
+        status = GoalStatus(status_value)
+    except ValueError:
+        raise InvalidInput("Choose the goal's status.") from None
+    if len(note) > 300:
+        raise InvalidInput("Keep the note under 300 characters.")
+    previous = goal.status
+    goal.status, goal.status_note, goal.updated_at = status.value, note.strip(), at
+    goal.updates.append(m.GoalUpdate(status=status.value, note=note.strip(),
+                                     author_user_id=user.id, created_at=at))
+    session.flush()
+    services.audit.append(session, staff_event(
+        AuditAction.GOAL_UPDATE, user, meta, participant_id=participant.id,
+        category=DataCategory.PROGRESS.value, record_ids=(str(goal.id),), decision="permit",
+        reasons=("own_organization",), policy_version=services.policy.version,
+        detail={"from": previous, "to": status.value}))
+    return goal
+
+
+def explain_category(session: Session, services: Services, user: m.StaffUser,
+                     public_id: str, category_value: str, meta: RequestMeta) -> list[str]:
+    """Why a category is (partly) withheld, in sentences that never name withheld content or
+    which agency holds it."""
+    try:
+        category = DataCategory(category_value)
+    except ValueError:
+        raise NotFound(category_value) from None
+    # Decided as the page decides it, but nothing is opened or logged as viewed: an
+    # explanation is not a disclosure (45 CFR 164.528, 42 CFR 2.24).
+    page = participant_page(session, services, user, public_id, meta, reveal=False)
+    section = next(s for s in page.sections if s.category is category)
+    actor = repo.actor(user)
+    lines = []
+    if section.withheld:
+        lines.append(f"Some {category.info.label.lower()} information is withheld from "
+                     f"{actor.organization.name} because {section.withheld_reason}.")
+    else:
+        lines.append(f"Nothing in {category.info.label.lower()} is withheld from "
+                     f"{actor.organization.name}.")
+    lines.append("Only the rule is shown here, never the withheld information. Ask the "
+                 "participant's case manager if you think they should be shared with you; the "
+                 "participant decides.")
+    services.audit.append(session, staff_event(
+        AuditAction.DECISION_EXPLAIN, user, meta,
+        participant_id=_participant(session, public_id).id, category=category.value,
+        decision="deny" if section.withheld else "permit"))
+    return lines
+
+
+def emergency_search(session: Session, services: Services, user: m.StaffUser, query: str,
+                     meta: RequestMeta) -> list[str]:
+    """Exact search across all participants, for emergency access only (audited)."""
+    found = [p.public_id for p in find(session, services.vault, query)]
+    services.audit.append(session, staff_event(
+        AuditAction.PARTICIPANT_VIEW, user, meta, record_ids=tuple(found), decision="permit",
+        reasons=("break_glass",), detail={"view": "emergency search"}))
+    return found
