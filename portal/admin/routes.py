@@ -20,6 +20,7 @@ from portal.auth.routes import request_meta, require_staff
 from portal.auth.sessions import Principal
 from portal.db import models as m
 from portal.kernel.access import RequestMeta
+from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.kernel.wiring import Services
 
 # Outcome codes carried by the redirect back to /admin; the message is written here, never
@@ -101,12 +102,11 @@ def _change(change: Change, user_id: int, request: Request[Any, Any, Any], state
             # Refusals are audited by the service; catching them here commits that event.
             result = change(db, _services(state), user, user_id,
                             request_meta(request, who))
-        except (admin_service.NotAllowed, admin_service.NotFound,
-                admin_service.Refused) as exc:
+        except (Refused, NotFound, InvalidInput) as exc:
             failure = exc
-    if isinstance(failure, admin_service.NotAllowed):
+    if isinstance(failure, Refused):
         raise PermissionDeniedException(str(failure))
-    if isinstance(failure, admin_service.NotFound):
+    if isinstance(failure, NotFound):
         raise NotFoundException()
     if failure is not None:
         return _page(state, user, error=str(failure), status_code=400)

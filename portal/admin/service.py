@@ -27,19 +27,8 @@ from portal.domain.explain import ROLE_LABELS
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import Role, StaffStatus
 from portal.kernel.access import RequestMeta, user_may
+from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.kernel.wiring import Services
-
-
-class NotAllowed(Exception):
-    """The user is not an administrator of an organization (the message is safe to show)."""
-
-
-class NotFound(Exception):
-    """No such staff user in the administrator's organization."""
-
-
-class Refused(Exception):
-    """A change that is never made, such as suspending oneself (the message is safe to show)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +78,7 @@ def _role_label(role: str) -> str:
 def staff_list(session: Session, services: Services, admin: m.StaffUser) -> StaffList:
     """The staff of the administrator's own organization, by name."""
     if not is_org_admin(services, admin):
-        raise NotAllowed("Only your organization's administrators can manage staff.")
+        raise Refused("Only your organization's administrators can manage staff.")
     users = session.scalars(select(m.StaffUser)
                             .where(m.StaffUser.organization_id == admin.organization_id)
                             .order_by(m.StaffUser.display_name, m.StaffUser.id))
@@ -132,7 +121,7 @@ def _change(session: Session, services: Services, admin: m.StaffUser, user_id: i
         return error
 
     if not is_org_admin(services, admin):
-        raise refuse("not_org_admin", NotAllowed(
+        raise refuse("not_org_admin", Refused(
             "Only your organization's administrators can manage staff."))
     # Locked for the change (PostgreSQL; SQLite transactions here are BEGIN IMMEDIATE).
     target = session.scalar(select(m.StaffUser)
@@ -142,7 +131,7 @@ def _change(session: Session, services: Services, admin: m.StaffUser, user_id: i
     if target is None:
         raise refuse("not_found", NotFound(user_id))
     if target.id == admin.id and to is StaffStatus.SUSPENDED:
-        raise refuse("self", Refused(
+        raise refuse("self", InvalidInput(
             "You cannot suspend your own account. Ask another administrator of your "
             "organization if it needs to be suspended."), target_email=target.email)
     before = target.status

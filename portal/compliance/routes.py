@@ -33,6 +33,7 @@ from portal.auth.sessions import Principal
 from portal.compliance import service as cs
 from portal.db import models as m
 from portal.kernel.access import RequestMeta
+from portal.kernel.errors import Conflict, InvalidInput, NotFound
 from portal.kernel.wiring import Services
 
 T = TypeVar("T")
@@ -74,11 +75,11 @@ def _call(fn: Callable[[], T]) -> T:
     """Service errors as HTTP errors with a message (nothing was changed)."""
     try:
         return fn()
-    except cs.NotFound:
+    except NotFound:
         raise NotFoundException("Not found.") from None
-    except cs.Conflict as exc:
+    except Conflict as exc:
         raise ClientException(str(exc), status_code=HTTP_409_CONFLICT) from None
-    except cs.InvalidInput as exc:
+    except InvalidInput as exc:
         raise ClientException(str(exc)) from None
 
 
@@ -117,7 +118,7 @@ class ComplianceController(Controller):
             try:
                 with _db(state).begin() as db:
                     page = cs.search(db, _services(state), user, meta, filters, before=before)
-            except cs.InvalidInput as exc:
+            except InvalidInput as exc:
                 error = str(exc)
         context = {"user": user, "page": page, "filters": filters, "error": error,
                    "actions": cs.ACTIONS, "organizations": organizations}
@@ -212,11 +213,11 @@ class ComplianceController(Controller):
             with _db(state).begin() as db:
                 cs.review_grant(db, _services(state), user, meta, grant_id,
                                 data.get("finding", ""), data.get("notes", ""))
-        except cs.NotFound:
+        except NotFound:
             raise NotFoundException("No such emergency access.") from None
-        except cs.Conflict as exc:
+        except Conflict as exc:
             error, code = str(exc), HTTP_409_CONFLICT
-        except cs.InvalidInput as exc:
+        except InvalidInput as exc:
             error = str(exc)
         if error is not None:
             return self._review_page(state, user, meta, "all", error=error,

@@ -71,6 +71,7 @@ from portal.domain.vocabulary import (
     Purpose,
 )
 from portal.kernel.access import RequestMeta, user_may
+from portal.kernel.errors import Conflict, InvalidInput, NotFound
 from portal.kernel.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -90,18 +91,6 @@ ODD_HOURS = (22, 6)  # record views from 22:00 to 06:00, the program's local tim
 _events = m.AuditEvent.__table__
 RECORD_VIEW = AuditAction.RECORD_VIEW.value
 BREAK_GLASS_CREATE = AuditAction.BREAK_GLASS_GRANT_CREATE.value
-
-
-class InvalidInput(ValueError):
-    """Bad input: the message says what to fix; nothing was changed."""
-
-
-class NotFound(LookupError):
-    """No such event, grant, participant or verification run."""
-
-
-class Conflict(ValueError):
-    """The request contradicts the current state (e.g. a grant already reviewed)."""
 
 
 # --- who may use the console ----------------------------------------------------------------

@@ -23,6 +23,7 @@ from portal.db.types import utcnow
 from portal.domain.consent import EVENT_LABELS, ConsentKind
 from portal.domain.consent_text import WORDS
 from portal.domain.vocabulary import DataCategory, Purpose
+from portal.kernel.errors import InvalidInput
 from portal.web.deps import db_of, found_or, services_of, staff_of
 
 KIND_LABELS = {
@@ -138,7 +139,7 @@ class ConsentController(Controller):
             saved = found_or(state, lambda db: cs.save_draft(
                 db, services_of(state), user, public_id, form, request_meta(request, who),
                 consent_id).id)
-        except cs.ConsentInputError as exc:
+        except InvalidInput as exc:
             with db_of(state).begin() as db:
                 context = _form_context(db, public_id, form, user=user, problems=exc.problems,
                                         consent_id=str(consent_id) if consent_id else None)
@@ -169,7 +170,7 @@ class ConsentController(Controller):
                 relation=str(data.get("relation", "self")),
                 agreed=data.get("agree") == "yes", scan=scan,
                 drawn=str(data.get("drawn_signature") or ""), meta=request_meta(request, who)))
-        except cs.ConsentInputError as exc:
+        except InvalidInput as exc:
             return self._show_with(public_id, consent_id, request, state, user, who,
                                    exc.problems, 400)
         return Redirect(f"/participants/{public_id.upper()}/consents/{consent_id}#signed")
@@ -185,7 +186,7 @@ class ConsentController(Controller):
             draft_id = found_or(state, lambda db: cs.new_version(
                 db, services_of(state), user, public_id, _uuid(consent_id),
                 request_meta(request, who)).id)
-        except cs.ConsentInputError as exc:
+        except InvalidInput as exc:
             return self._show_with(public_id, consent_id, request, state, user, who,
                                    exc.problems, 400)
         return Redirect(f"/participants/{public_id.upper()}/consents/{draft_id}/edit")
@@ -201,7 +202,7 @@ class ConsentController(Controller):
                 db, services_of(state), user, public_id, _uuid(consent_id),
                 confirmed=data.get("confirm") == "yes", how=data.get("how", ""),
                 meta=request_meta(request, who)))
-        except cs.ConsentInputError as exc:
+        except InvalidInput as exc:
             return self._show_with(public_id, consent_id, request, state, user, who,
                                    exc.problems, 400)
         return Redirect(f"/participants/{public_id.upper()}/consents/{consent_id}")

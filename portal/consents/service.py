@@ -49,12 +49,12 @@ from portal.domain.decision import Reason, never_honoured
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import DataCategory, Purpose, Sector
 from portal.kernel.access import (
-    AccessDenied,
     RequestMeta,
     refusal_event,
     staff_event,
     user_may,
 )
+from portal.kernel.errors import InvalidInput, NotFound, Refused
 
 if TYPE_CHECKING:
     from portal.kernel.wiring import Services
@@ -99,14 +99,6 @@ SCAN_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png",
               b"\xff\xd8\xff": "image/jpeg"}
 
 
-class ConsentInputError(ValueError):
-    """What is wrong with the form, item by item; nothing was saved."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
 @dataclass(frozen=True, slots=True)
 class ConsentForm:
     kind: str
@@ -126,14 +118,14 @@ def case_managed(session: Session, services: Services, user: m.StaffUser, public
     """The participant, when the user may capture consents with them (consents are captured by
     the participant's case-management agency, with them present): the role policy must give
     the user the permission of ``action`` (CONSENT_PERMISSIONS) and their agency must be on
-    the care team. Off the team: NotPermitted (not found); on it without the permission:
-    AccessDenied (forbidden, with the reason). A
+    the care team. Off the team: NotFound (not found); on it without the permission:
+    Refused (forbidden, with the reason). A
     refused attempt on an existing participant is audited first (the caller must commit it:
     `portal.web.deps.found_or`); the participant may be told of it
     (policies/accounting.csv)."""
     participant = repo.participant_by_public_id(session, public_id)
     if participant is None:
-        raise NotPermitted()
+        raise NotFound()
     permission = CONSENT_PERMISSIONS[action]
     allowed = user_may(services.policy, user, permission)
     on_team = session.scalar(select(m.CareTeamMember.id).where(
@@ -146,9 +138,9 @@ def case_managed(session: Session, services: Services, user: m.StaffUser, public
             Reason.NOT_ON_CARE_TEAM if on_team is None else Reason.NO_ROLE_PERMISSION,
             services.policy.version))
         if on_team is None:
-            raise NotPermitted()
+            raise NotFound()
         # On the care team, the participant's existence is no secret: say what is refused.
-        raise AccessDenied(CONSENT_REFUSALS[permission])
+        raise Refused(CONSENT_REFUSALS[permission])
     return participant
 
 
@@ -178,10 +170,6 @@ def open_form(session: Session, services: Services, user: m.StaffUser, public_id
         decision="permit", reasons=("care_team",), policy_version=services.policy.version,
         detail={"view": "consent_form"}))
     return participant
-
-
-class NotPermitted(Exception):
-    """Not this user's to see or change (shown as not found)."""
 
 
 def _parse_form(session: Session, participant: m.Participant,
@@ -235,7 +223,7 @@ def _parse_form(session: Session, participant: m.Participant,
                                    [repo.organization(team[s]) for s in recipients],
                                    categories, purposes)
     if problems:
-        raise ConsentInputError(problems)
+        raise InvalidInput(*problems)
     part2_source = any(team[s].part2_program for s in disclosers)
     directive = Directive(
         id="", participant_id=str(participant.id), kind=kind, status=ConsentStatus.DRAFT,
@@ -288,7 +276,7 @@ def save_draft(session: Session, services: Services, user: m.StaffUser, public_i
         try:
             ensure_editable(repo.directive(row))
         except ConsentError as exc:
-            raise ConsentInputError(exc.problems) from None
+            raise InvalidInput(*exc.problems) from None
         for key, value in columns.items():
             setattr(row, key, value)
         row.provisions.clear()
@@ -329,7 +317,7 @@ def new_version(session: Session, services: Services, user: m.StaffUser, public_
     status = repo.directive(old).status_at(utcnow(), repo.occurred_events(session,
                                                                          participant.id))
     if status is not ConsentStatus.ACTIVE:
-        raise ConsentInputError([f"Only an active consent gets a new version; this one is "
+        raise InvalidInput(*[f"Only an active consent gets a new version; this one is "
                                  f"{status.value}. Start a new consent instead."])
     started = session.scalar(select(m.Consent).where(
         m.Consent.supersedes_id == old.id, m.Consent.status == ConsentStatus.DRAFT.value))
@@ -343,7 +331,7 @@ def new_version(session: Session, services: Services, user: m.StaffUser, public_
 def _consent(session: Session, consent_id: uuid.UUID, participant_id: uuid.UUID) -> m.Consent:
     row = session.get(m.Consent, consent_id)
     if row is None or row.participant_id != participant_id:
-        raise NotPermitted()
+        raise NotFound()
     return row
 
 
@@ -447,14 +435,14 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
         problems.append("Type the full name of the person signing.")
     drawing = None if scan else _drawing(drawn, problems)
     if problems:
-        raise ConsentInputError(problems)
+        raise InvalidInput(*problems)
     now = utcnow()
     method = SignatureMethod.WET_INK_SCAN if scan else SignatureMethod.TYPED
     signature = Signature(method, signer_name.strip(), signer_relation, now, user.id)
     try:
         activate(repo.directive(row), signature)
     except ConsentError as exc:
-        raise ConsentInputError(exc.problems) from None
+        raise InvalidInput(*exc.problems) from None
     row.status = ConsentStatus.ACTIVE.value
     row.signature_method = method.value
     row.signer_relation = signer_relation.value
@@ -539,11 +527,11 @@ def document(session: Session, services: Services, user: m.StaffUser, public_id:
     view(session, services, user, public_id, consent_id, meta)
     row = session.get(m.ConsentDocument, consent_id)
     if row is None:
-        raise NotPermitted()
+        raise NotFound()
     content = services.vault.ready(session).decrypt(
         row.content_enc, table="consent_document", column="content", row_id=row.consent_id)
     if hashlib.sha256(content).hexdigest() != row.sha256:
-        raise NotPermitted()
+        raise NotFound()
     return row.media_type, content
 
 
@@ -554,13 +542,13 @@ def revoke_consent(session: Session, services: Services, user: m.StaffUser, publ
                                AuditAction.CONSENT_REVOKE)
     row = _consent(session, consent_id, participant.id)
     if not confirmed:
-        raise ConsentInputError(["Tick the box to confirm that the participant wants to "
+        raise InvalidInput(*["Tick the box to confirm that the participant wants to "
                                  "revoke it."])
     now = utcnow()
     try:
         revoke(repo.directive(row), now, repo.occurred_events(session, participant.id))
     except ConsentError as exc:
-        raise ConsentInputError(exc.problems) from None
+        raise InvalidInput(*exc.problems) from None
     row.status = ConsentStatus.REVOKED.value
     row.revoked_at = now
     row.revoked_by = "participant, with " + user.email

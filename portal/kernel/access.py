@@ -21,6 +21,7 @@ from portal.domain.explain import Names, sentence
 from portal.domain.permissions import Permission, permitted
 from portal.domain.ports import RolePolicy
 from portal.domain.vocabulary import Action, DataCategory, Purpose
+from portal.kernel.errors import InvalidInput, Refused
 
 CONSENT_KIND_LABELS = {
     ConsentKind.ROI: "multi-party release",
@@ -38,10 +39,6 @@ class RequestMeta:
     session_id: str | None = None
     client_address: str | None = None
     request_id: str | None = None
-
-
-class AccessDenied(Exception):
-    """A use case refused; the message is safe to show to the requester."""
 
 
 def user_may(policy: RolePolicy, user: m.StaffUser, permission: Permission) -> bool:
@@ -202,7 +199,7 @@ class AccessService:
         if not 1 <= minutes <= 240:
             problems.append("emergency access lasts between 1 minute and 4 hours")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise InvalidInput(*problems)
         actor = repo.actor(user)
         allowed = permitted(self.policy, actor, Permission.BREAK_GLASS_CREATE).allowed
         at = self.clock()
@@ -219,7 +216,7 @@ class AccessService:
                     "facility": facility, "minutes": minutes})
         if not allowed:
             self.audit.append(session, event)
-            raise AccessDenied("your role may not use emergency access")
+            raise Refused("your role may not use emergency access")
         grant = m.BreakGlassGrant(
             id=uuid.uuid4(), staff_user_id=user.id, organization_id=user.organization_id,
             participant_id=participant.id, reason=reason.strip(),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from portal.auth.routes import request_meta
 from portal.auth.sessions import Principal
 from portal.db import models as m
+from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.referrals import service as rs
 from portal.web.deps import db_of, found_or, services_of, staff_of
 
@@ -58,10 +59,9 @@ class ReferralController(Controller):
                          given=data.get("given", ""), family=data.get("family", ""),
                          born=data.get("born", ""), where=data.get("where", ""),
                          meta=request_meta(request, who))
-            except rs.NotPermitted:
-                raise PermissionDeniedException("Only police officers make referrals.") \
-                    from None
-            except rs.ReferralError as exc:
+            except Refused as exc:
+                raise PermissionDeniedException(str(exc)) from None
+            except InvalidInput as exc:
                 error = str(exc)
         if error:
             return self._page(request, state, who, user, data, error, 400)
@@ -83,9 +83,9 @@ class ReferralController(Controller):
                 participant = rs.decide_referral(
                     db, services_of(state), user, rid, accept=data.get("decision") == "accept",
                     reason=data.get("reason", ""), meta=request_meta(request, who))
-            except rs.NotPermitted:
+            except NotFound:
                 raise NotFoundException() from None
-            except rs.ReferralError as exc:
+            except InvalidInput as exc:
                 error = str(exc)
         if error:
             return self._page(request, state, who, user, {}, error, 400)
@@ -127,7 +127,7 @@ class CareTeamController(Controller):
             found_or(state, lambda db: rs.add_member(
                 db, services_of(state), user, public_id, data.get("organization", ""),
                 request_meta(request, who)))
-        except rs.ReferralError as exc:
+        except InvalidInput as exc:
             return self._render(request, state, who, user, public_id, str(exc), 400)
         return Redirect(f"/participants/{public_id.upper()}/care-team")
 
@@ -140,7 +140,7 @@ class CareTeamController(Controller):
             found_or(state, lambda db: rs.end_member(
                 db, services_of(state), user, public_id, member_id,
                 request_meta(request, who)))
-        except rs.ReferralError as exc:
+        except InvalidInput as exc:
             return self._render(request, state, who, user, public_id, str(exc), 400)
         return Redirect(f"/participants/{public_id.upper()}/care-team")
 
@@ -152,6 +152,6 @@ class CareTeamController(Controller):
         try:
             code = found_or(state, lambda db: rs.issue_code(
                 db, services_of(state), user, public_id, request_meta(request, who)))
-        except rs.ReferralError as exc:
+        except InvalidInput as exc:
             return self._render(request, state, who, user, public_id, str(exc), 400)
         return self._render(request, state, who, user, public_id, None, 200, code=code)

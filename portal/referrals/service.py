@@ -24,17 +24,10 @@ from portal.domain.vocabulary import (
     ReferralStatus,
 )
 from portal.kernel.access import RequestMeta, refusal_event, staff_event, user_may
+from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.kernel.wiring import Services
 
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-
-
-class ReferralError(ValueError):
-    """Bad input or a refused step; the message says what to do. Nothing was changed."""
-
-
-class NotPermitted(Exception):
-    """Not this user's to see or do (shown as not found or forbidden)."""
 
 
 def is_referrer(services: Services, user: m.StaffUser) -> bool:
@@ -49,7 +42,7 @@ def refer(session: Session, services: Services, user: m.StaffUser, *, pathway: s
           given: str, family: str, born: str, where: str, meta: RequestMeta) -> m.Referral:
     """A police referral with the minimum needed to find the person."""
     if not is_referrer(services, user):
-        raise NotPermitted()
+        raise Refused("Only police officers make referrals.")
     problems = []
     try:
         path = ReferralPathway(pathway)
@@ -67,7 +60,7 @@ def refer(session: Session, services: Services, user: m.StaffUser, *, pathway: s
     if len(where) > 500:
         problems.append("Keep 'where to find them' under 500 characters.")
     if problems:
-        raise ReferralError(" ".join(problems))
+        raise InvalidInput(" ".join(problems))
     referral = m.Referral(id=uuid.uuid4(), referring_user_id=user.id,
                           referring_organization_id=user.organization_id, pathway=path.value,
                           where_to_find=where.strip(), status=ReferralStatus.PENDING.value,
@@ -108,7 +101,7 @@ def own_referrals(session: Session, services: Services, user: m.StaffUser) -> li
 def pending(session: Session, services: Services, user: m.StaffUser,
             meta: RequestMeta) -> list[ReferralLine]:
     if not decides_referrals(services, user):
-        raise NotPermitted()
+        raise NotFound()
     vault = services.vault.ready(session)
     rows = session.execute(
         select(m.Referral, m.Organization.name)
@@ -131,14 +124,14 @@ def decide_referral(session: Session, services: Services, user: m.StaffUser,
     """Accept (enrol the participant, with the case manager's agency on the care team) or
     decline with a reason."""
     if not decides_referrals(services, user):
-        raise NotPermitted()
+        raise NotFound()
     referral = session.get(m.Referral, referral_id)
     if referral is None:
-        raise NotPermitted()
+        raise NotFound()
     if referral.status != ReferralStatus.PENDING.value:
-        raise ReferralError(f"This referral was already {referral.status}.")
+        raise InvalidInput(f"This referral was already {referral.status}.")
     if not accept and not reason.strip():
-        raise ReferralError("Say why the referral is declined.")
+        raise InvalidInput("Say why the referral is declined.")
     now = utcnow()
     referral.decided_by_user_id = user.id
     referral.decided_at = now
@@ -188,11 +181,11 @@ def _managed(session: Session, services: Services, user: m.StaffUser, public_id:
              meta: RequestMeta, action: AuditAction,
              permission: Permission = Permission.CARE_TEAM_MANAGE) -> m.Participant:
     """The participant, if the role policy gives the user ``permission`` and their agency is
-    on the care team; else NotPermitted, the refused attempt on an existing participant
+    on the care team; else NotFound, the refused attempt on an existing participant
     audited first (the caller commits it: `portal.web.deps.found_or`)."""
     participant = repo.participant_by_public_id(session, public_id)
     if participant is None:
-        raise NotPermitted()
+        raise NotFound()
     today = utcnow().date()
     on_team = any(link.organization_id == user.organization_id and link.current(today)
                   for link in _links(session, participant.id))
@@ -201,7 +194,7 @@ def _managed(session: Session, services: Services, user: m.StaffUser, public_id:
             action, user, meta, participant.id,
             Reason.NO_ROLE_PERMISSION if on_team else Reason.NOT_ON_CARE_TEAM,
             services.policy.version))
-        raise NotPermitted()
+        raise NotFound()
     return participant
 
 
@@ -236,11 +229,11 @@ def add_member(session: Session, services: Services, user: m.StaffUser, public_i
                            AuditAction.CARE_TEAM_MEMBER_ADD)
     org = session.scalar(select(m.Organization).where(m.Organization.slug == organization_slug))
     if org is None:
-        raise ReferralError("Choose an agency.")
+        raise InvalidInput("Choose an agency.")
     today = utcnow().date()
     if any(link.organization_id == org.id and link.current(today)
            for link in _links(session, participant.id)):
-        raise ReferralError(f"{org.name} is already on the care team.")
+        raise InvalidInput(f"{org.name} is already on the care team.")
     session.add(m.CareTeamMember(participant_id=participant.id, organization_id=org.id,
                                  start_date=utcnow().date()))
     services.audit.append(session, staff_event(AuditAction.CARE_TEAM_MEMBER_ADD, user, meta,
@@ -254,9 +247,9 @@ def end_member(session: Session, services: Services, user: m.StaffUser, public_i
                            AuditAction.CARE_TEAM_MEMBER_END)
     link = session.get(m.CareTeamMember, member_id)
     if link is None or link.participant_id != participant.id or link.end_date is not None:
-        raise NotPermitted()
+        raise NotFound()
     if link.organization_id == user.organization_id:
-        raise ReferralError("Your own agency stays on the care team while you manage the case.")
+        raise InvalidInput("Your own agency stays on the care team while you manage the case.")
     link.end_date = utcnow().date()
     services.audit.append(session, staff_event(AuditAction.CARE_TEAM_MEMBER_END, user, meta,
                                           participant_id=participant.id,
@@ -268,6 +261,6 @@ def issue_code(session: Session, services: Services, user: m.StaffUser, public_i
     participant = _managed(session, services, user, public_id, meta,
                            AuditAction.AUTH_ENROLMENT_CODE_ISSUE, Permission.SIGN_IN_CODE_CREATE)
     if participant.status == ParticipantStatus.EXITED.value:
-        raise ReferralError("This participant has left LEAD, so no sign-in code is issued. "
+        raise InvalidInput("This participant has left LEAD, so no sign-in code is issued. "
                             "To enrol them again, make a new referral.")
     return auth_service.issue_enrolment_code(session, services.audit, participant, user, meta)

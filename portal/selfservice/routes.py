@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from portal.auth.routes import me_context, request_meta, with_language
 from portal.auth.sessions import Principal
 from portal.domain.consent_text import CATEGORY_WORDS, ROLE_WORDS, spoken_date
+from portal.kernel.errors import InvalidInput, NotFound
 from portal.selfservice import service as ss
 from portal.web.deps import db_of, participant_of, services_of
 from portal.web.i18n import language, translator
@@ -60,7 +61,7 @@ class MeController(Controller):
             try:
                 consent = ss.consent_for_revocation(db, participant, consent_id,
                                                     language(request))
-            except ss.NotYours:
+            except NotFound:
                 raise NotFoundException() from None
         return with_language(request, Template("me/revoke.html",
                                                context=me_context(request, consent=consent)))
@@ -74,9 +75,9 @@ class MeController(Controller):
             try:
                 ss.revoke_mine(db, services_of(state), participant, consent_id,
                                request_meta(request, who))
-            except ss.NotYours:
+            except NotFound:
                 raise NotFoundException() from None
-            except ss.RequestError:
+            except InvalidInput:
                 error = translator(language(request))["me.revoke.refused"]
         if error is not None:
             with db_of(state).begin() as db:
@@ -103,7 +104,7 @@ class MeController(Controller):
             try:
                 ss.ask_for_change(db, services_of(state), participant, data.get("wish", ""),
                                   data.get("text", ""), request_meta(request, who))
-            except ss.RequestError:
+            except InvalidInput:
                 problem = True
         if problem:
             return Template("me/change.html", status_code=400,

@@ -38,18 +38,11 @@ from portal.domain.decision import AccessRequest, Actor, decide
 from portal.domain.permissions import current_links
 from portal.domain.vocabulary import Action, DataCategory, Role
 from portal.kernel.access import RequestMeta
+from portal.kernel.errors import InvalidInput, NotFound
 from portal.kernel.wiring import Services
 
 ACCOUNTING_YEARS = 6
 ROLE_VALUES = frozenset(r.value for r in Role)
-
-
-class NotYours(Exception):
-    """Not this participant's (shown as not found)."""
-
-
-class RequestError(ValueError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +187,9 @@ def _mine(session: Session, participant: m.Participant, consent_id: str) -> m.Co
     try:
         row = session.get(m.Consent, uuid.UUID(consent_id))
     except ValueError:
-        raise NotYours() from None
+        raise NotFound() from None
     if row is None or row.participant_id != participant.id:
-        raise NotYours()
+        raise NotFound()
     return row
 
 
@@ -221,7 +214,7 @@ def revoke_mine(session: Session, services: Services, participant: m.Participant
     try:
         revoke(repo.directive(row), now, repo.occurred_events(session, participant.id))
     except ConsentError as exc:
-        raise RequestError(" ".join(exc.problems)) from None
+        raise InvalidInput(" ".join(exc.problems)) from None
     row.status = ConsentStatus.REVOKED.value
     row.revoked_at = now
     row.revoked_by = "participant"
@@ -236,9 +229,9 @@ def ask_for_change(session: Session, services: Services, participant: m.Particip
     """The request becomes a draft consent for the case manager to complete with them."""
     text = text.strip()
     if wish not in ("more", "less"):
-        raise RequestError("choose")
+        raise InvalidInput("choose")
     if not text or len(text) > 1000:
-        raise RequestError("describe")
+        raise InvalidInput("describe")
     row = m.Consent(id=uuid.uuid4(), participant_id=participant.id, kind=ConsentKind.ROI.value,
                     status=ConsentStatus.DRAFT.value, language=participant.preferred_language,
                     revocation_statement=REVOCATION_STATEMENT, created_at=utcnow())

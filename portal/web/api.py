@@ -45,6 +45,7 @@ from portal.consents import service as cs
 from portal.db import models as m
 from portal.domain.vocabulary import DataCategory
 from portal.kernel.access import RequestMeta
+from portal.kernel.errors import InvalidInput
 from portal.kernel.wiring import Services
 from portal.web.deps import found_or
 from portal.workspace import service as ws
@@ -399,7 +400,7 @@ def add_record(state: State, caller: NamedDependency[ApiCaller], public_id: Part
             db, _services(state), caller.user, pid, data.category.value, data.title,
             data.body, data.effective_date.isoformat() if data.effective_date else "",
             caller.meta).id), _not_found)
-    except ws.InvalidInput as exc:
+    except InvalidInput as exc:
         raise ClientException(str(exc)) from None
     created = RecordCreated(id=record_id, participant_id=pid, category=data.category)
     return Response(created, status_code=201, headers={

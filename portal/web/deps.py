@@ -11,13 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth.routes import require_participant, require_staff
 from portal.auth.sessions import Principal
-from portal.consents.service import NotPermitted
 from portal.db import models as m
-from portal.kernel.access import AccessDenied
+from portal.kernel.errors import NotFound, Refused
 from portal.kernel.wiring import Services
-from portal.referrals.service import NotPermitted as NotManaged
-from portal.workspace.lifecycle import NotFound as NoSuchParticipant
-from portal.workspace.service import NotFound
 
 
 def services_of(state: State) -> Services:
@@ -37,15 +33,15 @@ def found_or(state: State, read: Callable[[Session], T],
              missing: Callable[[], HTTPException] = NotFoundException) -> T:
     """``read`` in one transaction. When it finds no participant (or consent) for the user,
     the transaction still commits (the refused attempt was audited in it) and ``missing()`` is
-    raised; when the user may know the participant but not do this (AccessDenied), it commits
+    raised; when the user may know the participant but not do this (Refused), it commits
     too and answers 403 with the reason. Any other error rolls everything back."""
-    refused: AccessDenied | None = None
+    refused: Refused | None = None
     with db_of(state).begin() as db:
         try:
             return read(db)
-        except (NotFound, NotPermitted, NotManaged, NoSuchParticipant):
+        except NotFound:
             pass
-        except AccessDenied as exc:
+        except Refused as exc:
             refused = exc
     if refused is not None:
         raise PermissionDeniedException(str(refused))

@@ -18,7 +18,8 @@ from portal.domain.consent import ConsentEvent
 from portal.domain.decision import Reason, on_care_team
 from portal.domain.permissions import Permission, may
 from portal.domain.vocabulary import ParticipantStatus
-from portal.kernel.access import AccessDenied, RequestMeta, refusal_event, staff_event
+from portal.kernel.access import RequestMeta, refusal_event, staff_event
+from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.kernel.wiring import Services
 
 # Why a participant left LEAD (recorded with the exit).
@@ -35,14 +36,6 @@ EVENT_PERMISSION = {ConsentEvent.LEAD_EXIT: Permission.PARTICIPANT_EXIT,
                     ConsentEvent.FINAL_DISPOSITION: Permission.DISPOSITION_CREATE}
 EVENT_ACTION = {ConsentEvent.LEAD_EXIT: AuditAction.PARTICIPANT_EXIT,
                 ConsentEvent.FINAL_DISPOSITION: AuditAction.PARTICIPANT_DISPOSITION_CREATE}
-
-
-class NotFound(Exception):
-    """No such participant for this user (a refused attempt was audited)."""
-
-
-class InvalidInput(ValueError):
-    """What to fix; nothing was recorded."""
 
 
 def _allowed(session: Session, services: Services, user: m.StaffUser, public_id: str,
@@ -62,7 +55,7 @@ def _allowed(session: Session, services: Services, user: m.StaffUser, public_id:
             services.policy.version))
         if not team:
             raise NotFound(public_id)
-        raise AccessDenied("Your role cannot record this." if event is ConsentEvent.LEAD_EXIT
+        raise Refused("Your role cannot record this." if event is ConsentEvent.LEAD_EXIT
                            else "Your role cannot record the final disposition of a case.")
     return participant
 

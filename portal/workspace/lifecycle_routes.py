@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from portal.auth.routes import request_meta
 from portal.auth.sessions import Principal
 from portal.domain.consent import ConsentEvent
+from portal.kernel.errors import InvalidInput
 from portal.web.deps import found_or, services_of, staff_of
 from portal.workspace import lifecycle
 
@@ -75,7 +76,7 @@ class LifecycleController(Controller):
             found_or(state, lambda db: lifecycle.record(
                 db, services_of(state), user, public_id, PAGES[page][0], data.get("on", ""),
                 data.get("reason", ""), request_meta(request, who)))
-        except lifecycle.InvalidInput as exc:
+        except InvalidInput as exc:
             return Template("staff/lifecycle.html", status_code=400, context=_context(
                 page, user=user, public_id=public_id.upper(), done=None, error=str(exc),
                 form=data))

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from portal.auth.routes import request_meta
 from portal.auth.sessions import Principal
 from portal.db import models as m
-from portal.kernel.access import AccessDenied, RequestMeta
+from portal.kernel.access import RequestMeta
+from portal.kernel.errors import InvalidInput, Refused
 from portal.kernel.wiring import Services
 from portal.web.deps import db_of, found_or, services_of, staff_of
 from portal.workspace import people
@@ -143,7 +144,7 @@ class WorkspaceController(Controller):
                     meta=request_meta(request, who))
             except ValueError as exc:
                 error = str(exc)
-            except AccessDenied as exc:
+            except Refused as exc:
                 error = str(exc)
         if error is not None:
             return Template("staff/break_glass_form.html", status_code=400, context={
@@ -164,7 +165,7 @@ def _write(request: Request[Any, Any, Any], state: State, principal: Principal |
     try:  # bad input rolls back; a refused attempt commits its audit event, then 404
         found_or(state, lambda db: write(db, services, user, meta))
         error = None
-    except ws.InvalidInput as exc:
+    except InvalidInput as exc:
         error = str(exc)
     if error is None:
         return Redirect(f"/participants/{public_id.upper()}#{anchor}")

@@ -34,16 +34,11 @@ from portal.domain.vocabulary import (
     Purpose,
 )
 from portal.kernel.access import RequestMeta, refusal_event, staff_event, user_may
+from portal.kernel.errors import InvalidInput, NotFound
 from portal.kernel.wiring import Services
 from portal.workspace.people import find, search_condition
 
 PAGE_SIZE = 25
-
-
-class NotFound(Exception):
-    """No such participant for this user: absent and not permitted look the same. When the
-    participant exists, the refused attempt has been audited in the caller's session, which
-    must therefore commit (see `portal.web.deps.found_or`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,10 +505,6 @@ def _goals(vault: Vault, goals: list[m.Goal], orgs: repo.Organizations,
 
 
 # --- writes --------------------------------------------------------------------------------
-
-
-class InvalidInput(ValueError):
-    """Bad input: the message says what to fix; nothing was changed."""
 
 
 def _refuse(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta,

@@ -18,7 +18,8 @@ from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.devtools.seed import generate_participants, seed_demo
 from portal.domain.vocabulary import Action, DataCategory, Purpose
-from portal.kernel.access import AccessDenied, RequestMeta
+from portal.kernel.access import RequestMeta
+from portal.kernel.errors import Refused
 from portal.kernel.wiring import Services
 
 META = RequestMeta(actor="test")
@@ -128,7 +129,7 @@ def test_break_glass_rules(demo: sessionmaker[Session], services: Services) -> N
         officer = repo.staff_by_email(session, "james.carter@riverton-pd.example")
         p = repo.participant_by_public_id(session, "LP-1003")
         assert officer is not None and p is not None
-        with pytest.raises(AccessDenied):
+        with pytest.raises(Refused):
             services.access.grant_break_glass(session, officer, p, reason="x",
                                               emergency_nature="y", facility="z", minutes=30,
                                               meta=META)

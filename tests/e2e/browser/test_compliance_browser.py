@@ -25,7 +25,8 @@ from portal.db import repositories as repo
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.types import utcnow
 from portal.domain.audit import Damage, VerifyResult
-from portal.kernel.access import AccessDenied, RequestMeta
+from portal.kernel.access import RequestMeta
+from portal.kernel.errors import Refused
 from portal.kernel.wiring import Services
 from tests.e2e.browser.conftest import DESKTOP, LivePortal, assert_accessible, dev_sign_in
 from tests.e2e.browser.conftest import signed_in as signed_in_as
@@ -75,7 +76,7 @@ def _refused_emergency_access(server: LivePortal, attempts: int) -> None:
                 user = repo.staff_by_email(s, LINDA)
                 participant = repo.participant_by_public_id(s, "LP-1003")
                 assert user is not None and participant is not None
-                with pytest.raises(AccessDenied):
+                with pytest.raises(Refused):
                     services.access.grant_break_glass(
                         s, user, participant, reason="browser test", emergency_nature="none",
                         facility="court", minutes=30, meta=RequestMeta(actor=user.email))
