@@ -30,7 +30,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth.routes import request_meta, require_staff
 from portal.auth.sessions import Principal
-from portal.compliance import service as cs
+from portal.compliance import (
+    console,
+    disclosures,
+    event,
+    integrity,
+    oversight,
+    reports,
+    review,
+    search,
+)
 from portal.db import models as m
 from portal.kernel.access import RequestMeta
 from portal.kernel.errors import Conflict, InvalidInput, NotFound
@@ -38,7 +47,7 @@ from portal.kernel.wiring import Services
 
 T = TypeVar("T")
 
-REVIEW_FILTERS: dict[str, cs.ReviewFilter] = {
+REVIEW_FILTERS: dict[str, review.ReviewFilter] = {
     "pending": "pending", "reviewed": "reviewed", "all": "all"}
 
 
@@ -57,7 +66,7 @@ def _officer(state: State, request: Request[Any, Any, Any],
     """The signed-in staff user, when the role policy lets them read the audit log."""
     who = require_staff(principal)
     assert who.staff is not None
-    if not cs.may_review(_services(state), who.staff):
+    if not console.may_review(_services(state), who.staff):
         raise PermissionDeniedException(
             "Only compliance officers can use the compliance console.")
     return who.staff, request_meta(request, who)
@@ -66,7 +75,7 @@ def _officer(state: State, request: Request[Any, Any, Any],
 def _exporter(state: State, request: Request[Any, Any, Any],
               principal: Principal | None) -> tuple[m.StaffUser, RequestMeta]:
     user, meta = _officer(state, request, principal)
-    if not cs.may_export(_services(state), user):
+    if not console.may_export(_services(state), user):
         raise PermissionDeniedException("Your role cannot export from the audit log.")
     return user, meta
 
@@ -102,12 +111,12 @@ class ComplianceController(Controller):
     def audit_search(self, request: HTMXRequest, state: State,
                      principal: NamedDependency[Principal | None]) -> Template:
         user, meta = _officer(state, request, principal)
-        filters = cs.AuditFilters.from_query(request.query_params)
+        filters = search.AuditFilters.from_query(request.query_params)
         raw_before = request.query_params.get("before") or ""
         error = None
         page = None
         with _db(state).begin() as db:
-            organizations = cs.organizations(db)
+            organizations = search.organizations(db)
         try:
             before = int(raw_before) if raw_before else None
             if before is not None and before < 1:
@@ -117,11 +126,11 @@ class ComplianceController(Controller):
         if error is None:
             try:
                 with _db(state).begin() as db:
-                    page = cs.search(db, _services(state), user, meta, filters, before=before)
+                    page = search.search(db, _services(state), user, meta, filters, before=before)
             except InvalidInput as exc:
                 error = str(exc)
         context = {"user": user, "page": page, "filters": filters, "error": error,
-                   "actions": cs.ACTIONS, "organizations": organizations}
+                   "actions": search.ACTIONS, "organizations": organizations}
         status = 400 if error else 200
         if _fragment(request, "audit-results"):
             return Template("compliance/_audit_rows.html", context=context, status_code=status)
@@ -133,18 +142,18 @@ class ComplianceController(Controller):
                     principal: NamedDependency[Principal | None]) -> Template:
         user, meta = _officer(state, request, principal)
         with _db(state).begin() as db:
-            event = _call(lambda: cs.event_detail(db, _services(state), user, meta, chain, seq))
-        return Template("compliance/event.html", context={"user": user, "event": event})
+            detail = _call(lambda: event.event_detail(db, _services(state), user, meta, chain, seq))
+        return Template("compliance/event.html", context={"user": user, "event": detail})
 
     # --- integrity --------------------------------------------------------------------------
 
-    def _integrity_page(self, state: State, user: m.StaffUser, run: cs.RunView | None,
+    def _integrity_page(self, state: State, user: m.StaffUser, run: integrity.RunView | None,
                         status_code: int = 200) -> Template:
         with _db(state).begin() as db:
-            info = cs.integrity(db, _services(state))
+            info = integrity.integrity(db, _services(state))
         return Template("compliance/integrity.html", status_code=status_code, context={
             "user": user, "info": info, "run": run,
-            "may_export": cs.may_export(_services(state), user)})
+            "may_export": console.may_export(_services(state), user)})
 
     @get("/integrity", sync_to_thread=True)
     def integrity(self, request: Request[Any, Any, Any], state: State,
@@ -156,8 +165,8 @@ class ComplianceController(Controller):
     def verify(self, request: HTMXRequest, state: State,
                principal: NamedDependency[Principal | None]) -> Response[Any]:
         user, meta = _officer(state, request, principal)
-        run = cs.start_verification(_db(state), _services(state), user, meta)
-        view = cs.run_view(_db(state), run.id)
+        run = integrity.start_verification(_db(state), _services(state), user, meta)
+        view = integrity.run_view(_db(state), run.id)
         if request.htmx:
             return Template("compliance/_verify_progress.html", context={"run": view})
         return Redirect(f"/compliance/integrity/runs/{run.id}", status_code=303)
@@ -167,7 +176,7 @@ class ComplianceController(Controller):
                          state: State, principal: NamedDependency[Principal | None]
                          ) -> Template:
         user, _ = _officer(state, request, principal)
-        view = _call(lambda: cs.run_view(_db(state), run_id))
+        view = _call(lambda: integrity.run_view(_db(state), run_id))
         if request.htmx and not request.htmx.history_restore_request:
             return Template("compliance/_verify_progress.html", context={"run": view})
         return self._integrity_page(state, user, view)
@@ -176,7 +185,7 @@ class ComplianceController(Controller):
     def checkpoints(self, request: Request[Any, Any, Any], state: State,
                     principal: NamedDependency[Principal | None]) -> Response[bytes]:
         user, meta = _exporter(state, request, principal)
-        body = cs.export_checkpoints(_db(state), _services(state), user, meta)
+        body = integrity.export_checkpoints(_db(state), _services(state), user, meta)
         return Response(body, media_type="application/x-ndjson", headers={
             "content-disposition": 'attachment; filename="audit-checkpoints.jsonl"'})
 
@@ -188,7 +197,7 @@ class ComplianceController(Controller):
                      status_code: int = 200) -> Template:
         chosen = REVIEW_FILTERS.get(status, "pending")
         with _db(state).begin() as db:
-            grants = cs.review_queue(db, _services(state), user, meta, chosen)
+            grants = review.review_queue(db, _services(state), user, meta, chosen)
         return Template("compliance/break_glass.html", status_code=status_code, context={
             "user": user, "grants": grants, "status": chosen, "error": error,
             "error_grant": error_grant, "form": form or {}, "done": done})
@@ -211,7 +220,7 @@ class ComplianceController(Controller):
         code = 400
         try:
             with _db(state).begin() as db:
-                cs.review_grant(db, _services(state), user, meta, grant_id,
+                review.review_grant(db, _services(state), user, meta, grant_id,
                                 data.get("finding", ""), data.get("notes", ""))
         except NotFound:
             raise NotFoundException("No such emergency access.") from None
@@ -228,13 +237,13 @@ class ComplianceController(Controller):
     # --- accounting of disclosures -------------------------------------------------------------
 
     def _report(self, request: Request[Any, Any, Any], state: State, user: m.StaffUser,
-                meta: RequestMeta, output: str) -> cs.DisclosureReport:
+                meta: RequestMeta, output: str) -> disclosures.DisclosureReport:
         params = request.query_params
         participant = (params.get("participant") or "").strip()[:32]
         if not participant:
             raise ClientException("Give the participant's id, like LP-1001.")
         with _db(state).begin() as db:
-            return _call(lambda: cs.disclosure_report(
+            return _call(lambda: disclosures.disclosure_report(
                 db, _services(state), user, meta, participant,
                 (params.get("since") or "")[:32], (params.get("until") or "")[:32],
                 output=output))
@@ -255,8 +264,8 @@ class ComplianceController(Controller):
                 error, status = str(exc.detail), 400
         return Template("compliance/disclosures.html", status_code=status, context={
             "user": user, "report": report, "form": form, "error": error,
-            "columns": cs.DISCLOSURE_COLUMNS,
-            "may_export": cs.may_export(_services(state), user),
+            "columns": disclosures.DISCLOSURE_COLUMNS,
+            "may_export": console.may_export(_services(state), user),
             "download_query": _download_query(form)})
 
     @get("/disclosures.csv", sync_to_thread=True)
@@ -264,7 +273,8 @@ class ComplianceController(Controller):
                         principal: NamedDependency[Principal | None]) -> Response[str]:
         user, meta = _exporter(state, request, principal)
         report = self._report(request, state, user, meta, "csv")
-        return Response(report.csv(), media_type="text/csv; charset=utf-8", headers={
+        return Response(reports.disclosures_csv(report),
+                        media_type="text/csv; charset=utf-8", headers={
             "content-disposition":
                 f'attachment; filename="disclosures-{report.public_id}.csv"'})
 
@@ -273,7 +283,8 @@ class ComplianceController(Controller):
                         principal: NamedDependency[Principal | None]) -> Response[bytes]:
         user, meta = _exporter(state, request, principal)
         report = self._report(request, state, user, meta, "pdf")
-        return Response(report.pdf(), media_type="application/pdf", headers={
+        return Response(reports.render_disclosures_pdf(report),
+                        media_type="application/pdf", headers={
             "content-disposition":
                 f'attachment; filename="disclosures-{report.public_id}.pdf"'})
 
@@ -285,14 +296,14 @@ class ComplianceController(Controller):
         user, meta = _officer(state, request, principal)
         raw = request.query_params.get("threshold") or ""
         try:
-            threshold = int(raw) if raw else cs.MANY_PARTICIPANTS
+            threshold = int(raw) if raw else console.MANY_PARTICIPANTS
             if not 1 <= threshold <= 100_000:
                 raise ValueError
         except ValueError:
             raise ClientException("The threshold is a whole number of participants, "
                                   "from 1 to 100,000.") from None
         with _db(state).begin() as db:
-            report = cs.oversight(db, _services(state), user, meta, threshold=threshold)
+            report = oversight.oversight(db, _services(state), user, meta, threshold=threshold)
         return Template("compliance/oversight.html", context={"user": user, "report": report})
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from portal.admin import service as admin_service
-from portal.compliance import service as compliance_service
+from portal.compliance import console
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.domain.permissions import Permission
@@ -24,7 +24,7 @@ def links_for(services: Services, user: m.StaffUser) -> frozenset[str]:
     shown = {
         "caseload": ws.works_with_participants(services, repo.actor(user)),
         "referrals": rs.is_referrer(services, user) or rs.decides_referrals(services, user),
-        "compliance": compliance_service.may_review(services, user),
+        "compliance": console.may_review(services, user),
         "admin": admin_service.is_org_admin(services, user),
         "break_glass": ws.may_break_glass(services, user),
         "consents": user_may(services.policy, user, Permission.CONSENT_VIEW),

@@ -21,7 +21,7 @@ from litestar.testing import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.compliance import service as cs
+from portal.compliance import disclosures, integrity, oversight, search
 from portal.config import Settings
 from portal.db import audit_chain as audit_service
 from portal.db import models as m
@@ -229,7 +229,7 @@ def test_keyset_pagination_pages_through_every_event_once(
     assert "<html" in full.text and "Search the audit log" in full.text
     # A page never uses OFFSET; the bound is a range on occurred_at (indexed) plus seq.
     for break_glass in (False, True):
-        sql = str(cs.search_query([], (instant, 5), 50, break_glass=break_glass).compile())
+        sql = str(search.search_query([], (instant, 5), 50, break_glass=break_glass).compile())
         assert "OFFSET" not in sql.upper() and "occurred_at <=" in sql
 
 
@@ -337,7 +337,7 @@ def test_verification_runs_in_the_background_and_finds_tampering(
 def test_a_verification_scan_does_not_lock_out_writers(
         demo: sessionmaker[Session], services: Services) -> None:
     """The scan reads in its own snapshot: accesses (which write audit events) go on."""
-    reader, close = cs._reading_sessions(demo)
+    reader, close = integrity._reading_sessions(demo)
     try:
         with reader() as scan:
             before = scan.scalar(select(func.count()).select_from(m.AuditEvent))
@@ -355,11 +355,11 @@ def test_the_progress_fragment_polls_until_the_run_ends(
     """A run still going (held open here) is polled every second, with a no-JS refresh link;
     once it ends the fragment stops polling and shows the result."""
     officer = as_user(RENEE)
-    run = cs.VerificationRun(id=uuid.uuid4(), database=engine.url.render_as_string(
+    run = integrity.VerificationRun(id=uuid.uuid4(), database=engine.url.render_as_string(
         hide_password=True), started_at=utcnow(), started_by=RENEE, total=2000)
-    assert cs.RUNS.reserve(run) is run
+    assert integrity.RUNS.reserve(run) is run
     try:
-        cs.RUNS.advance(run.id, 500)
+        integrity.RUNS.advance(run.id, 500)
         url = f"/compliance/integrity/runs/{run.id}"
         polling = officer.get(url, headers={"HX-Request": "true"}).text
         assert 'hx-trigger="every 1s"' in polling and f'hx-get="{url}"' in polling
@@ -370,11 +370,11 @@ def test_the_progress_fragment_polls_until_the_run_ends(
         again = officer.post("/compliance/integrity/verify", data={"_csrf_token": token},
                              follow_redirects=False)
         assert again.headers["location"] == url
-        cs.RUNS.finish(run.id, result=VerifyResult(ok=True, events=2000))
+        integrity.RUNS.finish(run.id, result=VerifyResult(ok=True, events=2000))
         ended = officer.get(url, headers={"HX-Request": "true"}).text
         assert "hx-trigger" not in ended and 'data-ok="true"' in ended
     finally:
-        cs.RUNS.drop(run.id)
+        integrity.RUNS.drop(run.id)
     assert officer.get(f"/compliance/integrity/runs/{uuid.uuid4()}").status_code == 404
 
 
@@ -468,7 +468,7 @@ def test_disclosures_as_page_csv_and_pdf(
     assert download.headers["content-type"].startswith("text/csv")
     assert 'filename="disclosures-LP-1001.csv"' in download.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(download.text)))
-    assert rows[0] == list(cs.DISCLOSURE_COLUMNS)
+    assert rows[0] == list(disclosures.DISCLOSURE_COLUMNS)
     assert len(rows) == 1 + len(expected)
     assert sum(1 for r in rows[1:] if r[1] == ALEX) == len(alex_rows)
     assert {r[2] for r in rows[1:] if r[1] == ALEX} == {"Hope Housing Collaborative"}
@@ -613,14 +613,14 @@ def test_odd_hours_are_the_programs_local_night(demo: sessionmaker[Session],
                               actor_organization="riverton-pd", participant_id=lp1001,
                               category="progress", decision="permit", reasons=("consent",)))
 
-    def odd(timezone: str) -> list[cs.Flag]:
+    def odd(timezone: str) -> list[oversight.Flag]:
         zoned = Settings(env="test", database_url=settings.database_url,
                          data_dir=settings.data_dir, data_key_file=settings.data_key_file,
                          timezone=timezone)
         with demo.begin() as s:
             officer = repo.staff_by_email(s, RENEE)
             assert officer is not None
-            report = cs.oversight(s, Services.build(zoned), officer, RequestMeta(RENEE))
+            report = oversight.oversight(s, Services.build(zoned), officer, RequestMeta(RENEE))
         return [f for f in report.flags if f.kind == "odd_hours"]
 
     assert [f.count for f in odd("UTC")] == [2]
@@ -656,8 +656,8 @@ def test_compliance_pages_never_show_record_contents(
 
 @pytest.mark.parametrize("value", ["2026-11-28", "2026-11-28T22:30", "2026-11-28T22:30:05Z"])
 def test_period_filters_accept_dates_and_times(value: str) -> None:
-    start = cs.parse_when(value, "start", end=False)
+    start = search.parse_when(value, "start", end=False)
     assert start is not None and start.tzinfo is not None
-    end = cs.parse_when(value, "end", end=True)
+    end = search.parse_when(value, "end", end=True)
     assert end is not None
     assert (end - start) == (timedelta(days=1) if len(value) == 10 else timedelta(0))

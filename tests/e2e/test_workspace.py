@@ -587,15 +587,15 @@ def test_withheld_sections_of_normal_work_raise_no_refusal_flag(
         services: Services) -> None:
     """A probation officer opening their caseload's pages, each with health sections withheld
     by the Golden Rule, is doing their job: no 'burst of refused attempts'."""
-    from portal.compliance import service as cs
+    from portal.compliance import console
 
     tom = as_user(TOM)
-    for _ in range(cs.DENIAL_BURST):
+    for _ in range(console.DENIAL_BURST):
         assert tom.get("/participants/LP-1001").status_code == 200
     page = as_user("renee.walsh@harbor-lead.example").get("/compliance/oversight").text
     assert not re.search(r'data-kind="denial_burst".{0,400}' + re.escape(TOM), page, re.S)
     # Refused attempts still count: the same number of tries at a stranger's page does.
-    for _ in range(cs.DENIAL_BURST):
+    for _ in range(console.DENIAL_BURST):
         assert tom.get("/participants/LP-1003").status_code == 404
     page = as_user("renee.walsh@harbor-lead.example").get("/compliance/oversight").text
     assert re.search(r'data-kind="denial_burst".{0,400}' + re.escape(TOM), page, re.S)

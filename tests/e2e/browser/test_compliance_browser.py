@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.compliance import service as cs
+from portal.compliance import console, disclosures, integrity
 from portal.db import repositories as repo
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.types import utcnow
@@ -198,11 +198,11 @@ def test_integrity_verification_shows_progress_with_htmx(
     # A run held open here (the server runs in this process): the page polls every second
     # and shows the progress, then the result, without reloading.
     engine = make_engine(server.settings)
-    run = cs.VerificationRun(id=uuid.uuid4(), database=engine.url.render_as_string(
+    run = integrity.VerificationRun(id=uuid.uuid4(), database=engine.url.render_as_string(
         hide_password=True), started_at=utcnow(), started_by="renee.walsh@harbor-lead.example",
         total=1000)
     engine.dispose()
-    assert cs.RUNS.reserve(run) is run
+    assert integrity.RUNS.reserve(run) is run
     try:
         _go(page, f"{portal}/compliance/integrity/runs/{run.id}")
         progress = page.locator("#verify-progress")
@@ -210,18 +210,18 @@ def test_integrity_verification_shows_progress_with_htmx(
         assert progress.get_by_role("link", name="Refresh to see the progress").is_visible()
         assert_accessible(page)
         set_marker(page)
-        cs.RUNS.advance(run.id, 400)
+        integrity.RUNS.advance(run.id, 400)
         page.wait_for_function(
             "() => document.querySelector('#verify-progress progress')?.value === 40",
             timeout=10_000)
-        cs.RUNS.finish(run.id, result=VerifyResult(ok=False, events=1000, first_bad_seq=7,
+        integrity.RUNS.finish(run.id, result=VerifyResult(ok=False, events=1000, first_bad_seq=7,
                                                    damage=Damage.ALTERED))
         page.wait_for_selector('#verify-progress[data-status="done"]', timeout=10_000)
         assert marker_survived(page), "polling reloaded the page"
         assert "first bad sequence number 7" in progress.inner_text()
         assert_accessible(page)
     finally:
-        cs.RUNS.drop(run.id)
+        integrity.RUNS.drop(run.id)
 
 
 def test_accounting_of_disclosures_downloads_as_csv_and_pdf(
@@ -244,7 +244,7 @@ def test_accounting_of_disclosures_downloads_as_csv_and_pdf(
     download = info.value
     assert download.suggested_filename == "disclosures-LP-1001.csv"
     rows = list(csv.reader(io.StringIO(download.path().read_text(encoding="utf-8"))))
-    assert tuple(rows[0]) == cs.DISCLOSURE_COLUMNS
+    assert tuple(rows[0]) == disclosures.DISCLOSURE_COLUMNS
     housing = [r for r in rows[1:] if r[2] == "Hope Housing Collaborative"]
     assert housing, rows
     assert any(r[1] == "alex.rivera@hope-housing.example"
@@ -269,7 +269,7 @@ def test_oversight_flags_a_burst_of_denials_and_links_to_its_events(
     signed_in(page, server, RENEE)
     flag = page.locator("li.card[data-kind=denial_burst]").filter(has_text=LINDA)
 
-    _refused_emergency_access(server, cs.DENIAL_BURST - 1)
+    _refused_emergency_access(server, console.DENIAL_BURST - 1)
     _go(page, f"{portal}/compliance/oversight")
     assert page.get_by_role("heading", name="Unusual patterns").is_visible()
     assert flag.count() == 0
@@ -279,16 +279,16 @@ def test_oversight_flags_a_burst_of_denials_and_links_to_its_events(
     assert flag.count() == 1
     assert flag.get_by_role("heading", level=3).inner_text() == \
         f"Burst of refused attempts: {LINDA}"
-    assert f"{cs.DENIAL_BURST} refused access attempts" in flag.inner_text()
+    assert f"{console.DENIAL_BURST} refused access attempts" in flag.inner_text()
     assert_accessible(page)
 
-    link = flag.get_by_role("link", name=re.compile(rf"^See the {cs.DENIAL_BURST} events"))
+    link = flag.get_by_role("link", name=re.compile(rf"^See the {console.DENIAL_BURST} events"))
     link.click()
     page.wait_for_url(re.compile(rf"^{re.escape(portal)}/compliance/audit\?.*decision=deny"))
     assert page.input_value("#f-user") == LINDA
     rows = page.locator("#audit-results tbody tr")
-    assert rows.count() == cs.DENIAL_BURST
-    for i in range(cs.DENIAL_BURST):
+    assert rows.count() == console.DENIAL_BURST
+    for i in range(console.DENIAL_BURST):
         cells = rows.nth(i).locator("td").all_inner_texts()
         assert cells[2].startswith("break_glass:grant:create"), cells
         assert cells[3:7] == ["deny", LINDA, "riverton-court", "LP-1003"], cells

@@ -1,0 +1,102 @@
+"""The accounting of disclosures for one participant (42 CFR 2.24, 45 CFR 164.528)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import (
+    select,
+)
+from sqlalchemy.orm import Session
+
+from portal.compliance import sql
+from portal.compliance.console import requester
+from portal.db import audit_chain as audit
+from portal.db import models as m
+from portal.db.types import utcnow
+from portal.domain.audit import (
+    AuditAction,
+    escape_for_display,
+)
+from portal.domain.vocabulary import (
+    PURPOSE_LABELS,
+    Purpose,
+)
+from portal.kernel.access import RequestMeta
+from portal.kernel.errors import InvalidInput, NotFound
+from portal.kernel.wiring import Services
+
+# --- accounting of disclosures ---------------------------------------------------------------
+
+DISCLOSURE_COLUMNS = ("Date and time (UTC)", "Recipient", "Recipient organization",
+                      "Recipient role", "Disclosed by", "Information", "Records", "Purpose",
+                      "Basis", "Consent or emergency reference")
+_BASIS_TEXT = {"consent": "Participant's written consent",
+               "break_glass": "Medical emergency (42 CFR 2.51)",
+               "unrecorded": "No basis recorded (follow up)"}
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosureReport:
+    public_id: str
+    since: date | None
+    until: date | None
+    generated_at: datetime
+    generated_by: str
+    rows: list[list[str]]  # raw cell values (escape on output)
+
+    @property
+    def shown_rows(self) -> list[list[str]]:
+        return [[escape_for_display(cell) for cell in row] for row in self.rows]
+
+
+def _period_date(text: str, what: str) -> date | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"The {what} must be a date like 2026-11-28.") from None
+
+
+def disclosure_report(session: Session, services: Services, user: m.StaffUser,
+                      meta: RequestMeta, public_id: str, since_text: str = "",
+                      until_text: str = "", *, output: str = "html") -> DisclosureReport:
+    """The accounting of disclosures for one participant (45 CFR 164.528; 42 CFR 2.24, 2.25):
+    each permitted outside view or export with date, recipient, what, purpose and basis.
+    ``until`` includes that day. Audited (audit:disclosures:view) with the output format."""
+    public_id = public_id.strip().upper()
+    since = _period_date(since_text, "start date")
+    until = _period_date(until_text, "end date")
+    participant_id = audit.participant_uuid(session, public_id)
+    if participant_id is None:
+        raise NotFound(public_id)
+    since_at = None if since is None else datetime.combine(since, time.min, tzinfo=UTC)
+    until_at = None if until is None else \
+        datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+    try:
+        found = audit.disclosures(session, participant_id, since_at, until_at)
+    except ValueError as exc:
+        raise InvalidInput(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
+    orgs = sql.pairs(session, select(m.Organization.slug, m.Organization.name))
+    rows = []
+    for d in found:
+        purpose = d.purpose or ""
+        with contextlib.suppress(KeyError, ValueError):
+            purpose = PURPOSE_LABELS[Purpose(purpose)]
+        reference = ", ".join(d.consent_ids) if d.consent_ids else (d.break_glass_grant or "")
+        rows.append([
+            d.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), d.recipient,
+            orgs.get(d.recipient_organization or "", d.recipient_organization or ""),
+            ", ".join(r.replace("_", " ") for r in d.recipient_roles),
+            ", ".join(orgs.get(s, s) for s in d.disclosers), sql.category_label(d.category),
+            str(len(d.record_ids)), purpose, _BASIS_TEXT.get(d.basis, d.basis), reference])
+    services.audit.append(session, requester(user, meta).event(
+        AuditAction.AUDIT_DISCLOSURES_VIEW, participant_id=participant_id,
+        detail={"format": output, "since": None if since is None else since.isoformat(),
+                "until": None if until is None else until.isoformat(), "count": len(rows)}))
+    return DisclosureReport(public_id=public_id, since=since, until=until,
+                            generated_at=utcnow(), generated_by=user.email, rows=rows)
