@@ -27,10 +27,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.compliance import console, exports
+from portal.compliance.console import Requester
 from portal.config import Settings, SettingsError
 from portal.db import audit_chain as service
 from portal.db import migrate
-from portal.db.audit_chain import AuditLog, AuditWriteError, Requester
+from portal.db.audit_chain import AuditLog, AuditWriteError
 from portal.db.engine import make_engine, make_session_factory
 from portal.domain.audit import AuditAction, Checkpoint, escape_for_display, key_id_of
 
@@ -175,7 +177,7 @@ def verify_command(obj: AuditContext, checkpoints_file: Path | None, as_json: bo
     extra, file_keys = read_checkpoints_file(checkpoints_file) if checkpoints_file else ([], {})
     with _errors():
         keys = {**file_keys, **obj.log.public_keys}
-        service.record_read(obj.factory, obj.log, obj.requester, AuditAction.AUDIT_VERIFY,
+        console.record_read(obj.factory, obj.log, obj.requester, AuditAction.AUDIT_VERIFY,
                             detail={"checkpoints_file": checkpoints_file is not None})
         with obj.factory() as session:
             total = service.count_events(session)
@@ -209,7 +211,7 @@ def checkpoints_group() -> None:
 def checkpoints_export(obj: AuditContext, file: IO[str]) -> None:
     """Write every checkpoint, with its public key, as JSON lines to FILE ('-' for stdout)."""
     with _errors():
-        service.record_read(obj.factory, obj.log, obj.requester,
+        console.record_read(obj.factory, obj.log, obj.requester,
                             AuditAction.AUDIT_CHECKPOINTS_EXPORT)
         with obj.factory() as session:
             records = service.export_checkpoints(session, obj.log.public_keys)
@@ -278,7 +280,7 @@ def export_command(obj: AuditContext, fmt: str, since: datetime | None, until: d
     start, end = _period(since, until)
     with _errors():
         participant_id = None if public_id is None else _participant(obj, public_id)
-        exporter = service.export_csv if fmt == "csv" else service.export_fhir_ndjson
+        exporter = exports.export_csv if fmt == "csv" else exports.export_fhir_ndjson
         lines = exporter(obj.factory, obj.log, obj.requester, since=start, until=end,
                          participant_id=participant_id)
         if output.name == "<stdout>":
@@ -321,7 +323,7 @@ def disclosures_command(obj: AuditContext, public_id: str, since: datetime | Non
             except ValueError as exc:
                 _fail(str(exc))
         # Shown only once the read of the log is recorded.
-        service.record_read(obj.factory, obj.log, obj.requester,
+        console.record_read(obj.factory, obj.log, obj.requester,
                             AuditAction.AUDIT_DISCLOSURES_VIEW, participant_id=participant_id,
                             detail={"disclosures": len(found)})
     if as_json:

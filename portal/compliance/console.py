@@ -7,12 +7,19 @@ the read's transaction, so that nothing is shown unless the read was recorded (f
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
-from portal.db.audit_chain import Requester
+from portal.db.audit_chain import AuditLog
 from portal.domain.audit import (
     AuditAction,
+    NewAuditEvent,
 )
 from portal.domain.permissions import Permission
 from portal.kernel.access import RequestMeta, user_may
@@ -52,3 +59,38 @@ def requester(user: m.StaffUser, meta: RequestMeta) -> Requester:
                      actor_organization=user.organization.slug,
                      actor_roles=tuple(user.role_names), session_id=meta.session_id,
                      client_address=meta.client_address, request_id=meta.request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who is reading the audit log, copied into the event that records the read."""
+
+    actor: str
+    actor_user_id: int | None = None
+    actor_organization: str | None = None
+    actor_roles: tuple[str, ...] = ()
+    session_id: str | None = None
+    client_address: str | None = None
+    request_id: str | None = None
+
+    def event(self, action: AuditAction, *, participant_id: uuid.UUID | None = None,
+              detail: Mapping[str, Any] | None = None) -> NewAuditEvent:
+        return NewAuditEvent(
+            action=action, actor=self.actor, actor_user_id=self.actor_user_id,
+            actor_organization=self.actor_organization, actor_roles=self.actor_roles,
+            session_id=self.session_id, client_address=self.client_address,
+            request_id=self.request_id, participant_id=participant_id, purpose="HOPERAT",
+            decision="permit", detail=dict(detail or {}))
+
+
+def record_read(factory: sessionmaker[Session], log: AuditLog, requester: Requester,
+                action: AuditAction, *, participant_id: uuid.UUID | None = None,
+                detail: Mapping[str, Any] | None = None) -> None:
+    """Audit a read of the log itself, committed before anything is shown (fail closed).
+
+    Large reads log in their own short transaction rather than around the whole read: on
+    PostgreSQL the append holds the chain lock until commit, which would stall every access.
+    """
+    with factory.begin() as session:
+        log.append(session, requester.event(action, participant_id=participant_id,
+                                            detail=detail))

@@ -20,12 +20,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.compliance.console import requester
+from portal.compliance.console import Requester, record_read, requester
 from portal.compliance.jobs import THREADS, Jobs
 from portal.compliance.sql import EVENTS
 from portal.db import audit_chain as audit
 from portal.db import models as m
-from portal.db.audit_chain import DEFAULT_CHAIN, AuditLog, Requester
+from portal.db.audit_chain import DEFAULT_CHAIN, AuditLog
 from portal.db.types import utcnow
 from portal.domain.audit import (
     AuditAction,
@@ -348,7 +348,7 @@ def integrity(session: Session, services: Services) -> Integrity:
 def export_checkpoints(factory: sessionmaker[Session], services: Services, user: m.StaffUser,
                        meta: RequestMeta) -> bytes:
     """Every signed checkpoint as JSON lines, to keep outside the portal; audited first."""
-    audit.record_read(factory, services.audit, requester(user, meta),
+    record_read(factory, services.audit, requester(user, meta),
                       AuditAction.AUDIT_CHECKPOINTS_EXPORT, detail={"format": "jsonl"})
     with factory() as session:
         records = audit.export_checkpoints(session, services.audit.public_keys)

@@ -22,10 +22,12 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.cli_audit import audit
+from portal.compliance import exports
+from portal.compliance.console import Requester
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db import audit_chain as service
-from portal.db.audit_chain import AuditLog, AuditWriteError, Requester
+from portal.db.audit_chain import AuditLog, AuditWriteError
 from portal.db.models import AuditCheckpoint, AuditEvent, Organization, Participant
 from portal.domain.audit import (
     AuditAction,
@@ -428,9 +430,9 @@ def _mixed_events(factory: sessionmaker[Session], log: AuditLog) -> None:
 
 def test_csv_export_for_people(session_factory: sessionmaker[Session], log: AuditLog) -> None:
     _mixed_events(session_factory, log)
-    text_out = "".join(service.export_csv(session_factory, log, REQUESTER))
+    text_out = "".join(exports.export_csv(session_factory, log, REQUESTER))
     rows = list(csv.reader(io.StringIO(text_out)))
-    assert rows[0] == list(service.CSV_COLUMNS)
+    assert rows[0] == list(exports.CSV_COLUMNS)
     body = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert len(body) == 8  # seven events and the export itself, logged first
     assert body[-1]["action"] == "audit:export" and body[-1]["actor"] == REQUESTER.actor
@@ -445,7 +447,7 @@ def test_csv_export_for_people(session_factory: sessionmaker[Session], log: Audi
 def test_fhir_export_validates_and_is_audited(session_factory: sessionmaker[Session],
                                               log: AuditLog) -> None:
     _mixed_events(session_factory, log)
-    lines = list(service.export_fhir_ndjson(session_factory, log, REQUESTER))
+    lines = list(exports.export_fhir_ndjson(session_factory, log, REQUESTER))
     assert len(lines) == 8 and all(line.endswith("\n") and line.count("\n") == 1
                                    for line in lines)
     resources = [FhirAuditEvent.model_validate_json(line) for line in lines]
@@ -471,11 +473,11 @@ def test_export_filters_by_participant_and_period(session_factory: sessionmaker[
     other = uuid.UUID(int=2)
     append_many(session_factory, log, 6,
                 lambda i: view(i, participant_id=other if i % 2 else uuid.UUID(int=1)))
-    lines = list(service.export_fhir_ndjson(session_factory, log, REQUESTER,
+    lines = list(exports.export_fhir_ndjson(session_factory, log, REQUESTER,
                                             participant_id=other))
     # Events 1, 3, 5 and the export itself (which names the participant).
     assert [json.loads(line)["id"] for line in lines] == ["main-1", "main-3", "main-5", "main-7"]
-    window = list(service.export_csv(session_factory, log, REQUESTER,
+    window = list(exports.export_csv(session_factory, log, REQUESTER,
                                      since=T0 + timedelta(seconds=2),
                                      until=T0 + timedelta(seconds=4)))
     assert [row.split(",")[1] for row in window[1:]] == ["2", "3"]
