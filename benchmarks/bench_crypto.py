@@ -19,7 +19,7 @@ from portal.db import migrate
 from portal.db import models as m
 from portal.db.engine import make_engine, make_session_factory
 from portal.devtools.seed import generate_participants, seed_demo
-from portal.kernel.access import RequestMeta
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.workspace import service as ws
 

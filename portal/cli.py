@@ -36,10 +36,12 @@ from portal.devtools.seed import (
     generate_participants,
     seed_demo,
 )
-from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.audit import AuditAction
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import Action, DataCategory, Purpose
-from portal.kernel.access import RequestMeta, user_may
+from portal.kernel.access import user_may
+from portal.kernel.events import request_event
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.policy.casbin_policy import PolicyFileError
 
@@ -386,9 +388,9 @@ def consents_list(obj: Context, public_id: str, as_json: bool) -> None:
         if participant is None:
             fail(f"no participant with id {public_id!r}", 2)
         rows = consent_summaries(session, participant.id, at=utcnow())
-        services.audit.append(session, NewAuditEvent(
-            action=AuditAction("consent:view"), actor=_cli_meta().actor,
-            participant_id=participant.id, consent_ids=tuple(r["id"] for r in rows)))
+        services.audit.append(session, request_event(
+            AuditAction("consent:view"), _cli_meta(), participant_id=participant.id,
+            consent_ids=tuple(r["id"] for r in rows)))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -19,8 +19,8 @@ from portal.admin import service as admin_service
 from portal.auth.routes import request_meta, require_staff
 from portal.auth.sessions import Principal
 from portal.db import models as m
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import InvalidInput, NotFound, Refused
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 # Outcome codes carried by the redirect back to /admin; the message is written here, never

@@ -26,8 +26,10 @@ from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.explain import ROLE_LABELS
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import Role, StaffStatus
-from portal.kernel.access import RequestMeta, user_may
+from portal.kernel.access import user_may
 from portal.kernel.errors import InvalidInput, NotFound, Refused
+from portal.kernel.events import staff_event
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 
@@ -101,12 +103,9 @@ def reinstate(session: Session, services: Services, admin: m.StaffUser, user_id:
 
 def _event(action: AuditAction, admin: m.StaffUser, meta: RequestMeta, *, decision: str,
            reasons: tuple[str, ...], detail: dict[str, object]) -> NewAuditEvent:
-    return NewAuditEvent(
-        action=action, actor=admin.email, actor_user_id=admin.id,
-        actor_organization=admin.organization.slug, actor_roles=tuple(admin.role_names),
-        session_id=meta.session_id, client_address=meta.client_address,
-        request_id=meta.request_id, decision="permit" if decision == "permit" else "deny",
-        reasons=reasons, detail=detail)
+    return staff_event(action, admin, meta,
+                       decision="permit" if decision == "permit" else "deny",
+                       reasons=reasons, detail=detail)
 
 
 def _change(session: Session, services: Services, admin: m.StaffUser, user_id: int,

@@ -25,7 +25,7 @@ from portal.db.audit_chain import AuditLog
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.vocabulary import Role
-from portal.kernel.access import RequestMeta
+from portal.kernel.request import RequestMeta
 from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text, translator
 
 LOGIN_STATE_MINUTES = 10

@@ -23,9 +23,10 @@ from portal.crypto.vault import Vault
 from portal.db import models as m
 from portal.db.audit_chain import AuditLog
 from portal.db.types import utcnow
-from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.audit import AuditAction
 from portal.domain.vocabulary import ParticipantStatus, Role, StaffStatus
-from portal.kernel.access import RequestMeta
+from portal.kernel.events import participant_event, request_event, staff_event
+from portal.kernel.request import RequestMeta
 from portal.policy.casbin_policy import map_groups
 
 # argon2id with the library's defaults (RFC 9106 second recommended option).
@@ -61,16 +62,9 @@ class StaffIdentity:
     organization: str | None
 
 
-def _event(action: AuditAction, meta: RequestMeta, **kwargs: object) -> NewAuditEvent:
-    fields: dict[str, object] = {"actor": meta.actor, "session_id": meta.session_id,
-                                 "client_address": meta.client_address,
-                                 "request_id": meta.request_id, **kwargs}
-    return NewAuditEvent(action=action, **fields)  # type: ignore[arg-type]
-
-
 def record_failure(session: Session, audit: AuditLog, meta: RequestMeta, code: str,
                    **detail: object) -> None:
-    audit.append(session, _event(AuditAction.AUTH_LOGIN_FAILURE, meta, decision="deny",
+    audit.append(session, request_event(AuditAction.AUTH_LOGIN_FAILURE, meta, decision="deny",
                                  reasons=(code,), detail=detail))
 
 
@@ -110,12 +104,13 @@ def sign_in_staff(session: Session, audit: AuditLog, identity: StaffIdentity,
     after = sorted(r.value for r in roles)
     if before != after:
         user.roles = [m.StaffRole(role=r) for r in after]
-        audit.append(session, _event(AuditAction.STAFF_ROLE_CHANGE, meta, actor_user_id=user.id,
+        audit.append(session, request_event(AuditAction.STAFF_ROLE_CHANGE, meta,
+                                     actor_user_id=user.id,
                                      actor_organization=org.slug, actor_roles=tuple(after),
                                      detail={"before": before, "after": after,
                                              "source": f"identity provider {provider_id}"}))
     user.last_login_at = utcnow()
-    audit.append(session, _event(AuditAction.AUTH_LOGIN_SUCCESS, meta, actor=user.email,
+    audit.append(session, request_event(AuditAction.AUTH_LOGIN_SUCCESS, meta, actor=user.email,
                                  actor_user_id=user.id, actor_organization=org.slug,
                                  actor_roles=tuple(after), decision="permit",
                                  detail={"provider": provider_id}))
@@ -152,10 +147,8 @@ def issue_enrolment_code(session: Session, audit: AuditLog, participant: m.Parti
     credential.locked_until = None
     credential.updated_at = utcnow()
     session.execute(delete(m.WebSession).where(m.WebSession.participant_id == participant.id))
-    audit.append(session, _event(
-        AuditAction.AUTH_ENROLMENT_CODE_ISSUE, meta, actor=by.email, actor_user_id=by.id,
-        actor_organization=by.organization.slug, actor_roles=tuple(by.role_names),
-        participant_id=participant.id,
+    audit.append(session, staff_event(
+        AuditAction.AUTH_ENROLMENT_CODE_ISSUE, by, meta, participant_id=participant.id,
         detail={"expires_at": credential.enrolment_code_expires_at.isoformat()}))
     return code
 
@@ -172,7 +165,7 @@ def _fail(session: Session, audit: AuditLog, credential: m.ParticipantCredential
           meta: RequestMeta, code: str, message: str) -> SignInRefused:
     """Count a failure (locking after MAX_FAILURES, with growing lock times)."""
     participant_id = credential.participant_id if credential else None
-    audit.append(session, _event(AuditAction.AUTH_LOGIN_FAILURE, meta, decision="deny",
+    audit.append(session, request_event(AuditAction.AUTH_LOGIN_FAILURE, meta, decision="deny",
                                  reasons=(code,), participant_id=participant_id,
                                  detail={"kind": "participant"}))
     if credential is not None:
@@ -180,7 +173,7 @@ def _fail(session: Session, audit: AuditLog, credential: m.ParticipantCredential
         if credential.failed_attempts >= MAX_FAILURES:
             lock = LOCK_MINUTES * 2 ** min(credential.failed_attempts - MAX_FAILURES, 6)
             credential.locked_until = utcnow() + timedelta(minutes=lock)
-            audit.append(session, _event(AuditAction.AUTH_LOCKOUT, meta, decision="deny",
+            audit.append(session, request_event(AuditAction.AUTH_LOCKOUT, meta, decision="deny",
                                          participant_id=participant_id,
                                          detail={"minutes": lock,
                                                  "failures": credential.failed_attempts}))
@@ -253,8 +246,7 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
     credential.locked_until = None
     credential.updated_at = now
     assert participant is not None
-    audit.append(session, _event(AuditAction.AUTH_ENROLMENT_CODE_USE, meta,
-                                 actor=participant.public_id, participant_id=participant.id,
+    audit.append(session, participant_event(AuditAction.AUTH_ENROLMENT_CODE_USE, participant, meta,
                                  decision="permit"))
     return participant
 
@@ -286,8 +278,7 @@ def authenticate_participant(session: Session, audit: AuditLog, vault: Vault, us
     credential.locked_until = None
     participant = session.get(m.Participant, credential.participant_id)
     assert participant is not None
-    audit.append(session, _event(AuditAction.AUTH_LOGIN_SUCCESS, meta,
-                                 actor=participant.public_id, participant_id=participant.id,
+    audit.append(session, participant_event(AuditAction.AUTH_LOGIN_SUCCESS, participant, meta,
                                  decision="permit", detail={"kind": "participant",
                                                             "totp": bool(totp_secret)}))
     return participant
@@ -319,8 +310,7 @@ def add_totp(session: Session, audit: AuditLog, vault: Vault, participant: m.Par
     if credential is None:
         raise SignInRefused("no_credential", "Set up your sign-in first.")
     vault.ready(session).seal(credential, {"totp_secret": secret})
-    audit.append(session, _event(AuditAction.AUTH_TOTP_ADD, meta, actor=participant.public_id,
-                                 participant_id=participant.id))
+    audit.append(session, participant_event(AuditAction.AUTH_TOTP_ADD, participant, meta))
 
 
 def username_index(vault: Vault, session: Session, username: str) -> str:

@@ -22,7 +22,8 @@ from portal.domain.audit import (
     NewAuditEvent,
 )
 from portal.domain.permissions import Permission
-from portal.kernel.access import RequestMeta, user_may
+from portal.kernel.access import user_may
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 PAGE_SIZE = 50

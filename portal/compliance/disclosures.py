@@ -24,8 +24,8 @@ from portal.domain.vocabulary import (
     PURPOSE_LABELS,
     Purpose,
 )
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import InvalidInput, NotFound
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 # --- accounting of disclosures ---------------------------------------------------------------

@@ -26,8 +26,8 @@ from portal.domain.audit import (
     event_hash,
     format_time,
 )
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import NotFound
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 # --- one event -------------------------------------------------------------------------------

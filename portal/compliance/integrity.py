@@ -34,8 +34,8 @@ from portal.domain.audit import (
     checkpoint_signature_valid,
     escape_for_display,
 )
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import NotFound
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ from portal.domain.audit import (
 from portal.domain.vocabulary import (
     BreakGlassReview,
 )
-from portal.kernel.access import RequestMeta
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 

@@ -28,8 +28,8 @@ from portal.domain.vocabulary import (
     BreakGlassReview,
     DataCategory,
 )
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import Conflict, InvalidInput, NotFound
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 # --- break-glass review ----------------------------------------------------------------------

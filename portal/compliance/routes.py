@@ -41,8 +41,8 @@ from portal.compliance import (
     search,
 )
 from portal.db import models as m
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import Conflict, InvalidInput, NotFound
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 T = TypeVar("T")

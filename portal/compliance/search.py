@@ -28,8 +28,8 @@ from portal.db.audit_chain import DEFAULT_CHAIN
 from portal.domain.audit import (
     AuditAction,
 )
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import InvalidInput
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 # --- audit search --------------------------------------------------------------------------

@@ -49,12 +49,11 @@ from portal.domain.decision import Reason, never_honoured
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import DataCategory, Purpose, Sector
 from portal.kernel.access import (
-    RequestMeta,
-    refusal_event,
-    staff_event,
     user_may,
 )
 from portal.kernel.errors import InvalidInput, NotFound, Refused
+from portal.kernel.events import refusal_event, staff_event
+from portal.kernel.request import RequestMeta
 
 if TYPE_CHECKING:
     from portal.kernel.wiring import Services

@@ -14,14 +14,16 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.audit_chain import AuditLog
 from portal.db.types import utcnow
-from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.audit import AuditAction
 from portal.domain.consent import EVENT_LABELS, ConsentKind, event_of
-from portal.domain.decision import AccessRequest, Decision, Obligation, Reason, decide
+from portal.domain.decision import AccessRequest, Decision, Obligation, decide
 from portal.domain.explain import Names, sentence
 from portal.domain.permissions import Permission, permitted
 from portal.domain.ports import RolePolicy
 from portal.domain.vocabulary import Action, DataCategory, Purpose
 from portal.kernel.errors import InvalidInput, Refused
+from portal.kernel.events import request_event
+from portal.kernel.request import RequestMeta
 
 CONSENT_KIND_LABELS = {
     ConsentKind.ROI: "multi-party release",
@@ -29,16 +31,6 @@ CONSENT_KIND_LABELS = {
     ConsentKind.PART2_TPO: "42 CFR Part 2 consent for treatment, payment and operations",
     ConsentKind.PART2_CRIMINAL_JUSTICE: "42 CFR 2.35 criminal-justice consent",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class RequestMeta:
-    """Who asked, from where: copied into every audit event."""
-
-    actor: str
-    session_id: str | None = None
-    client_address: str | None = None
-    request_id: str | None = None
 
 
 def user_may(policy: RolePolicy, user: m.StaffUser, permission: Permission) -> bool:
@@ -49,25 +41,6 @@ def user_may(policy: RolePolicy, user: m.StaffUser, permission: Permission) -> b
     except ValueError:
         return False
     return permitted(policy, actor, permission).allowed
-
-
-def staff_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
-                **fields: Any) -> NewAuditEvent:
-    """An audit event whose actor is a staff user, from their request."""
-    return NewAuditEvent(
-        action=action, actor=user.email, actor_user_id=user.id,
-        actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
-        session_id=meta.session_id, client_address=meta.client_address,
-        request_id=meta.request_id, **fields)
-
-
-def refusal_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
-                  participant_id: uuid.UUID, reason: Reason,
-                  policy_version: str) -> NewAuditEvent:
-    """A refused attempt on a participant who exists (answered "not found"); the participant
-    may be told of it (policies/accounting.csv)."""
-    return staff_event(action, user, meta, participant_id=participant_id, decision="deny",
-                       reasons=(reason.value,), policy_version=policy_version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +146,8 @@ class AccessService:
         explanation = Explanation(user=user.email, participant=participant.public_id,
                                   category=category, purpose=purpose, action=action,
                                   has_records=has_records, sources=tuple(sources))
-        self.audit.append(session, NewAuditEvent(
-            action=AuditAction("decision:explain"), actor=meta.actor,
-            session_id=meta.session_id, client_address=meta.client_address,
-            request_id=meta.request_id, participant_id=participant.id,
+        self.audit.append(session, request_event(
+            AuditAction("decision:explain"), meta, participant_id=participant.id,
             category=category.value, purpose=purpose.value,
             decision=explanation.decision,
             reasons=tuple(explanation.as_json()["reasons"]),
@@ -203,12 +174,11 @@ class AccessService:
         actor = repo.actor(user)
         allowed = permitted(self.policy, actor, Permission.BREAK_GLASS_CREATE).allowed
         at = self.clock()
-        event = NewAuditEvent(
-            action=AuditAction("break_glass:grant:create"), actor=meta.actor,
+        event = request_event(
+            AuditAction("break_glass:grant:create"), meta,
             actor_user_id=user.id, actor_organization=actor.organization.slug,
-            actor_roles=tuple(sorted(actor.roles)), session_id=meta.session_id,
-            client_address=meta.client_address, request_id=meta.request_id,
-            participant_id=participant.id, purpose=Purpose.ETREAT.value,
+            actor_roles=tuple(sorted(actor.roles)), participant_id=participant.id,
+            purpose=Purpose.ETREAT.value,
             decision="permit" if allowed else "deny",
             reasons=("break_glass",) if allowed else ("no_role_permission",),
             policy_version=self.policy.version,

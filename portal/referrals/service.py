@@ -23,8 +23,10 @@ from portal.domain.vocabulary import (
     ReferralPathway,
     ReferralStatus,
 )
-from portal.kernel.access import RequestMeta, refusal_event, staff_event, user_may
+from portal.kernel.access import user_may
 from portal.kernel.errors import InvalidInput, NotFound, Refused
+from portal.kernel.events import refusal_event, staff_event
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"

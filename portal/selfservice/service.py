@@ -17,7 +17,7 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain import permissions
-from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.audit import AuditAction
 from portal.domain.consent import (
     ConsentError,
     ConsentKind,
@@ -37,8 +37,9 @@ from portal.domain.consent_text import (
 from portal.domain.decision import AccessRequest, Actor, decide
 from portal.domain.permissions import current_links
 from portal.domain.vocabulary import Action, DataCategory, Role
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import InvalidInput, NotFound
+from portal.kernel.events import participant_event
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 ACCOUNTING_YEARS = 6
@@ -129,15 +130,6 @@ def _today_sentences(session: Session, shared: list[Shared], consents: dict[str,
         if lines else []
 
 
-def _event(action: AuditAction, participant: m.Participant, meta: RequestMeta,
-           **kwargs: object) -> NewAuditEvent:
-    fields: dict[str, object] = {
-        "actor": participant.public_id, "participant_id": participant.id,
-        "session_id": meta.session_id, "client_address": meta.client_address,
-        "request_id": meta.request_id, **kwargs}
-    return NewAuditEvent(action=action, **fields)  # type: ignore[arg-type]
-
-
 def _can_revoke_now(d: Directive, at: datetime, occurred: Occurred) -> bool:
     try:
         revoke(d, at, occurred)
@@ -177,7 +169,7 @@ def my_sharing(session: Session, services: Services, participant: m.Participant,
     words = CATEGORY_WORDS[lang if lang in CATEGORY_WORDS else "en"]
     not_shared = [words[c] for c in DataCategory if c not in covered]
     directives = {str(r.id): repo.directive(r) for r in rows}
-    services.audit.append(session, _event(AuditAction.CONSENT_VIEW, participant, meta,
+    services.audit.append(session, participant_event(AuditAction.CONSENT_VIEW, participant, meta,
                                           consent_ids=tuple(str(r.id) for r in rows)))
     return MySharing(active, drafts, history, not_shared,
                      _today_sentences(session, shared, directives, lang), shared)
@@ -219,7 +211,7 @@ def revoke_mine(session: Session, services: Services, participant: m.Participant
     row.revoked_at = now
     row.revoked_by = "participant"
     row.revocation_method = "self-service portal"
-    services.audit.append(session, _event(AuditAction.CONSENT_REVOKE, participant, meta,
+    services.audit.append(session, participant_event(AuditAction.CONSENT_REVOKE, participant, meta,
                                           consent_ids=(str(row.id),),
                                           detail={"by": "participant"}))
 
@@ -242,7 +234,7 @@ def ask_for_change(session: Session, services: Services, participant: m.Particip
     services.vault.ready(session).seal(request, {"note": text})
     session.add(request)
     session.flush()
-    services.audit.append(session, _event(AuditAction.CONSENT_CREATE, participant, meta,
+    services.audit.append(session, participant_event(AuditAction.CONSENT_CREATE, participant, meta,
                                           consent_ids=(str(row.id),),
                                           detail={"requested": wish}))
     return row
@@ -282,6 +274,6 @@ def who_looked(session: Session, services: Services, participant: m.Participant,
                               list(e.actor_roles), None,
                               "refused_break_glass" if e.action.startswith("break_glass:")
                               else "refused_not_on_team"))
-    services.audit.append(session, _event(AuditAction.AUDIT_DISCLOSURES_VIEW, participant,
-                                          meta))
+    services.audit.append(session, participant_event(
+        AuditAction.AUDIT_DISCLOSURES_VIEW, participant, meta))
     return sorted(looks, key=lambda look: look.when, reverse=True)

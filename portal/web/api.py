@@ -44,8 +44,8 @@ from portal.auth.sessions import Principal
 from portal.consents import service as cs
 from portal.db import models as m
 from portal.domain.vocabulary import DataCategory
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import InvalidInput
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.web.deps import found_or
 from portal.workspace import service as ws

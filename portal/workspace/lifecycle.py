@@ -18,8 +18,9 @@ from portal.domain.consent import ConsentEvent
 from portal.domain.decision import Reason, on_care_team
 from portal.domain.permissions import Permission, may
 from portal.domain.vocabulary import ParticipantStatus
-from portal.kernel.access import RequestMeta, refusal_event, staff_event
 from portal.kernel.errors import InvalidInput, NotFound, Refused
+from portal.kernel.events import refusal_event, staff_event
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 # Why a participant left LEAD (recorded with the exit).

@@ -13,8 +13,9 @@ from portal.crypto.vault import DecryptionError, PersonName, Vault, normalise_na
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.audit_chain import AuditLog
-from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.kernel.access import RequestMeta
+from portal.domain.audit import AuditAction
+from portal.kernel.events import request_event
+from portal.kernel.request import RequestMeta
 
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%d.%m.%Y")
 
@@ -61,9 +62,8 @@ def name_or_none(session: Session, vault: Vault, audit: AuditLog, participant: m
     try:
         return vault.ready(session).open_participant(participant)
     except DecryptionError as exc:
-        audit.append(session, NewAuditEvent(
-            action=AuditAction.CRYPTO_DECRYPT_FAILURE, actor=meta.actor,
-            session_id=meta.session_id, client_address=meta.client_address,
-            participant_id=participant.id, reasons=(exc.reason,),
+        audit.append(session, request_event(
+            AuditAction.CRYPTO_DECRYPT_FAILURE, meta, participant_id=participant.id,
+            reasons=(exc.reason,),
             detail={"table": exc.table, "column": exc.column}))
         return None

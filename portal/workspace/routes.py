@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from portal.auth.routes import request_meta
 from portal.auth.sessions import Principal
 from portal.db import models as m
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import InvalidInput, Refused
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.web.deps import db_of, found_or, services_of, staff_of
 from portal.workspace import people

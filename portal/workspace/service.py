@@ -33,8 +33,10 @@ from portal.domain.vocabulary import (
     GoalStatus,
     Purpose,
 )
-from portal.kernel.access import RequestMeta, refusal_event, staff_event, user_may
+from portal.kernel.access import user_may
 from portal.kernel.errors import InvalidInput, NotFound
+from portal.kernel.events import refusal_event, staff_event
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.workspace.people import find, search_condition
 

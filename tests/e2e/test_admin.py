@@ -18,7 +18,7 @@ from portal.auth import service as auth_service
 from portal.config import Settings
 from portal.db import models as m
 from portal.db import repositories as repo
-from portal.kernel.access import RequestMeta
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.policy.casbin_policy import load_role_mapping
 from tests.e2e.pages import csrf

@@ -31,7 +31,7 @@ from portal.db.types import utcnow
 from portal.devtools.seed import generate_participants
 from portal.domain.audit import AuditAction, NewAuditEvent, VerifyResult
 from portal.domain.vocabulary import DataCategory
-from portal.kernel.access import RequestMeta
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from tests.e2e.pages import csrf
 

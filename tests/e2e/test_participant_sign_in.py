@@ -19,7 +19,7 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.devtools.seed import seed_demo
-from portal.kernel.access import RequestMeta
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.web.app import create_app
 

@@ -18,8 +18,8 @@ from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.devtools.seed import generate_participants, seed_demo
 from portal.domain.vocabulary import Action, DataCategory, Purpose
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import Refused
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 
 META = RequestMeta(actor="test")

@@ -25,8 +25,8 @@ from portal.db import repositories as repo
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.types import utcnow
 from portal.domain.audit import Damage, VerifyResult
-from portal.kernel.access import RequestMeta
 from portal.kernel.errors import Refused
+from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from tests.e2e.browser.conftest import DESKTOP, LivePortal, assert_accessible, dev_sign_in
 from tests.e2e.browser.conftest import signed_in as signed_in_as

@@ -1,0 +1,48 @@
+"""Audit events, built in one place: every use case records what it does with one of these and
+`AuditLog.append` (portal/db/audit_chain.py), in the transaction of the access it records."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from portal.db import models as m
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.decision import Reason
+from portal.kernel.request import RequestMeta
+
+
+def request_event(action: AuditAction, meta: RequestMeta, **fields: Any) -> NewAuditEvent:
+    """An event whose actor is whoever made the request (before sign-in, the CLI); `fields`
+    may name another actor (the user a sign-in has just found)."""
+    return NewAuditEvent(**{"action": action, "actor": meta.actor, "session_id": meta.session_id,
+                            "client_address": meta.client_address,
+                            "request_id": meta.request_id, **fields})
+
+
+def staff_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
+                **fields: Any) -> NewAuditEvent:
+    """An audit event whose actor is a staff user, from their request."""
+    return NewAuditEvent(
+        action=action, actor=user.email, actor_user_id=user.id,
+        actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
+        session_id=meta.session_id, client_address=meta.client_address,
+        request_id=meta.request_id, **fields)
+
+
+def participant_event(action: AuditAction, participant: m.Participant, meta: RequestMeta,
+                      **fields: Any) -> NewAuditEvent:
+    """An event whose actor is a signed-in participant, about themselves."""
+    return NewAuditEvent(action=action, actor=participant.public_id,
+                         participant_id=participant.id, session_id=meta.session_id,
+                         client_address=meta.client_address, request_id=meta.request_id,
+                         **fields)
+
+
+def refusal_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
+                  participant_id: uuid.UUID, reason: Reason,
+                  policy_version: str) -> NewAuditEvent:
+    """A refused attempt on a participant who exists (answered "not found"); the participant
+    may be told of it (policies/accounting.csv)."""
+    return staff_event(action, user, meta, participant_id=participant_id, decision="deny",
+                       reasons=(reason.value,), policy_version=policy_version)
