@@ -239,7 +239,7 @@ class ParticipantAuthController(Controller):
 
     @get("/login", sync_to_thread=False)
     def login_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        return with_language(request, Template("me/login.html",
+        return with_language(request, Template("selfservice/login.html",
                                                  context=me_context(request)))
 
     @post("/login", sync_to_thread=True)
@@ -260,7 +260,7 @@ class ParticipantAuthController(Controller):
             except auth_service.SignInRefused as exc:
                 refused = exc  # the failure count and its audit event are still committed
         if refused is not None:
-            return Template("me/login.html", status_code=401, context=me_context(
+            return Template("selfservice/login.html", status_code=401, context=me_context(
                 request, error=_refusal(request, refused), username=data.get("username", "")))
         response = Redirect("/me")
         components.sessions.set_cookie(response, token)
@@ -268,7 +268,7 @@ class ParticipantAuthController(Controller):
 
     @get("/enrol", sync_to_thread=False)
     def enrol_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        return with_language(request, Template("me/enrol.html",
+        return with_language(request, Template("selfservice/enrol.html",
                                                  context=me_context(request, form={})))
 
     @post("/enrol", sync_to_thread=True)
@@ -291,7 +291,7 @@ class ParticipantAuthController(Controller):
                 refused = exc
         if refused is not None:
             form = {k: data.get(k, "") for k in ("participant_id", "username")}
-            return Template("me/enrol.html", status_code=400, context=me_context(
+            return Template("selfservice/enrol.html", status_code=400, context=me_context(
                 request, error=_refusal(request, refused), form=form))
         response = Redirect("/me")
         components.sessions.set_cookie(response, token)
@@ -309,7 +309,7 @@ class ParticipantSecurityController(Controller):
         participant = require_participant(principal).participant
         assert participant is not None
         secret = auth_service.new_totp_secret()
-        return with_language(request, Template("me/security.html", context=me_context(
+        return with_language(request, Template("selfservice/security.html", context=me_context(
             request, secret=secret, uri=auth_service.totp_uri(secret, participant.public_id))))
 
     @post("/", sync_to_thread=True)
@@ -328,7 +328,7 @@ class ParticipantSecurityController(Controller):
             except auth_service.SignInRefused as exc:
                 refused = exc
         if refused is not None:
-            return Template("me/security.html", status_code=400, context=me_context(
+            return Template("selfservice/security.html", status_code=400, context=me_context(
                 request, secret=secret, error=_refusal(request, refused),
                 uri=auth_service.totp_uri(secret, who.participant.public_id)))
         return Redirect("/me?totp=added")

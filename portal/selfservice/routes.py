@@ -46,7 +46,7 @@ class MeController(Controller):
             meta = request_meta(request, who)
             name = people.name_or_none(db, services.vault, services.audit, participant, meta)
             sharing = ss.my_sharing(db, services, participant, lang, meta)
-        return with_language(request, Template("me/home.html", context=me_context(
+        return with_language(request, Template("selfservice/home.html", context=me_context(
             request, participant=participant, name=name, sharing=sharing,
             totp_added=request.query_params.get("totp") == "added",
             revoked=request.query_params.get("revoked") == "1",
@@ -63,7 +63,7 @@ class MeController(Controller):
                                                     language(request))
             except NotFound:
                 raise NotFoundException() from None
-        return with_language(request, Template("me/revoke.html",
+        return with_language(request, Template("selfservice/revoke.html",
                                                context=me_context(request, consent=consent)))
 
     @post("/consents/{consent_id:str}/revoke", sync_to_thread=True)
@@ -83,7 +83,7 @@ class MeController(Controller):
             with db_of(state).begin() as db:
                 consent = ss.consent_for_revocation(db, participant, consent_id,
                                                     language(request))
-            return Template("me/revoke.html", status_code=400,
+            return Template("selfservice/revoke.html", status_code=400,
                             context=me_context(request, consent=consent, error=error))
         return Redirect("/me?revoked=1")
 
@@ -91,7 +91,7 @@ class MeController(Controller):
     def change_page(self, request: Request[Any, Any, Any],
                     principal: NamedDependency[Principal | None]) -> Response[Any]:
         participant_of(principal)
-        return with_language(request, Template("me/change.html",
+        return with_language(request, Template("selfservice/change.html",
                                                  context=me_context(request, form={})))
 
     @post("/change", sync_to_thread=True)
@@ -107,7 +107,7 @@ class MeController(Controller):
             except InvalidInput:
                 problem = True
         if problem:
-            return Template("me/change.html", status_code=400,
+            return Template("selfservice/change.html", status_code=400,
                             context=me_context(request, form=data, problem=True))
         return Redirect("/me?sent=1")
 
@@ -118,6 +118,6 @@ class MeController(Controller):
         lang = language(request)
         with db_of(state).begin() as db:
             looks = ss.who_looked(db, services_of(state), participant, request_meta(request, who))
-        return with_language(request, Template("me/who_looked.html", context=me_context(
+        return with_language(request, Template("selfservice/who_looked.html", context=me_context(
             request, looks=looks, words=CATEGORY_WORDS[lang], roles=ROLE_WORDS[lang],
             local_time=_local_time(services_of(state).settings.zone, lang))))

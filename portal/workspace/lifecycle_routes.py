@@ -67,7 +67,7 @@ class LifecycleController(Controller):
         who, user = staff_of(principal)
         shown = found_or(state, lambda db: lifecycle.event_page(
             db, services_of(state), user, public_id, PAGES[page][0], request_meta(request, who)))
-        return Template("staff/lifecycle.html", context=_context(page, user=user, **shown))
+        return Template("workspace/lifecycle.html", context=_context(page, user=user, **shown))
 
     def _record(self, page: str, public_id: str, request: Request[Any, Any, Any], state: State,
                 principal: Principal | None, data: dict[str, str]) -> Response[Any]:
@@ -77,7 +77,7 @@ class LifecycleController(Controller):
                 db, services_of(state), user, public_id, PAGES[page][0], data.get("on", ""),
                 data.get("reason", ""), request_meta(request, who)))
         except InvalidInput as exc:
-            return Template("staff/lifecycle.html", status_code=400, context=_context(
+            return Template("workspace/lifecycle.html", status_code=400, context=_context(
                 page, user=user, public_id=public_id.upper(), done=None, error=str(exc),
                 form=data))
         return Redirect(f"/participants/{public_id.upper()}/{page}")

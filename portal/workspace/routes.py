@@ -42,8 +42,8 @@ class WorkspaceController(Controller):
                                consent_changes_only=changes)
         context = {"user": user, "caseload": page, "urgent": urgent, "changes": changes}
         if request.htmx and request.htmx.target == "caseload-rows":
-            return Template("staff/_caseload_rows.html", context=context)
-        return Template("staff/caseload.html", context=context)
+            return Template("workspace/_caseload_rows.html", context=context)
+        return Template("workspace/caseload.html", context=context)
 
     @get("/participants/{public_id:str}", sync_to_thread=True, name="participant")
     def participant(self, public_id: FromPath[str], request: Request[Any, Any, Any],
@@ -51,7 +51,7 @@ class WorkspaceController(Controller):
         who, user = staff_of(principal)
         page = found_or(state, lambda db: ws.participant_page(
             db, services_of(state), user, public_id, request_meta(request, who)))
-        return Template("staff/participant.html", context={"user": user, "page": page})
+        return Template("workspace/participant.html", context={"user": user, "page": page})
 
     @get("/participants/{public_id:str}/why/{category:str}", sync_to_thread=True)
     def why(self, public_id: FromPath[str], category: FromPath[str], request: HTMXRequest,
@@ -62,8 +62,8 @@ class WorkspaceController(Controller):
         context = {"user": user, "lines": lines, "public_id": public_id.upper(),
                    "category": category}
         if request.htmx:
-            return Template("staff/_why.html", context=context)
-        return Template("staff/why.html", context=context)
+            return Template("workspace/_why.html", context=context)
+        return Template("workspace/why.html", context=context)
 
     @post("/participants/{public_id:str}/records", sync_to_thread=True)
     def add_record(self, public_id: FromPath[str], request: Request[Any, Any, Any],
@@ -108,7 +108,7 @@ class WorkspaceController(Controller):
             with db_of(state).begin() as db:
                 found = ws.emergency_search(db, services, user, query,
                                             request_meta(request, who))
-        return Template("staff/break_glass_search.html", context={
+        return Template("workspace/break_glass_search.html", context={
             "user": user, "query": query, "found": found})
 
     @get("/break-glass/{public_id:str}", sync_to_thread=False)
@@ -117,7 +117,7 @@ class WorkspaceController(Controller):
         _, user = staff_of(principal)
         if not ws.may_break_glass(services_of(state), user):
             raise PermissionDeniedException("Your role cannot use emergency access.")
-        return Template("staff/break_glass_form.html", context={
+        return Template("workspace/break_glass_form.html", context={
             "user": user, "public_id": public_id.upper(), "form": {},
             "minutes": services_of(state).settings.break_glass_minutes})
 
@@ -147,7 +147,7 @@ class WorkspaceController(Controller):
             except Refused as exc:
                 error = str(exc)
         if error is not None:
-            return Template("staff/break_glass_form.html", status_code=400, context={
+            return Template("workspace/break_glass_form.html", status_code=400, context={
                 "user": user, "public_id": public_id.upper(), "form": data,
                 "minutes": minutes, "error": error})
         return Redirect(f"/participants/{public_id.upper()}")
@@ -171,5 +171,5 @@ def _write(request: Request[Any, Any, Any], state: State, principal: Principal |
         return Redirect(f"/participants/{public_id.upper()}#{anchor}")
     with db_of(state).begin() as db:
         page = ws.participant_page(db, services, user, public_id, meta)
-    return Template("staff/participant.html", status_code=400, context={
+    return Template("workspace/participant.html", status_code=400, context={
         "user": user, "page": page, "error": error, "form": form})
