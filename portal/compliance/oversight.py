@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -52,7 +51,7 @@ class Flag:
     when: str
     count: int
     description: str
-    link: str  # the audit search that lists the events behind the flag
+    search: dict[str, str]  # the audit-search filters that list the events behind the flag
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +65,8 @@ class Oversight:
     threshold: int
 
 
-def _search_link(**params: str) -> str:
-    return "/compliance/audit?" + urlencode({k: v for k, v in params.items() if v})
+def _search(**params: str) -> dict[str, str]:
+    return {k: v for k, v in params.items() if v}
 
 
 def _per_day(session: Session, start: datetime, end: datetime,
@@ -165,8 +164,8 @@ def _many_participants(session: Session, in_period: tuple[Any, ...],
             description=f"Opened {people} different participants outside their caseload on "
                         f"{when:%d %b %Y} (more than {threshold}), by emergency access or "
                         "refused because their agency does not work with them.",
-            link=_search_link(user=actor, outside_caseload="1",
-                              since=when.isoformat(), until=when.isoformat())))
+            search=_search(user=actor, outside_caseload="1",
+                           since=when.isoformat(), until=when.isoformat())))
     return flags
 
 
@@ -201,8 +200,8 @@ def _denial_bursts(session: Session, in_period: tuple[Any, ...]) -> list[Flag]:
             count=int(count),
             description=f"{count} refused access attempts between {since:%d %b %Y %H:%M} and "
                         f"{until:%H:%M} UTC ({DENIAL_BURST} or more within an hour).",
-            link=_search_link(user=actor, decision="deny",
-                              since=link_time(since), until=link_time(until))))
+            search=_search(user=actor, decision="deny",
+                           since=link_time(since), until=link_time(until))))
     return flags
 
 
@@ -235,8 +234,8 @@ def _odd_hours(session: Session, in_period: tuple[Any, ...], zone: ZoneInfo) -> 
                         f"{end_hour:02d}:00 ({zone.key}) in the night of {night_of:%d %b %Y} "
                         f"(first {since.astimezone(zone):%H:%M}, last "
                         f"{until.astimezone(zone):%H:%M}).",
-            link=_search_link(user=actor, action=RECORD_VIEW,
-                              since=link_time(since), until=link_time(until))))
+            search=_search(user=actor, action=RECORD_VIEW,
+                           since=link_time(since), until=link_time(until))))
     return flags
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from portal.consents.pdf import render_signed_consent
 from portal.crypto.vault import DecryptionError
 from portal.db import models as m
 from portal.db import repositories as repo
@@ -41,7 +42,6 @@ from portal.domain.consent_text import (
     REVOCATION_STATEMENT,
     SECTOR_WORDS,
     TPO_STATEMENT,
-    WORDS,
     information_description,
     sentences,
 )
@@ -448,7 +448,7 @@ def sign(session: Session, services: Services, user: m.StaffUser, public_id: str
     row.witness_user_id = user.id
     row.signed_at = now
     vault.seal(row, {"signer_name": signer_name.strip()})
-    content = scan if scan else render_pdf(
+    content = scan if scan else render_signed_consent(
         sentences(repo.directive(row), reference_names(session, row.language), row.language),
         signer_name.strip(), now, user.display_name, row.language, drawing)
     document = m.ConsentDocument(consent_id=row.id, media_type=media_type or "application/pdf",
@@ -496,29 +496,6 @@ def _drawing(value: str, problems: list[str]) -> bytes | None:
         problems.append(problem)
         return None
     return data
-
-
-def render_pdf(text: list[str], signer: str, signed_at: datetime, witness: str,
-               language: str, drawing: bytes | None = None) -> bytes:
-    from fpdf import FPDF
-
-    words = WORDS.get(language, WORDS["en"])
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("helvetica", size=12)
-    pdf.multi_cell(0, 8, words["title"], new_x="LMARGIN", new_y="NEXT")
-    for line in text:
-        pdf.multi_cell(0, 6, line.encode("latin-1", "replace").decode("latin-1"),
-                       new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(2)
-    pdf.ln(4)
-    if drawing is not None:
-        pdf.image(io.BytesIO(drawing), w=70)
-    signed = words["signed"].format(signer=signer, when=f"{signed_at:%Y-%m-%d %H:%M}",
-                                    witness=witness)
-    pdf.multi_cell(0, 6, signed.encode("latin-1", "replace").decode("latin-1"),
-                   new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
 
 
 def document(session: Session, services: Services, user: m.StaffUser, public_id: str,
