@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.admin import service as admin_service
-from portal.auth.routes import request_meta, require_staff
+from portal.auth.guards import request_meta, require_staff
 from portal.auth.sessions import Principal
 from portal.db import models as m
 from portal.kernel.errors import InvalidInput, NotFound, Refused

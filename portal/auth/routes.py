@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -10,81 +9,20 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie, State
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy import delete
-from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth import service as auth_service
+from portal.auth.guards import components_of, database_of, request_meta, require_participant
 from portal.auth.oidc import LoginError, PendingLogin, RelyingParty
-from portal.auth.sessions import Principal, SessionManager, client_address
-from portal.crypto.vault import Vault
+from portal.auth.sessions import Principal, client_address
 from portal.db import models as m
-from portal.db.audit_chain import AuditLog
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.vocabulary import Role
-from portal.kernel.request import RequestMeta
 from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text, translator
 
 LOGIN_STATE_MINUTES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class AuthComponents:
-    providers: dict[str, RelyingParty]
-    sessions: SessionManager
-    audit: AuditLog
-    vault: Vault
-    role_mapping: dict[str, Role]
-
-
-def _components(state: State) -> AuthComponents:
-    components: AuthComponents = state.auth
-    return components
-
-
-def _db(state: State) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = state.sessions
-    return factory
-
-
-def request_meta(request: Request[Any, Any, Any], principal: Principal | None = None,
-                 actor: str | None = None) -> RequestMeta:
-    return RequestMeta(actor=actor or (principal.label if principal else "anonymous"),
-                       session_id=principal.session_id[:16] if principal else None,
-                       client_address=client_address(request),
-                       # Ids from a proxy are kept only when they fit the audit column.
-                       request_id=_request_id(request.headers.get("x-request-id")))
-
-
-def _request_id(value: str | None) -> str | None:
-    if value is None or len(value) > 64 or not value.isprintable():
-        return None
-    return value
-
-
-def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal | None:
-    """The signed-in principal for this request (resolving also enforces the timeouts)."""
-    components = _components(state)
-    token = components.sessions.token(request)
-    if not token:
-        return None
-    with _db(state).begin() as db:
-        return components.sessions.resolve(db, token, client_address=client_address(request))
-
-
-def require_staff(principal: NamedDependency[Principal | None]) -> Principal:
-    if principal is None or principal.staff is None:
-        raise NotAuthorizedException("Please sign in.")
-    return principal
-
-
-def require_participant(principal: NamedDependency[Principal | None]) -> Principal:
-    if principal is None or principal.participant is None:
-        raise NotAuthorizedException("Please sign in.")
-    return principal
 
 
 def _failure_page(title: str, message: str, status: int, *, retry: str) -> Template:
@@ -98,12 +36,12 @@ class StaffAuthController(Controller):
     @get("/login", sync_to_thread=False)
     def login_page(self, state: State) -> Template:
         providers = [(rp.provider.id, rp.provider.name)
-                     for rp in _components(state).providers.values()]
+                     for rp in components_of(state).providers.values()]
         return Template("auth/login.html", context={"providers": providers})
 
     @get("/login/{provider_id:str}", sync_to_thread=True)
     def start(self, provider_id: FromPath[str], state: State) -> Response[Any]:
-        rp = _components(state).providers.get(provider_id)
+        rp = components_of(state).providers.get(provider_id)
         if rp is None:
             return _failure_page("Unknown sign-in service",
                                  "That sign-in service is not configured here.", 404,
@@ -114,7 +52,7 @@ class StaffAuthController(Controller):
             return _failure_page("Sign-in is unavailable", exc.message, 503,
                                  retry="/auth/login")
         now = utcnow()
-        with _db(state).begin() as db:
+        with database_of(state).begin() as db:
             db.execute(delete(m.OidcLoginState).where(m.OidcLoginState.expires_at < now))
             db.add(m.OidcLoginState(
                 state_hash=auth_service.token_hash(pending.state), provider_id=provider_id,
@@ -125,7 +63,7 @@ class StaffAuthController(Controller):
     @get("/callback/{provider_id:str}", sync_to_thread=True)
     def callback(self, provider_id: FromPath[str], request: Request[Any, Any, Any],
                  state: State) -> Response[Any]:
-        components = _components(state)
+        components = components_of(state)
         rp = components.providers.get(provider_id)
         meta = request_meta(request)
         params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
@@ -134,7 +72,7 @@ class StaffAuthController(Controller):
                 raise LoginError("unknown_provider", "That sign-in service is not configured.")
             pending = self._consume_state(state, provider_id, params.get("state", ""))
             identity = rp.complete(pending, params)
-            with _db(state).begin() as db:
+            with database_of(state).begin() as db:
                 user = auth_service.sign_in_staff(
                     db, components.audit, auth_service.StaffIdentity(
                         issuer=identity.issuer, subject=identity.subject, email=identity.email,
@@ -146,7 +84,7 @@ class StaffAuthController(Controller):
                     id_token=identity.id_token, client_address=meta.client_address,
                     previous_token=components.sessions.token(request))
         except (LoginError, auth_service.SignInRefused) as exc:
-            with _db(state).begin() as db:
+            with database_of(state).begin() as db:
                 auth_service.record_failure(db, components.audit, meta, exc.code,
                                             provider=provider_id)
             if isinstance(exc, auth_service.SignInRefused):
@@ -158,7 +96,7 @@ class StaffAuthController(Controller):
                                  "saved. Please start again.", 400, retry="/auth/login")
         from portal.web.nav import home_for  # nav reads the services; imported when used
 
-        with _db(state).begin() as db:
+        with database_of(state).begin() as db:
             landing = home_for(state.services, db.merge(user, load=True))
         response = Redirect(landing)
         components.sessions.set_cookie(response, token)
@@ -168,7 +106,7 @@ class StaffAuthController(Controller):
         """A state is used once: it is deleted as it is read, so a replayed callback fails."""
         if not value:
             raise LoginError("missing_state", "the sign-in link is incomplete")
-        with _db(state).begin() as db:
+        with database_of(state).begin() as db:
             row = db.execute(delete(m.OidcLoginState).where(
                 m.OidcLoginState.state_hash == auth_service.token_hash(value),
                 m.OidcLoginState.provider_id == provider_id,
@@ -183,10 +121,10 @@ class StaffAuthController(Controller):
 
     @post("/logout", sync_to_thread=True)
     def logout(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
-        components = _components(state)
+        components = components_of(state)
         token = components.sessions.token(request)
         end_session = None
-        with _db(state).begin() as db:
+        with database_of(state).begin() as db:
             row = components.sessions.end(db, token)
             if row is not None:
                 user = db.get(m.StaffUser, row.staff_user_id) if row.staff_user_id else None
@@ -246,10 +184,10 @@ class ParticipantAuthController(Controller):
     def login(self, request: Request[Any, Any, Any], state: State,
               data: URLEncodedBody[dict[str, str]],
               ) -> Response[Any]:
-        components = _components(state)
+        components = components_of(state)
         meta = request_meta(request, actor=f"participant:{data.get('username', '')[:64]}")
         refused = None
-        with _db(state).begin() as db:
+        with database_of(state).begin() as db:
             try:
                 participant = auth_service.authenticate_participant(
                     db, components.audit, components.vault, data.get("username", ""),
@@ -275,10 +213,10 @@ class ParticipantAuthController(Controller):
     def enrol(self, request: Request[Any, Any, Any], state: State,
               data: URLEncodedBody[dict[str, str]],
               ) -> Response[Any]:
-        components = _components(state)
+        components = components_of(state)
         meta = request_meta(request, actor=f"participant:{data.get('participant_id', '')[:16]}")
         refused = None
-        with _db(state).begin() as db:
+        with database_of(state).begin() as db:
             try:
                 participant = auth_service.enrol(
                     db, components.audit, components.vault, data.get("participant_id", ""),
@@ -318,10 +256,10 @@ class ParticipantSecurityController(Controller):
             data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
         who = require_participant(principal)
         assert who.participant is not None
-        components = _components(state)
+        components = components_of(state)
         secret = data.get("secret", "")
         refused = None
-        with _db(state).begin() as db:
+        with database_of(state).begin() as db:
             try:
                 auth_service.add_totp(db, components.audit, components.vault, who.participant,
                                       secret, data.get("code", ""), request_meta(request, who))

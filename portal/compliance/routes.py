@@ -28,7 +28,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.auth.routes import request_meta, require_staff
+from portal.auth.guards import request_meta, require_staff
 from portal.auth.sessions import Principal
 from portal.compliance import (
     console,

@@ -15,7 +15,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.auth.routes import request_meta
+from portal.auth.guards import request_meta
 from portal.auth.sessions import Principal
 from portal.consents import service as cs
 from portal.db import models as m

@@ -13,7 +13,7 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from portal.auth.routes import request_meta
+from portal.auth.guards import request_meta
 from portal.auth.sessions import Principal
 from portal.db import models as m
 from portal.kernel.errors import InvalidInput, NotFound, Refused

@@ -15,7 +15,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from portal.auth.routes import me_context, request_meta, with_language
+from portal.auth.guards import request_meta
+from portal.auth.routes import me_context, with_language
 from portal.auth.sessions import Principal
 from portal.domain.consent_text import CATEGORY_WORDS, ROLE_WORDS, spoken_date
 from portal.kernel.errors import InvalidInput, NotFound

@@ -38,8 +38,8 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth import api_tokens
+from portal.auth.guards import AuthComponents, request_meta
 from portal.auth.oidc import ALLOWED_ALGORITHMS, LoginError, RelyingParty
-from portal.auth.routes import AuthComponents, request_meta
 from portal.auth.sessions import Principal
 from portal.consents import service as cs
 from portal.db import models as m

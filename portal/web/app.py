@@ -25,14 +25,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.admin.routes import admin_router
+from portal.auth.guards import AuthComponents, provide_principal
 from portal.auth.oidc import RelyingParty, load_providers
 from portal.auth.routes import (
-    AuthComponents,
     ParticipantAuthController,
     ParticipantSecurityController,
     StaffAuthController,
     login_redirect,
-    provide_principal,
 )
 from portal.auth.sessions import SessionManager
 from portal.compliance.routes import compliance_router

@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.auth.routes import require_participant, require_staff
+from portal.auth.guards import require_participant, require_staff
 from portal.auth.sessions import Principal
 from portal.db import models as m
 from portal.kernel.errors import NotFound, Refused

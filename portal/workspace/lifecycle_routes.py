@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from portal.auth.routes import request_meta
+from portal.auth.guards import request_meta
 from portal.auth.sessions import Principal
 from portal.domain.consent import ConsentEvent
 from portal.kernel.errors import InvalidInput

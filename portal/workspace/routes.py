@@ -16,7 +16,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from portal.auth.routes import request_meta
+from portal.auth.guards import request_meta
 from portal.auth.sessions import Principal
 from portal.db import models as m
 from portal.kernel.errors import InvalidInput, Refused

@@ -33,7 +33,7 @@ def test_every_string_is_in_every_language() -> None:
 
 def test_participant_templates_use_known_keys_only() -> None:
     used = set()
-    for path in (PROJECT_ROOT / "templates" / "me").glob("*.html"):
+    for path in (PROJECT_ROOT / "templates" / "selfservice").glob("*.html"):
         used |= set(re.findall(r"t\['([a-z_.]+)'\]", path.read_text()))
     assert used
     assert used <= set(TEXT), used - set(TEXT)
@@ -69,7 +69,7 @@ def test_consent_and_accounting_words_are_in_both_languages(table: dict[str, Any
 
 def test_participant_templates_have_no_untranslated_text() -> None:
     """Every word a participant reads on their pages comes from TEXT (or the data)."""
-    for path in [*(PROJECT_ROOT / "templates" / "me").glob("*.html"),
+    for path in [*(PROJECT_ROOT / "templates" / "selfservice").glob("*.html"),
                  PROJECT_ROOT / "templates" / "error.html"]:
         html = path.read_text()
         if path.name == "error.html":  # only its participant half
