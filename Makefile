@@ -22,8 +22,14 @@ lint: install ## ruff
 typecheck: install ## mypy --strict on portal/
 	$(BIN)/mypy
 
+# Unit plus integration tests run first, with branch coverage (printed; below the floor fails),
+# then the end-to-end tests (HTTP and browser), which are not counted in the coverage.
+COVERAGE_FLOOR ?= 60
+
 pytest: install test-tools ## The test suite on SQLite and PostgreSQL (PORTAL_TEST_POSTGRES_URL)
-	$(BIN)/pytest
+	$(BIN)/pytest tests/unit tests/integration --cov --cov-report=term:skip-covered \
+		--cov-fail-under=$(COVERAGE_FLOOR)
+	$(BIN)/pytest tests/e2e
 
 test-tools: ## Chromium and node_modules (oidc-provider, axe-core) for the browser tests
 	bash scripts/ensure-test-tools.sh
