@@ -110,12 +110,18 @@ def _security_headers(csp: str) -> Callable[[Message, Scope], Awaitable[None]]:
     headers = [(k.encode(), v.encode())
                for k, v in {**SECURITY_HEADERS, "content-security-policy": csp}.items()]
 
+    no_store = (b"cache-control", b"no-store")
+
     async def add(message: Message, scope: Scope) -> None:
-        """Added at the ASGI level, so that error pages and static files carry them too."""
+        """Added at the ASGI level, so that error pages and static files carry them too. Only
+        the static files may be kept by a browser: every other answer may carry participant
+        information or come from a signed-in session, and Back after sign-out must not show
+        it again."""
         if message["type"] == "http.response.start":
             present = {name.lower() for name, _ in message.get("headers", [])}
+            cache = [] if scope["path"].startswith("/static/") else [no_store]
             message["headers"] = [*message.get("headers", []),
-                                  *(h for h in headers if h[0] not in present)]
+                                  *(h for h in [*headers, *cache] if h[0] not in present)]
 
     return add
 

@@ -1,0 +1,74 @@
+"""Web hardening (README, "Security"): what a browser may keep, and what reaches it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.config import Settings
+from portal.db import models as m
+from portal.web.app import create_app
+from tests.e2e.pages import csrf
+from tests.e2e.test_route_access import _routes, dev_app  # noqa: F401  (fixture)
+
+MARIA = "maria.lopez@harbor-lead.example"
+RENEE = "renee.walsh@harbor-lead.example"
+
+
+def _get_paths(app: Litestar, consent_id: str) -> list[str]:
+    paths = []
+    for method, template, _ in _routes(app):
+        path = (template.replace("{public_id:str}", "LP-1001")
+                .replace("{consent_id:str}", consent_id).replace("{category:str}", "housing"))
+        if method == "GET" and "{" not in path and not path.startswith("/static"):
+            paths.append(path)
+    return sorted(set(paths))
+
+
+def _participant(settings: Settings) -> TestClient[Any]:
+    client = TestClient(create_app(settings), base_url="http://127.0.0.1:8000")
+    client.__enter__()
+    token = csrf(client.get("/me/login").text)
+    response = client.post("/me/login", data={"username": "marcus",
+                                              "passphrase": "river stone morning",
+                                              "_csrf_token": token}, follow_redirects=False)
+    assert response.status_code in (302, 303)
+    return client
+
+
+def test_no_answer_but_static_files_may_be_kept_by_the_browser(
+        dev_app: Litestar, as_user: Callable[[str], TestClient[Any]],  # noqa: F811
+        app_settings: Settings, demo: sessionmaker[Session]) -> None:
+    with demo() as s:
+        consent = str(s.scalar(select(m.Consent.id).join(m.Participant).where(
+            m.Participant.public_id == "LP-1001")))
+    paths = _get_paths(dev_app, consent)
+    assert len(paths) >= 30
+    marcus = _participant(app_settings)
+    try:
+        walked = 0
+        for client in (as_user(MARIA), as_user(RENEE), marcus):
+            for path in paths:
+                response = client.get(path, follow_redirects=False)
+                assert response.headers.get("cache-control") == "no-store", (
+                    path, response.status_code, response.headers.get("cache-control"))
+                walked += 1
+        # Signed out, the same: a sign-in page must not come back from the cache either.
+        signed_out = marcus.post("/auth/logout", data={"_csrf_token": csrf(
+            marcus.get("/me").text)}, follow_redirects=False)
+        assert signed_out.status_code in (302, 303)
+        assert signed_out.headers["cache-control"] == "no-store"
+        after = marcus.get("/me", follow_redirects=False)
+        assert after.status_code in (302, 303)
+        assert after.headers["cache-control"] == "no-store"
+        assert walked == 3 * len(paths)
+        static = marcus.get("/static/vendor/htmx.min.js")
+        assert static.status_code == 200 and "no-store" not in static.headers.get(
+            "cache-control", "")
+    finally:
+        marcus.__exit__(None, None, None)
