@@ -129,6 +129,7 @@ class ParticipantOut:
 class RecordsOut:
     participant_id: str
     category: CategoryOut
+    notices: list[str]  # the participant's obligations, as on the whole participant answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +388,8 @@ def list_records(state: State, caller: NamedDependency[ApiCaller], public_id: Pa
     pid = _public_id(public_id)
     page = _page(state, caller, pid)
     section = next(s for s in page.sections if s.category is category)
-    return RecordsOut(participant_id=page.public_id, category=_category(section))
+    return RecordsOut(participant_id=page.public_id, category=_category(section),
+                      notices=list(page.notices))
 
 
 @post("/participants/{public_id:str}/records", sync_to_thread=True,

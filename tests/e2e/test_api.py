@@ -37,6 +37,7 @@ from portal.config import Settings
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.devtools.seed import generate_participants, seed_demo
+from portal.domain.vocabulary import DataCategory
 from portal.kernel.wiring import Services
 from portal.web.app import create_app
 from tests.e2e.forged_op import ForgedOP
@@ -349,6 +350,30 @@ def test_probation_sees_goal_status_not_what_is_behind_it(portal: Portal) -> Non
     assert any("adverse action" in n for n in body["notices"])
     progress = category(body, "progress")
     assert any("42 CFR part 2" in n for n in progress["notices"])
+
+
+def test_every_records_answer_to_a_justice_user_carries_the_notice(portal: Portal) -> None:
+    """The care-coordination-only notice comes from the decision's obligations on every path,
+    the records of one category too (issue 20, item 3)."""
+    client = portal.client()
+    justice = ["tom.becker@riverton-probation.example", "james.carter@riverton-pd.example",
+               "priya.shah@riverton-pa.example", "linda.nguyen@riverton-court.example"]
+    answered = 0
+    for email in justice:
+        headers = portal.bearer(email)
+        for number in range(1001, 1011):
+            whole = client.get(f"{API}/participants/LP-{number}", headers=headers)
+            if whole.status_code == 404:
+                continue
+            notices = whole.json()["notices"]
+            assert any("adverse action" in n for n in notices), (email, number)
+            for c in DataCategory:
+                response = client.get(f"{API}/participants/LP-{number}/records",
+                                      params={"category": c.value}, headers=headers)
+                assert response.status_code == 200, (email, number, c)
+                assert response.json()["notices"] == notices, (email, number, c)
+                answered += 1
+    assert answered >= 2 * len(DataCategory)
 
 
 def test_each_api_read_writes_the_pages_audit_events(portal: Portal) -> None:
