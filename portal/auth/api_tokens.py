@@ -3,10 +3,12 @@ checked against that provider's published keys, naming an existing, active staff
 
 The checks: a compact JWS signed with an allowed asymmetric algorithm (never "none", never HMAC)
 by a key in the issuer's JWKS; ``iss`` exactly a configured issuer; ``exp`` in the future and
-``iat`` not in the future (a minute's leeway either way); ``sub`` present; the portal's client id
-in ``aud`` or as ``azp``; and not an ID token (no ``nonce``, no ``typ: ID``): ID tokens travel in
-browser redirects (the sign-out hint), so they must not work as API credentials. The subject must
-be an active staff account already known for that issuer: the API never creates accounts.
+``iat`` not in the future (a minute's leeway either way), and no more than MAX_LIFETIME_SECONDS
+between them; ``sub`` present; the portal's client id in ``aud`` (RFC 9068 section 4: ``azp``
+alone does not make a token meant for another API good here); and not an ID token (no
+``nonce``, no ``typ: ID``): ID tokens travel in browser redirects (the sign-out hint), so they
+must not work as API credentials. The subject must be an active staff account already known for
+that issuer: the API never creates accounts.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from portal.db import models as m
 from portal.domain.vocabulary import StaffStatus
 
 CLOCK_SKEW_SECONDS = 60
+# The longest-lived access token accepted (providers issue minutes to an hour; a day at most).
+MAX_LIFETIME_SECONDS = 24 * 3600
 MAX_TOKEN_LENGTH = 16_384
 # Header "typ" values an access token may carry (RFC 9068 and the common plain "JWT").
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
@@ -113,8 +117,11 @@ def verify(token: str, issuers: Sequence[TrustedIssuer], *,
     claims = dict(decoded.claims)
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
-    if issuer.client_id not in audiences and claims.get("azp") != issuer.client_id:
+    if issuer.client_id not in audiences:
         raise TokenRejected("wrong_audience", "the access token is not for this portal")
+    lifetime = claims["exp"] - claims["iat"]
+    if not isinstance(lifetime, int | float) or lifetime > MAX_LIFETIME_SECONDS:
+        raise TokenRejected("too_long_lived", "the access token lives too long")
     token_type = decoded.header.get("typ")
     if ("nonce" in claims or claims.get("typ") == "ID"
             or (token_type is not None and str(token_type).lower() not in ACCESS_TOKEN_TYPES)):

@@ -65,10 +65,12 @@ class Portal:
         return client
 
     def token(self, email: str, **changes: Any) -> str:
-        """An access token as a provider issues it (Keycloak style: aud "account", azp = the
-        portal's client id). ``changes`` replace claims; a value of None removes the claim."""
+        """An access token as a provider issues it (Keycloak style with the audience mapper:
+        aud ["account", the portal's client id], azp = the portal's client id). ``changes``
+        replace claims; a value of None removes the claim."""
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": self.op.issuer, "sub": email, "aud": "account",
+        claims: dict[str, Any] = {"iss": self.op.issuer, "sub": email,
+                                  "aud": ["account", self.op.client_id],
                                   "azp": self.op.client_id, "iat": now, "exp": now + 300,
                                   "typ": "Bearer", "scope": "openid email profile"}
         for key, value in changes.items():
@@ -207,6 +209,10 @@ def _other_key(portal: Portal) -> str:
 REJECTED: dict[str, Callable[[Portal], str]] = {
     "wrong audience": lambda p: p.token(ALEX, aud="another-app", azp="another-app"),
     "no audience at all": lambda p: p.token(ALEX, aud=None, azp=None),
+    "for another API, authorized by the portal": lambda p: p.token(ALEX, aud="other-api"),
+    "only azp names the portal": lambda p: p.token(ALEX, aud=None),
+    "a lifetime without end": lambda p: p.token(ALEX, exp=1e308),
+    "a lifetime over a day": lambda p: p.token(ALEX, exp=int(time.time()) + 25 * 3600),
     "wrong issuer": lambda p: p.token(ALEX, iss=p.op.issuer + "/other"),
     "expired": lambda p: p.token(ALEX, iat=int(time.time()) - 900,
                                  exp=int(time.time()) - 120),
