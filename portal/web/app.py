@@ -13,6 +13,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
+from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -46,6 +47,7 @@ from portal.referrals.routes import CareTeamController, ReferralController
 from portal.selfservice.routes import MeController
 from portal.web.access import declared
 from portal.web.api import api_router
+from portal.web.csrf import PortalCSRFMiddleware
 from portal.web.i18n import language, translator
 from portal.web.nav import staff_nav
 from portal.workspace.lifecycle_routes import LifecycleController
@@ -218,14 +220,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         template_config=TemplateConfig(
             directory=TEMPLATE_DIR, engine=JinjaTemplateEngine,
             engine_callback=lambda e: e.register_template_callable("staff_nav", staff_nav)),
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="__Host-csrftoken" if secure else "csrftoken",
-            cookie_secure=secure, cookie_httponly=True, cookie_samesite="lax",
-            header_name="x-csrftoken",
-            # Server-to-server endpoints authenticate otherwise (client secret, bearer token).
-            exclude=["/dev-idp/token", "/api/"],
-        ),
         before_send=[_security_headers(content_security_policy(
             [_origin(p.issuer) for p in providers]))],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
@@ -233,7 +227,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
             rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE),
             # Only the sign-in endpoints are limited (per client address).
             check_throttle_handler=_is_sign_in,
-        ).middleware],
+        ).middleware, DefineMiddleware(PortalCSRFMiddleware, config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="__Host-csrftoken" if secure else "csrftoken",
+            cookie_secure=secure, cookie_httponly=True, cookie_samesite="lax",
+            header_name="x-csrftoken",
+            # Server-to-server endpoints authenticate otherwise (client secret, bearer token).
+            exclude=["/dev-idp/token", "/api/"],
+        ))],
         exception_handlers={NotAuthorizedException: login_redirect,
                             AuditWriteError: _audit_unavailable, Exception: _error_page},
         on_shutdown=[lambda: engine.dispose()],
