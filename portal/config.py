@@ -148,6 +148,12 @@ class Settings:
     def is_production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def https(self) -> bool:
+        """Served over https: cookies are Secure and browsers are told to stay on https (only
+        plain-http development on loopback is not)."""
+        return self.base_url.startswith("https://")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every field from PORTAL_<FIELD> (upper case); raise SettingsError on bad input."""

@@ -17,6 +17,7 @@ from portal.auth import service as auth_service
 from portal.auth.guards import components_of, database_of, request_meta, require_participant
 from portal.auth.oidc import LoginError, PendingLogin, RelyingParty
 from portal.auth.sessions import Principal, client_address
+from portal.config import Settings
 from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
@@ -134,8 +135,10 @@ class StaffAuthController(Controller):
                     session_id=row.id[:16], client_address=client_address(request)))
                 rp = components.providers.get(row.provider_id or "")
                 if rp is not None and row.id_token_hint:
+                    # Back to the configured address, never one built from the Host header.
+                    settings: Settings = state.settings
                     end_session = _end_session_url(rp, row.id_token_hint,
-                                                   str(request.base_url).rstrip("/") + "/")
+                                                   settings.base_url.rstrip("/") + "/")
         response: Response[Any] = Redirect(end_session or "/?signed_out=1")
         components.sessions.clear_cookie(response)
         return response
@@ -167,8 +170,10 @@ def _refusal(request: Request[Any, Any, Any], refused: auth_service.SignInRefuse
 
 def with_language(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
     if request.query_params.get("lang") in LANGUAGE_NAMES:
+        settings: Settings = request.app.state.settings
         response.set_cookie(Cookie(key="lang", value=request.query_params["lang"], path="/",
-                                   httponly=True, samesite="lax", max_age=365 * 24 * 3600))
+                                   httponly=True, secure=settings.https, samesite="lax",
+                                   max_age=365 * 24 * 3600))
     return response
 
 

@@ -108,9 +108,10 @@ def healthz(state: State) -> Response[dict[str, str]]:
                     status_code=HTTP_200_OK)
 
 
-def _security_headers(csp: str) -> Callable[[Message, Scope], Awaitable[None]]:
+def _security_headers(csp: str, *, https: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    hsts = {"strict-transport-security": "max-age=31536000; includeSubDomains"} if https else {}
     headers = [(k.encode(), v.encode())
-               for k, v in {**SECURITY_HEADERS, "content-security-policy": csp}.items()]
+               for k, v in {**SECURITY_HEADERS, "content-security-policy": csp, **hsts}.items()]
 
     no_store = (b"cache-control", b"no-store")
 
@@ -172,11 +173,6 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def secure_cookies(settings: Settings) -> bool:
-    """Secure cookies everywhere except plain-http development on loopback."""
-    return settings.base_url.startswith("https://")
-
-
 def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
     engine = engine or make_engine(settings)
     session_factory = make_session_factory(engine)
@@ -210,7 +206,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
                  ReferralController, CareTeamController, LifecycleController, admin_router,
                  api_router,
                  compliance_router]
-    secure = secure_cookies(settings)
+    secure = settings.https
     return Litestar(
         route_handlers=handlers,
         # Every portal route declares what it needs (portal/web/access.py), or does not answer.
@@ -221,7 +217,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
             directory=TEMPLATE_DIR, engine=JinjaTemplateEngine,
             engine_callback=lambda e: e.register_template_callable("staff_nav", staff_nav)),
         before_send=[_security_headers(content_security_policy(
-            [_origin(p.issuer) for p in providers]))],
+            [_origin(p.issuer) for p in providers]), https=secure)],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
         middleware=[RateLimitConfig(
             rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE),

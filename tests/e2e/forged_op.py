@@ -55,6 +55,7 @@ class ForgedOP:
                         "issuer": op.issuer, "authorization_endpoint": f"{op.issuer}/authorize",
                         "token_endpoint": f"{op.issuer}/token",
                         "userinfo_endpoint": f"{op.issuer}/userinfo",
+                        "end_session_endpoint": f"{op.issuer}/logout",
                         "jwks_uri": f"{op.issuer}/jwks", "response_types_supported": ["code"],
                         "id_token_signing_alg_values_supported": ["RS256"],
                         "subject_types_supported": ["public"]})

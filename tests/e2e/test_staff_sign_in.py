@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,6 +109,19 @@ def test_a_valid_token_signs_in_and_rotates_nothing_else(
         assert user is not None and user.role_names == ["case_manager"]
         assert s.scalar(select(func.count()).select_from(m.AuditEvent).where(
             m.AuditEvent.action == "auth:login:success")) == 1
+
+
+def test_sign_out_returns_to_the_configured_address_whatever_the_host_header(
+        client: TestClient[Any], op: ForgedOP) -> None:
+    finish(client, start(client, op)["state"])
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', client.get("/staff").text)
+    assert token
+    response = client.post("/auth/logout", data={"_csrf_token": token.group(1)},
+                           headers={"host": "evil.example"}, follow_redirects=False)
+    assert response.status_code in (302, 303)
+    location = urlparse(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{op.issuer}/logout"
+    assert parse_qs(location.query)["post_logout_redirect_uri"] == [BASE + "/"]
 
 
 def _alg_none(claims: dict[str, Any]) -> str:

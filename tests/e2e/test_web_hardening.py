@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from litestar import Litestar
@@ -107,3 +108,17 @@ def test_a_malformed_csrf_token_is_refused_on_every_form(
     with demo() as s:
         assert s.scalar(select(func.count()).select_from(m.AuditEvent)) == before
     assert maria.get("/staff").status_code == 200  # still signed in
+
+
+def test_over_https_browsers_are_told_to_stay_there(app_settings: Settings,
+                                                     demo: sessionmaker[Session]) -> None:
+    https = replace(app_settings, base_url="https://portal.example.org")
+    with TestClient(create_app(https), base_url="https://portal.example.org") as client:
+        response = client.get("/me/login?lang=es")
+        assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+        language = next(c for c in response.headers.get_list("set-cookie")
+                        if c.startswith("lang="))
+        assert "Secure" in language
+    with TestClient(create_app(app_settings), base_url="http://127.0.0.1:8000") as client:
+        response = client.get("/me/login?lang=es")
+        assert "strict-transport-security" not in response.headers
