@@ -20,7 +20,7 @@ from portal.auth.sessions import Principal, client_address
 from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text, translator
+from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text
 
 LOGIN_STATE_MINUTES = 10
 
@@ -158,7 +158,8 @@ def _end_session_url(rp: RelyingParty, id_token: str, return_to: str) -> str | N
 
 def me_context(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
     lang = language(request)
-    return {"lang": lang, "t": translator(lang), "languages": LANGUAGE_NAMES, **extra}
+    # participant_page: base.html and error.html show the participant wording (their catalog).
+    return {"lang": lang, "languages": LANGUAGE_NAMES, "participant_page": True, **extra}
 
 
 def _refusal(request: Request[Any, Any, Any], refused: auth_service.SignInRefused) -> str:
