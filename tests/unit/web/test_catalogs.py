@@ -13,14 +13,14 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment, nodes
 
 from portal.config import PROJECT_ROOT
-from portal.devtools.messages import (
+from portal.web import i18n
+from portal.web.messages import (
     PARTICIPANT_KEY,
     TEMPLATE_DIR,
     extract,
     staff_template,
     translated_templates,
 )
-from portal.web import i18n
 
 # Text a page may show untranslated: the product's name, participant ids (LP-1001) and codes
 # that read the same in every language. Language names are written in their own language.
@@ -119,14 +119,14 @@ def test_every_message_used_is_in_its_catalog() -> None:
         if use.domain == "staff" and use.plural:
             assert staff[use.msgid].pluralizable, use.msgid
     unused = set(staff) - {u.msgid for u in uses if u.domain == "staff"}
-    assert not unused, "run python -m portal.devtools.messages"
+    assert not unused, "run python -m portal.web.messages"
 
 
 def test_the_staff_template_is_current() -> None:
     with (i18n.LOCALE_DIR / "staff.pot").open("rb") as pot:
         committed = {m.id for m in read_po(pot) if m.id}
     assert committed == {m.id for m in staff_template() if m.id}, \
-        "run python -m portal.devtools.messages"
+        "run python -m portal.web.messages"
 
 
 def test_participant_keys_and_staff_sentences_cannot_collide() -> None:

@@ -1,7 +1,7 @@
 """Message extraction for the catalogs in portal/locale/: what the templates and the Python code
 mark for translation, split into the participant keys and the staff sentences.
 
-``python -m portal.devtools.messages`` rewrites portal/locale/staff.pot from the sources and
+``python -m portal.web.messages`` rewrites portal/locale/staff.pot from the sources and
 merges it into every staff.po (new strings arrive with an empty translation, which the catalog
 test refuses until someone writes it). The participant catalogs are edited by hand: their
 msgids are keys, and a test checks every key used exists in both languages.
@@ -75,7 +75,7 @@ def extract() -> list[Use]:
 def staff_template() -> Catalog:
     pot = Catalog(domain="staff", project="LEAD Partner Portal", version="1", fuzzy=False,
                   header_comment="# The staff pages' messages (English), extracted by\n"
-                                 "# python -m portal.devtools.messages.")
+                                 "# python -m portal.web.messages.")
     for use in extract():
         if use.domain == "staff":
             msgid = (use.msgid, use.plural) if use.plural else use.msgid
