@@ -24,6 +24,7 @@ rendered (``request_language``).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from io import BytesIO
 from pathlib import Path
@@ -36,12 +37,16 @@ from babel.support import NullTranslations, Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from litestar import Request
+from markupsafe import escape
 
 LANGUAGES = ("en", "es")
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
 DOMAINS = ("participant", "staff")
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 PARTICIPANT_PATH = "/me"
+# Participant msgids are keys (me.*, error.*, base.*); staff msgids are English sentences.
+PARTICIPANT_KEY = re.compile(r"^(me|error|base)\.[a-z0-9_.]+$")
+PARTICIPANT_PREFIXES = ("me.", "error.", "base.")
 
 
 def catalog_path(domain: str, lang: str) -> Path:
@@ -155,7 +160,12 @@ def _context_language(ctx: Context) -> str:
 
 @pass_context
 def _gettext(ctx: Context, message: str) -> str:
-    return translations(_context_language(ctx)).gettext(message)
+    text = translations(_context_language(ctx)).gettext(message)
+    if text is message and message.startswith(PARTICIPANT_PREFIXES):
+        # Not in the catalog: a key built from data at render time ('me.status.' ~ status).
+        # jinja2's newstyle gettext marks every translation safe, so escape this one.
+        return escape(message)
+    return text
 
 
 @pass_context

@@ -9,7 +9,6 @@ msgids are keys, and a test checks every key used exists in both languages.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,12 +19,10 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.pofile import read_po, write_po
 
 from portal.config import PROJECT_ROOT
-from portal.web.i18n import LANGUAGES, LOCALE_DIR, catalog_path
+from portal.web.i18n import LANGUAGES, LOCALE_DIR, PARTICIPANT_KEY, catalog_path
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
 PACKAGE_DIR = PROJECT_ROOT / "portal"
-# Participant msgids are keys: me.*, error.*, base.* (portal/web/i18n.py says why).
-PARTICIPANT_KEY = re.compile(r"^(me|error|base)\.[a-z0-9_.]+$")
 KEYWORDS = {**DEFAULT_KEYWORDS, "participant_text": None, "gettext_in": (2,)}
 # jinja2.ext.babel_extract, configured as the portal's environment is (trimmed {% trans %}).
 JINJA_OPTIONS = {"trimmed": "true", "newstyle_gettext": "true"}

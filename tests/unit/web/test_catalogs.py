@@ -159,3 +159,24 @@ def test_staff_language_follows_accept_language(header: str, expected: str | Non
 def test_catalogs_are_shipped_with_the_package() -> None:
     pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
     assert "locale/**/*" in pyproject["tool"]["setuptools"]["package-data"]["portal"]
+
+
+def test_templates_translate_and_escape_what_is_not_theirs() -> None:
+    env = Environment(autoescape=True)
+    i18n.install(env)
+
+    def render(source: str, **values: object) -> str:
+        return env.from_string(source).render(**values)
+
+    # Without a request (a template rendered outside one) the page is English.
+    assert render("{{ _('me.login.title') }} {{ page_language() }}") == "Sign in en"
+    assert render("{% trans name=n %}Sign in with {{ name }}{% endtrans %}",
+                  n="<i>x</i>") == "Sign in with &lt;i&gt;x&lt;/i&gt;"
+    assert render("{% trans count=n %}{{ count }} urgent{% pluralize %}{{ count }} urgent"
+                  "{% endtrans %}", n=3) == "3 urgent"
+    # A key built from data that the catalog does not know is shown escaped, not as markup.
+    assert render("{{ _('me.status.' ~ s) }}", s="<b>x</b>") == "me.status.&lt;b&gt;x&lt;/b&gt;"
+    # Staff markup in a msgid stays markup.
+    assert render("{% trans %}Status: <strong>ok</strong>{% endtrans %}") \
+        == "Status: <strong>ok</strong>"
+    assert render("{{ gettext_in('es', 'Caseload') }}") == "Casos a cargo"
