@@ -20,12 +20,14 @@ from portal.auth.sessions import Principal, client_address
 from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.text import N_
 from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text
 
 LOGIN_STATE_MINUTES = 10
 
 
 def _failure_page(title: str, message: str, status: int, *, retry: str) -> Template:
+    """The page translates the title and message when they are marked (N_)."""
     return Template("auth/failure.html", status_code=status,
                     context={"title": title, "message": message, "retry": retry})
 
@@ -43,13 +45,13 @@ class StaffAuthController(Controller):
     def start(self, provider_id: FromPath[str], state: State) -> Response[Any]:
         rp = components_of(state).providers.get(provider_id)
         if rp is None:
-            return _failure_page("Unknown sign-in service",
-                                 "That sign-in service is not configured here.", 404,
+            return _failure_page(N_("Unknown sign-in service"),
+                                 N_("That sign-in service is not configured here."), 404,
                                  retry="/auth/login")
         try:
             url, pending = rp.begin()
         except LoginError as exc:
-            return _failure_page("Sign-in is unavailable", exc.message, 503,
+            return _failure_page(N_("Sign-in is unavailable"), exc.message, 503,
                                  retry="/auth/login")
         now = utcnow()
         with database_of(state).begin() as db:
@@ -89,10 +91,10 @@ class StaffAuthController(Controller):
                                             provider=provider_id)
             if isinstance(exc, auth_service.SignInRefused):
                 return _failure_page(
-                    "No access to the portal",
+                    N_("No access to the portal"),
                     f"{exc.message} Contact your agency's portal administrator to get "
                     "access.", 403, retry="/auth/login")
-            return _failure_page("Sign-in did not work", f"{exc.message}. Nothing was "
+            return _failure_page(N_("Sign-in did not work"), f"{exc.message}. Nothing was "
                                  "saved. Please start again.", 400, retry="/auth/login")
         from portal.web.nav import home_for  # nav reads the services; imported when used
 

@@ -173,6 +173,13 @@ def _ngettext(ctx: Context, singular: str, plural: str, n: int) -> str:
     return translations(_context_language(ctx)).ngettext(singular, plural, n)
 
 
+@pass_context
+def _translate(ctx: Context, text: str) -> str:
+    """Template filter: words defined in Python and marked with N_ (portal.domain.text), in
+    the page's language. A plain string, so escaped like any other value."""
+    return str(translations(_context_language(ctx)).gettext(str(text)))
+
+
 def _gettext_in(lang: str, message: str) -> str:
     """A message in a given language whatever the page's (the Spanish line on the English
     start page). Escaped on output, unlike ``_()``: it needs no markup."""
@@ -194,3 +201,4 @@ def install(environment: Environment) -> None:
         _gettext, _ngettext, newstyle=True)
     environment.globals["page_language"] = page_language
     environment.globals["gettext_in"] = _gettext_in
+    environment.filters["translate"] = _translate

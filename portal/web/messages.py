@@ -23,12 +23,10 @@ from portal.web.i18n import LANGUAGES, LOCALE_DIR, PARTICIPANT_KEY, catalog_path
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
 PACKAGE_DIR = PROJECT_ROOT / "portal"
-KEYWORDS = {**DEFAULT_KEYWORDS, "participant_text": None, "gettext_in": (2,)}
+# participant_text(key, lang); gettext_in(lang, message); N_ marks words defined in Python.
+KEYWORDS = {**DEFAULT_KEYWORDS, "participant_text": None, "gettext_in": (2,), "N_": None}
 # jinja2.ext.babel_extract, configured as the portal's environment is (trimmed {% trans %}).
 JINJA_OPTIONS = {"trimmed": "true", "newstyle_gettext": "true"}
-# The development identity provider stands in for an agency's own sign-in service: it is
-# never deployed, so its pages are not translated.
-UNTRANSLATED_TEMPLATES = ("devidp/",)
 
 
 @dataclass(frozen=True)
@@ -46,9 +44,7 @@ class Use:
 
 
 def translated_templates() -> list[Path]:
-    return sorted(p for p in TEMPLATE_DIR.rglob("*.html")
-                  if not p.relative_to(TEMPLATE_DIR).as_posix().startswith(
-                      UNTRANSLATED_TEMPLATES))
+    return sorted(TEMPLATE_DIR.rglob("*.html"))
 
 
 def _uses(path: Path, method: str, options: dict[str, str] | None = None) -> Iterable[Use]:

@@ -82,3 +82,15 @@ def test_concurrent_requests_keep_their_own_language(
     with ThreadPoolExecutor(max_workers=4) as pool:
         headings = list(pool.map(heading, ["es", "en"] * 6))
     assert headings == ["Casos a cargo", "Caseload"] * 6
+
+
+def test_words_defined_in_python_are_translated_where_shown(
+        as_user: Callable[[str], TestClient[Any]]) -> None:
+    maria = as_user(MARIA)
+    spanish = {"accept-language": "es"}
+    exit_page = maria.get("/participants/LP-1001/exit", headers=spanish).text
+    assert "<h1>Registrar la salida de LEAD: LP-1001</h1>" in exit_page
+    assert "A partir de esta fecha" in exit_page and ">Terminó el programa</option>" in exit_page
+    record = maria.get("/participants/LP-1001", headers=spanish).text
+    assert ">Datos de contacto</h2>" in record and ">Contact details</h2>" not in record
+    assert ">Contact details</h2>" in maria.get("/participants/LP-1001").text
