@@ -21,12 +21,14 @@ from portal.config import Settings
 from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text, translator
+from portal.domain.text import N_
+from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text
 
 LOGIN_STATE_MINUTES = 10
 
 
 def _failure_page(title: str, message: str, status: int, *, retry: str) -> Template:
+    """The page translates the title and message when they are marked (N_)."""
     return Template("auth/failure.html", status_code=status,
                     context={"title": title, "message": message, "retry": retry})
 
@@ -44,13 +46,13 @@ class StaffAuthController(Controller):
     def start(self, provider_id: FromPath[str], state: State) -> Response[Any]:
         rp = components_of(state).providers.get(provider_id)
         if rp is None:
-            return _failure_page("Unknown sign-in service",
-                                 "That sign-in service is not configured here.", 404,
+            return _failure_page(N_("Unknown sign-in service"),
+                                 N_("That sign-in service is not configured here."), 404,
                                  retry="/auth/login")
         try:
             url, pending = rp.begin()
         except LoginError as exc:
-            return _failure_page("Sign-in is unavailable", exc.message, 503,
+            return _failure_page(N_("Sign-in is unavailable"), exc.message, 503,
                                  retry="/auth/login")
         now = utcnow()
         with database_of(state).begin() as db:
@@ -90,10 +92,10 @@ class StaffAuthController(Controller):
                                             provider=provider_id)
             if isinstance(exc, auth_service.SignInRefused):
                 return _failure_page(
-                    "No access to the portal",
+                    N_("No access to the portal"),
                     f"{exc.message} Contact your agency's portal administrator to get "
                     "access.", 403, retry="/auth/login")
-            return _failure_page("Sign-in did not work", f"{exc.message}. Nothing was "
+            return _failure_page(N_("Sign-in did not work"), f"{exc.message}. Nothing was "
                                  "saved. Please start again.", 400, retry="/auth/login")
         from portal.web.nav import home_for  # nav reads the services; imported when used
 
@@ -161,7 +163,8 @@ def _end_session_url(rp: RelyingParty, id_token: str, return_to: str) -> str | N
 
 def me_context(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
     lang = language(request)
-    return {"lang": lang, "t": translator(lang), "languages": LANGUAGE_NAMES, **extra}
+    # participant_page: base.html and error.html show the participant wording (their catalog).
+    return {"lang": lang, "languages": LANGUAGE_NAMES, "participant_page": True, **extra}
 
 
 def _refusal(request: Request[Any, Any, Any], refused: auth_service.SignInRefused) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
+from babel.dates import format_date
+
 from portal.domain.consent import (
     NOTHING_OCCURRED,
     ConsentEvent,
@@ -181,17 +183,15 @@ def _when(d: Directive, lang: str) -> str:
     return WORDS[lang]["until_event"].format(event=event_words(d.expiry_event, lang))
 
 
-MONTHS = {"en": ["January", "February", "March", "April", "May", "June", "July", "August",
-                 "September", "October", "November", "December"],
-          "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
-                 "septiembre", "octubre", "noviembre", "diciembre"]}
+# The date in words, by Babel's CLDR data: Spanish uses its "long" format (3 de enero de 2027);
+# English keeps the day-first order participants have always read (3 January 2027), which is
+# not CLDR's American "long" (January 3, 2027).
+DATE_FORMATS = {"en": "d MMMM y", "es": "long"}
 
 
 def spoken_date(day: date, lang: str) -> str:
-    month = MONTHS[lang][day.month - 1]
-    if lang == "en":
-        return f"{day.day} {month} {day.year}"
-    return f"{day.day} de {month} de {day.year}"
+    lang = lang if lang in DATE_FORMATS else "en"
+    return format_date(day, DATE_FORMATS[lang], locale=lang)
 
 
 def revocable_when(d: Directive, lang: str) -> str | None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from portal.domain.text import N_
+
 
 class UnknownValue(ValueError):
     """A string that is not a member of a closed vocabulary."""
@@ -88,18 +90,20 @@ class CategoryInfo:
     regime: Regime
 
 
+# Labels in English, translated where a page shows them (N_).
 CATEGORY_INFO: dict[DataCategory, CategoryInfo] = {
-    DataCategory.CONTACT: CategoryInfo("Contact details", "N", ("DEMO",), Regime.GENERAL),
-    DataCategory.CASE_PLAN: CategoryInfo("Case plan", "R", (), Regime.GENERAL),
-    DataCategory.PROGRESS: CategoryInfo("Engagement and progress", "R", (), Regime.GENERAL),
-    DataCategory.HOUSING: CategoryInfo("Housing", "R", (), Regime.HMIS),
-    DataCategory.BENEFITS: CategoryInfo("Benefits", "R", (), Regime.GENERAL),
-    DataCategory.HEALTH: CategoryInfo("Physical health", "R", (), Regime.HIPAA),
-    DataCategory.MENTAL_HEALTH: CategoryInfo("Mental health", "R", ("PSY", "MH"), Regime.HIPAA),
+    DataCategory.CONTACT: CategoryInfo(N_("Contact details"), "N", ("DEMO",), Regime.GENERAL),
+    DataCategory.CASE_PLAN: CategoryInfo(N_("Case plan"), "R", (), Regime.GENERAL),
+    DataCategory.PROGRESS: CategoryInfo(N_("Engagement and progress"), "R", (), Regime.GENERAL),
+    DataCategory.HOUSING: CategoryInfo(N_("Housing"), "R", (), Regime.HMIS),
+    DataCategory.BENEFITS: CategoryInfo(N_("Benefits"), "R", (), Regime.GENERAL),
+    DataCategory.HEALTH: CategoryInfo(N_("Physical health"), "R", (), Regime.HIPAA),
+    DataCategory.MENTAL_HEALTH: CategoryInfo(N_("Mental health"), "R", ("PSY", "MH"),
+                                             Regime.HIPAA),
     DataCategory.SUD_TREATMENT: CategoryInfo(
-        "Substance use treatment", "V", ("ETH", "SUD"), Regime.PART2
+        N_("Substance use treatment"), "V", ("ETH", "SUD"), Regime.PART2
     ),
-    DataCategory.JUSTICE: CategoryInfo("Justice involvement", "R", (), Regime.CJIS),
+    DataCategory.JUSTICE: CategoryInfo(N_("Justice involvement"), "R", (), Regime.CJIS),
 }
 
 # The Golden Rule: justice partners never see health detail of any kind.

@@ -22,7 +22,7 @@ from portal.domain.consent_text import CATEGORY_WORDS, ROLE_WORDS, spoken_date
 from portal.kernel.errors import InvalidInput, NotFound
 from portal.selfservice import service as ss
 from portal.web.deps import db_of, participant_of, services_of
-from portal.web.i18n import language, translator
+from portal.web.i18n import language, participant_text
 from portal.workspace import people
 
 
@@ -79,7 +79,7 @@ class MeController(Controller):
             except NotFound:
                 raise NotFoundException() from None
             except InvalidInput:
-                error = translator(language(request))["me.revoke.refused"]
+                error = participant_text("me.revoke.refused", language(request))
         if error is not None:
             with db_of(state).begin() as db:
                 consent = ss.consent_for_revocation(db, participant, consent_id,

@@ -45,10 +45,10 @@ from portal.kernel.wiring import Services
 from portal.policy.casbin_policy import load_role_mapping
 from portal.referrals.routes import CareTeamController, ReferralController
 from portal.selfservice.routes import MeController
+from portal.web import i18n
 from portal.web.access import declared
 from portal.web.api import api_router
 from portal.web.csrf import PortalCSRFMiddleware
-from portal.web.i18n import language, translator
 from portal.web.nav import staff_nav
 from portal.workspace.lifecycle_routes import LifecycleController
 from portal.workspace.routes import WorkspaceController
@@ -140,10 +140,9 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
         message = detail or _STATUS_TEXT.get(status, "error")
         return Response({"status_code": status, "message": message}, status_code=status)
     context: dict[str, Any] = {"status": status, "detail": detail}
-    if request.url.path == "/me" or request.url.path.startswith("/me/"):
+    if i18n.is_participant_page(request):
         # Participants read it in their language, without staff-facing detail.
-        lang = language(request)
-        context = {"status": status, "detail": "", "lang": lang, "t": translator(lang)}
+        context = {"status": status, "detail": "", "participant_page": True}
     return Template("error.html", context=context, status_code=status)
 
 
@@ -173,7 +172,13 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _template_setup(engine: JinjaTemplateEngine) -> None:
+    engine.register_template_callable("staff_nav", staff_nav)
+    i18n.install(engine.engine)
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
+    i18n.load_catalogs()
     engine = engine or make_engine(settings)
     session_factory = make_session_factory(engine)
     state = State({
@@ -214,8 +219,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         state=state,
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(
-            directory=TEMPLATE_DIR, engine=JinjaTemplateEngine,
-            engine_callback=lambda e: e.register_template_callable("staff_nav", staff_nav)),
+            directory=TEMPLATE_DIR, engine=JinjaTemplateEngine, engine_callback=_template_setup),
         before_send=[_security_headers(content_security_policy(
             [_origin(p.issuer) for p in providers]), https=secure)],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},

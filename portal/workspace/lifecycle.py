@@ -17,6 +17,7 @@ from portal.domain.audit import AuditAction
 from portal.domain.consent import ConsentEvent
 from portal.domain.decision import Reason, on_care_team
 from portal.domain.permissions import Permission, may
+from portal.domain.text import N_
 from portal.domain.vocabulary import ParticipantStatus
 from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.kernel.events import refusal_event, staff_event
@@ -25,13 +26,13 @@ from portal.kernel.wiring import Services
 
 # Why a participant left LEAD (recorded with the exit).
 EXIT_REASONS = {
-    "completed": "Completed the program",
-    "moved": "Moved away",
-    "declined": "Chose to leave",
-    "no_contact": "No contact for a long time",
-    "incarcerated": "In custody",
-    "died": "Died",
-    "other": "Other reason",
+    "completed": N_("Completed the program"),
+    "moved": N_("Moved away"),
+    "declined": N_("Chose to leave"),
+    "no_contact": N_("No contact for a long time"),
+    "incarcerated": N_("In custody"),
+    "died": N_("Died"),
+    "other": N_("Other reason"),
 }
 EVENT_PERMISSION = {ConsentEvent.LEAD_EXIT: Permission.PARTICIPANT_EXIT,
                     ConsentEvent.FINAL_DISPOSITION: Permission.DISPOSITION_CREATE}

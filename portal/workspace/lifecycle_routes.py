@@ -14,19 +14,20 @@ from litestar.response import Redirect, Template
 from portal.auth.guards import request_meta
 from portal.auth.sessions import Principal
 from portal.domain.consent import ConsentEvent
+from portal.domain.text import N_
 from portal.kernel.errors import InvalidInput
 from portal.web.deps import found_or, services_of, staff_of
 from portal.workspace import lifecycle
 
 PAGES = {
-    "exit": (ConsentEvent.LEAD_EXIT, "Record exit from LEAD",
-             "From this date, consents that end when the participant leaves LEAD stop sharing, "
-             "and old sign-in codes stop working. The participant can still sign in to see who "
-             "looked at their information."),
-    "disposition": (ConsentEvent.FINAL_DISPOSITION, "Record final disposition",
-                    "The final disposition of the participant's case. A 42 CFR 2.35 consent "
-                    "that could not be taken back until then can be taken back from this "
-                    "date; the participant sees that on their page."),
+    "exit": (ConsentEvent.LEAD_EXIT, N_("Record exit from LEAD"),
+             N_("From this date, consents that end when the participant leaves LEAD stop "
+                "sharing, and old sign-in codes stop working. The participant can still sign in "
+                "to see who looked at their information.")),
+    "disposition": (ConsentEvent.FINAL_DISPOSITION, N_("Record final disposition"),
+                    N_("The final disposition of the participant's case. A 42 CFR 2.35 consent "
+                       "that could not be taken back until then can be taken back from this "
+                       "date; the participant sees that on their page.")),
 }
 
 

@@ -1,10 +1,11 @@
-"""Every participant-facing string exists in English and Spanish, and templates use only
-keys that exist."""
+"""Every participant-facing string exists in English and Spanish (the participant catalogs,
+portal/locale/*/LC_MESSAGES/participant.po), and templates use only keys that exist."""
 
 from __future__ import annotations
 
 import re
 import typing
+from datetime import date
 from typing import Any
 
 import pytest
@@ -15,16 +16,20 @@ from portal.domain.audit import Basis
 from portal.domain.consent import ConsentStatus
 from portal.domain.consent_text import (
     CATEGORY_WORDS,
-    MONTHS,
     PURPOSE_WORDS,
     ROLE_WORDS,
     SECTOR_WORDS,
     WORDS,
+    spoken_date,
 )
-from portal.web.i18n import LANGUAGES, TEXT, refusal_text
+from portal.web.i18n import LANGUAGES, participant_messages, refusal_text
+
+TEXT = {key: {lang: participant_messages(lang).get(key, '') for lang in LANGUAGES}
+        for key in participant_messages('en')}
 
 
 def test_every_string_is_in_every_language() -> None:
+    assert set(participant_messages("es")) == set(TEXT)
     for key, versions in TEXT.items():
         assert set(versions) == set(LANGUAGES), key
         assert all(v.strip() for v in versions.values()), key
@@ -34,7 +39,7 @@ def test_every_string_is_in_every_language() -> None:
 def test_participant_templates_use_known_keys_only() -> None:
     used = set()
     for path in (PROJECT_ROOT / "templates" / "selfservice").glob("*.html"):
-        used |= set(re.findall(r"t\['([a-z_.]+)'\]", path.read_text()))
+        used |= set(re.findall(r"_\('([a-z_.]+)'\)", path.read_text()))
     assert used
     assert used <= set(TEXT), used - set(TEXT)
 
@@ -57,7 +62,7 @@ def test_keys_built_at_render_time_exist() -> None:
 
 
 @pytest.mark.parametrize("table", [CATEGORY_WORDS, PURPOSE_WORDS, SECTOR_WORDS, ROLE_WORDS,
-                                   WORDS, MONTHS])
+                                   WORDS])
 def test_consent_and_accounting_words_are_in_both_languages(table: dict[str, Any]) -> None:
     assert set(table) == set(LANGUAGES)
     english, spanish = (table[lang] for lang in LANGUAGES)
@@ -68,12 +73,12 @@ def test_consent_and_accounting_words_are_in_both_languages(table: dict[str, Any
 
 
 def test_participant_templates_have_no_untranslated_text() -> None:
-    """Every word a participant reads on their pages comes from TEXT (or the data)."""
+    """Every word a participant reads on their pages comes from their catalog (or the data)."""
     for path in [*(PROJECT_ROOT / "templates" / "selfservice").glob("*.html"),
                  PROJECT_ROOT / "templates" / "error.html"]:
         html = path.read_text()
         if path.name == "error.html":  # only its participant half
-            html = html.split("{% if t is defined %}")[1].split("{% else %}")[0]
+            html = html.split("{% if participant_page %}")[1].split("{% else %}")[0]
         text = re.sub(r"{#.*?#}|{%.*?%}|{{.*?}}", " ", html, flags=re.S)
         text = re.sub(r"<[^>]*>|&[a-z]+;", " ", text)
         words = re.findall(r"[A-Za-zÁÉÍÓÚáéíóúñÑ]{2,}", text)
@@ -85,3 +90,9 @@ def test_a_participant_refusal_reads_in_their_language() -> None:
     both = refusal_text("invalid_choice", ("passphrase_short", "username_taken"), {}, "es")
     assert "al menos 10 caracteres" in both and "ya está en uso" in both
     assert "try again" in refusal_text("something_new", (), {}, "en")
+
+
+def test_dates_read_in_words_in_both_languages() -> None:
+    assert spoken_date(date(2027, 9, 3), "en") == "3 September 2027"
+    assert spoken_date(date(2027, 9, 3), "es") == "3 de septiembre de 2027"
+    assert spoken_date(date(2027, 1, 31), "xx") == "31 January 2027"
