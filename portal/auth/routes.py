@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import Cookie, State
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -22,7 +22,7 @@ from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.text import N_
-from portal.web.i18n import LANGUAGE_NAMES, language, refusal_text
+from portal.web.i18n import language, me_context, refusal_text, with_language
 
 LOGIN_STATE_MINUTES = 10
 
@@ -161,23 +161,8 @@ def _end_session_url(rp: RelyingParty, id_token: str, return_to: str) -> str | N
 # --- participants ----------------------------------------------------------------------------
 
 
-def me_context(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
-    lang = language(request)
-    # participant_page: base.html and error.html show the participant wording (their catalog).
-    return {"lang": lang, "languages": LANGUAGE_NAMES, "participant_page": True, **extra}
-
-
 def _refusal(request: Request[Any, Any, Any], refused: auth_service.SignInRefused) -> str:
     return refusal_text(refused.code, refused.problems, refused.params, language(request))
-
-
-def with_language(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
-    if request.query_params.get("lang") in LANGUAGE_NAMES:
-        settings: Settings = request.app.state.settings
-        response.set_cookie(Cookie(key="lang", value=request.query_params["lang"], path="/",
-                                   httponly=True, secure=settings.https, samesite="lax",
-                                   max_age=365 * 24 * 3600))
-    return response
 
 
 class ParticipantAuthController(Controller):

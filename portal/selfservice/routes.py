@@ -16,13 +16,12 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from portal.auth.guards import request_meta
-from portal.auth.routes import me_context, with_language
 from portal.auth.sessions import Principal
 from portal.domain.consent_text import CATEGORY_WORDS, ROLE_WORDS, spoken_date
 from portal.kernel.errors import InvalidInput, NotFound
 from portal.selfservice import service as ss
 from portal.web.deps import db_of, participant_of, services_of
-from portal.web.i18n import language, participant_text
+from portal.web.i18n import language, me_context, participant_text, with_language
 from portal.workspace import people
 
 

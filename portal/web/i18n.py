@@ -36,8 +36,11 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
-from litestar import Request
+from litestar import Request, Response
+from litestar.datastructures import Cookie
 from markupsafe import escape
+
+from portal.config import Settings
 
 LANGUAGES = ("en", "es")
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
@@ -202,3 +205,23 @@ def install(environment: Environment) -> None:
     environment.globals["page_language"] = page_language
     environment.globals["gettext_in"] = _gettext_in
     environment.filters["translate"] = _translate
+
+
+# --- participant pages ------------------------------------------------------------------
+
+
+def me_context(request: Request[Any, Any, Any], **extra: Any) -> dict[str, Any]:
+    """The context every participant page starts from: its language and the choices."""
+    lang = language(request)
+    # participant_page: base.html and error.html show the participant wording (their catalog).
+    return {"lang": lang, "languages": LANGUAGE_NAMES, "participant_page": True, **extra}
+
+
+def with_language(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
+    """Remember a language chosen with ?lang= (a year; Secure over https)."""
+    if request.query_params.get("lang") in LANGUAGE_NAMES:
+        settings: Settings = request.app.state.settings
+        response.set_cookie(Cookie(key="lang", value=request.query_params["lang"], path="/",
+                                   httponly=True, secure=settings.https, samesite="lax",
+                                   max_age=365 * 24 * 3600))
+    return response

@@ -80,17 +80,12 @@ def test_use_cases_never_import_the_web(module: str) -> None:
     assert not web, f"{module} imports {web}"
 
 
-# Known exceptions, each a debt to pay: participant language helpers that still live in the
-# sign-in pages.
-ALLOWED = {("portal.selfservice.routes", "portal.auth.routes")}
-
-
 @pytest.mark.parametrize("module", sorted(GRAPH))
 def test_areas_meet_only_through_public_modules(module: str) -> None:
     wrong = []
     for target in GRAPH[module]:
         area = _top(target)
-        if area not in AREAS or area == _top(module) or (module, target) in ALLOWED:
+        if area not in AREAS or area == _top(module):
             continue
         name = target.split(".")[2] if target.count(".") >= 2 else ""
         if _is_routes(target):
