@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -118,8 +118,26 @@ def main(ctx: click.Context) -> None:
     ctx.obj = Context()
     ctx.call_on_close(ctx.obj.close)
 
+if TYPE_CHECKING:
+    import uvicorn
+
 
 # --- serving -------------------------------------------------------------------------------
+
+
+def server_config(settings: Settings, *, host: str | None = None, port: int | None = None,
+                  workers: int = 1) -> uvicorn.Config:
+    """How `portal serve` runs uvicorn. Forwarded headers are believed only from the proxies
+    named in PORTAL_TRUSTED_PROXIES: from anyone else they would let a client choose the address
+    the rate limit counts and the audit log records."""
+    import uvicorn
+
+    proxies = [str(n) for n in settings.proxy_networks()]
+    return uvicorn.Config("portal.web.asgi:app_from_environment", factory=True,
+                          host=host or settings.host, port=port or settings.port,
+                          workers=workers, proxy_headers=bool(proxies),
+                          forwarded_allow_ips=proxies or [], server_header=False,
+                          log_level="info")
 
 
 def _serve(obj: Context, host: str | None, port: int | None, workers: int) -> None:
@@ -131,10 +149,7 @@ def _serve(obj: Context, host: str | None, port: int | None, workers: int) -> No
     obj.services()  # refuses a policy that cannot be used, before anything listens
     click.echo(f"LEAD Partner Portal on http://{host or settings.host}:{port or settings.port} "
                f"({settings.env}, {obj.engine.url.get_backend_name()})")
-    config = uvicorn.Config("portal.web.asgi:app_from_environment", factory=True,
-                            host=host or settings.host, port=port or settings.port,
-                            workers=workers, proxy_headers=True, server_header=False,
-                            log_level="info")
+    config = server_config(settings, host=host, port=port, workers=workers)
     if workers == 1:
         uvicorn.Server(config).run()
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -67,6 +68,9 @@ class Settings:
     # PORTAL_TIMEZONE: the program's time zone (IANA name), for times shown to participants
     # and the "odd hours" oversight flag; everything is stored in UTC.
     timezone: str = "UTC"
+    # PORTAL_TRUSTED_PROXIES: addresses or networks of the reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed; empty: none (the peer is the client).
+    trusted_proxies: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -101,8 +105,21 @@ class Settings:
             # Session cookies are Secure except on plain-http loopback (development).
             raise SettingsError("PORTAL_BASE_URL", "must be https:// unless the portal is "
                                                    "reached on this machine only (loopback)")
+        self.proxy_networks()  # refuses an entry that is not an address or network
         if self.env == "production":
             self._refuse_unsafe_production()
+
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """PORTAL_TRUSTED_PROXIES as networks (a bare address is a network of one)."""
+        networks = []
+        for entry in filter(None, (e.strip() for e in self.trusted_proxies.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise SettingsError("PORTAL_TRUSTED_PROXIES",
+                                    f"{entry!r} is not an IP address or network "
+                                    "(for example 10.0.0.5 or 10.0.0.0/24)") from None
+        return networks
 
     def _refuse_unsafe_production(self) -> None:
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
