@@ -45,6 +45,9 @@ from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.policy.casbin_policy import PolicyFileError
 
+if TYPE_CHECKING:
+    import uvicorn
+
 err = Console(stderr=True)
 
 
@@ -117,9 +120,6 @@ def main(ctx: click.Context) -> None:
     """LEAD Partner Portal. Settings come from PORTAL_* environment variables (see README)."""
     ctx.obj = Context()
     ctx.call_on_close(ctx.obj.close)
-
-if TYPE_CHECKING:
-    import uvicorn
 
 
 # --- serving -------------------------------------------------------------------------------
