@@ -60,7 +60,7 @@ def database_not_ready(exc: DBAPIError) -> bool:
     if isinstance(orig, sqlite3.Error):
         return (str(orig).startswith("no such table")
                 or getattr(orig, "sqlite_errorname", "") == "SQLITE_CANTOPEN")
-    sqlstate = getattr(orig, "sqlstate", None)
+    sqlstate: str | None = getattr(orig, "sqlstate", None)
     if sqlstate is None:
         return True  # psycopg: the server never answered (refused, unknown host, closed)
     return sqlstate.startswith(_NOT_READY_SQLSTATES)

@@ -52,9 +52,6 @@ from portal.web.nav import staff_nav
 from portal.workspace.lifecycle_routes import LifecycleController
 from portal.workspace.routes import WorkspaceController
 
-# Per client address; one sign-in through a provider takes about five requests, and an
-# agency's staff may share one address. Passphrase guessing is stopped per account anyway.
-LOGIN_ATTEMPTS_PER_MINUTE = 120
 log = logging.getLogger("portal.web")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
@@ -225,7 +222,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
             [_origin(p.issuer) for p in providers]))],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
         middleware=[RateLimitConfig(
-            rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE),
+            rate_limit=("minute", settings.login_rate_limit),
             # Only the sign-in endpoints are limited (per client address).
             check_throttle_handler=_is_sign_in,
         ).middleware],
