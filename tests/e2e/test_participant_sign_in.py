@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from argon2 import Type
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,7 @@ from portal.devtools.seed import seed_demo
 from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
 from portal.web.app import create_app
+from tests.conftest import ProductionHashing
 
 BASE = "http://127.0.0.1:8000"
 
@@ -111,6 +113,19 @@ def test_wrong_passphrase_then_lockout(client: TestClient[Any],
         s.execute(update(m.ParticipantCredential).values(locked_until=utcnow()
                                                          - timedelta(seconds=1)))
     assert login(client, "marcus", "river stone morning").status_code in (302, 303)
+
+
+def test_passphrases_are_hashed_with_argon2id_at_the_production_cost(
+        production_hashing: ProductionHashing) -> None:
+    """RFC 9106's second recommended option (the tests themselves hash more cheaply: see
+    tests/conftest.py); an unknown username costs a check of the same price."""
+    hasher = production_hashing.hasher
+    expected = "$argon2id$v=19$m=65536,t=3,p=4$"
+    assert (hasher.type, hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+        Type.ID, 3, 65536, 4)
+    stored = hasher.hash("river stone morning")
+    assert stored.startswith(expected) and hasher.verify(stored, "river stone morning")
+    assert production_hashing.dummy_hash.startswith(expected)
 
 
 def test_unknown_username_looks_like_a_wrong_passphrase(client: TestClient[Any]) -> None:
