@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -154,17 +153,10 @@ def vault(services: Services) -> Vault:
 TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-@dataclass(frozen=True)
-class ProductionHashing:
-    hasher: PasswordHasher
-    dummy_hash: str  # what an unknown username is checked against (same cost as a real one)
-
-
 @pytest.fixture(scope="session", autouse=True)
-def production_hashing() -> Iterator[ProductionHashing]:
+def production_hasher() -> Iterator[PasswordHasher]:
     """The passphrase hasher the portal uses in production, while the tests use TEST_HASHER."""
-    production = ProductionHashing(auth_service.HASHER, auth_service._DUMMY_HASH)
+    production = auth_service.HASHER
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth_service, "HASHER", TEST_HASHER)
-        patch.setattr(auth_service, "_DUMMY_HASH", TEST_HASHER.hash("timing equaliser"))
         yield production

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.admin.routes import admin_router
+from portal.auth import service as auth_service
 from portal.auth.oidc import RelyingParty, load_providers
 from portal.auth.routes import (
     AuthComponents,
@@ -187,6 +188,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         handlers.append(dev_idp_router(settings, session_factory))
     services = Services.build(settings, session_factory)
     state.services = services
+    # The first unknown username must cost no more than any other sign-in.
+    auth_service.dummy_hash(auth_service.HASHER)
     providers = load_providers(settings)
     state.auth = AuthComponents(
         providers={p.id: RelyingParty(p, f"{settings.base_url.rstrip('/')}/auth/callback/{p.id}")
