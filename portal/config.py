@@ -61,6 +61,10 @@ class Settings:
     # PORTAL_SESSION_IDLE_MINUTES / PORTAL_SESSION_ABSOLUTE_HOURS: session lifetimes.
     session_idle_minutes: int = 15
     session_absolute_hours: int = 8
+    # PORTAL_LOGIN_RATE_LIMIT: sign-in requests a minute per client address. One sign-in
+    # through a provider takes about five requests, and an agency's staff may share one
+    # address; passphrase guessing is stopped per account anyway.
+    login_rate_limit: int = 120
     # PORTAL_BREAK_GLASS_MINUTES: default length of an emergency access grant (at most 240).
     break_glass_minutes: int = 60
     # PORTAL_POLICIES_DIR: the casbin model, policy rows and role mapping.
@@ -90,7 +94,8 @@ class Settings:
                 "PORTAL_DATABASE_URL", "only sqlite:// and postgresql+psycopg:// are supported"
             )
         for name in ("audit_checkpoint_every", "audit_checkpoint_seconds",
-                     "session_idle_minutes", "session_absolute_hours", "break_glass_minutes"):
+                     "session_idle_minutes", "session_absolute_hours", "login_rate_limit",
+                     "break_glass_minutes"):
             if getattr(self, name) <= 0:
                 raise SettingsError(_var(name), "must be a positive number")
         if self.break_glass_minutes > 240:
@@ -189,7 +194,7 @@ _ENVIRONMENTS = ("development", "test", "production")
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}
 _INTS = {"port", "audit_checkpoint_every", "audit_checkpoint_seconds", "session_idle_minutes",
-         "session_absolute_hours", "break_glass_minutes"}
+         "session_absolute_hours", "login_rate_limit", "break_glass_minutes"}
 _PATHS = {"data_dir", "audit_signing_key_file", "data_key_file", "oidc_providers_file",
           "policies_dir"}
 

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.auth import service as auth_service
 from portal.config import Settings
 from portal.crypto.keys import write_key_file
 from portal.crypto.vault import Vault
@@ -142,3 +144,19 @@ def services(settings: Settings, session_factory: sessionmaker[Session]) -> Serv
 @pytest.fixture
 def vault(services: Services) -> Vault:
     return services.vault
+
+
+# Argon2id at the production cost (64 MiB, 3 passes) takes about half a second a hash on a
+# busy machine; the demo data hashes two passphrases for every test that seeds it, and every
+# participant sign-in verifies one. The tests hash with the cheapest parameters instead;
+# test_participant_sign_in.py checks the production ones.
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def production_hasher() -> Iterator[PasswordHasher]:
+    """The passphrase hasher the portal uses in production, while the tests use TEST_HASHER."""
+    production = auth_service.HASHER
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth_service, "HASHER", TEST_HASHER)
+        yield production

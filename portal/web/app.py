@@ -26,6 +26,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.admin.routes import admin_router
+from portal.auth import service as auth_service
 from portal.auth.guards import AuthComponents, provide_principal
 from portal.auth.oidc import RelyingParty, load_providers
 from portal.auth.routes import (
@@ -53,9 +54,6 @@ from portal.web.nav import staff_nav
 from portal.workspace.lifecycle_routes import LifecycleController
 from portal.workspace.routes import WorkspaceController
 
-# Per client address; one sign-in through a provider takes about five requests, and an
-# agency's staff may share one address. Passphrase guessing is stopped per account anyway.
-LOGIN_ATTEMPTS_PER_MINUTE = 120
 log = logging.getLogger("portal.web")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
@@ -198,6 +196,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         handlers.append(dev_idp_router(settings, session_factory))
     services = Services.build(settings, session_factory)
     state.services = services
+    # The first unknown username must cost no more than any other sign-in.
+    auth_service.dummy_hash(auth_service.HASHER)
     providers = load_providers(settings)
     state.auth = AuthComponents(
         providers={p.id: RelyingParty(p, f"{settings.base_url.rstrip('/')}/auth/callback/{p.id}")
@@ -224,7 +224,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
             [_origin(p.issuer) for p in providers]), https=secure)],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
         middleware=[RateLimitConfig(
-            rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE),
+            rate_limit=("minute", settings.login_rate_limit),
             # Only the sign-in endpoints are limited (per client address).
             check_throttle_handler=_is_sign_in,
         ).middleware, DefineMiddleware(PortalCSRFMiddleware, config=CSRFConfig(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from litestar.testing import TestClient
@@ -75,3 +76,18 @@ def test_unknown_page_is_a_plain_404_page(settings: Settings) -> None:
     assert page.status_code == 404
     assert "Traceback" not in page.text
     assert "Back to the start page" in page.text
+
+
+def test_sign_in_requests_are_rate_limited_per_client_address(settings: Settings) -> None:
+    """PORTAL_LOGIN_RATE_LIMIT sign-in requests a minute (the tests set it high elsewhere),
+    shared by every sign-in page; the rest of the portal is not limited."""
+    limited = replace(settings, login_rate_limit=3)
+    with TestClient(create_app(limited)) as client:
+        for path in ("/auth/login", "/me/login", "/auth/login"):
+            assert client.get(path).status_code == 200, path
+        for path in ("/auth/login", "/me/login", "/auth/callback/e2e"):
+            refused = client.get(path)
+            assert refused.status_code == 429, path
+            assert "Traceback" not in refused.text
+        assert client.get("/").status_code == 200
+        assert client.get("/healthz").status_code == 200

@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.admin import keys as key_service
 from portal.config import Settings
 from portal.crypto.vault import DecryptionError
 from portal.db import models as m
+from portal.db.engine import make_engine, make_session_factory
 from portal.devtools.seed import GOALS, PARTICIPANTS, RECORDS, seed_demo
 from portal.kernel.wiring import Services
 from portal.web.app import create_app
@@ -169,3 +171,26 @@ def test_raw_sql_search_by_name_finds_nothing(demo: sessionmaker[Session],
         hits = c.execute(text("SELECT count(*) FROM participant WHERE "
                               "CAST(given_name_enc AS VARCHAR(400)) LIKE '%Marcus%'")).scalar()
     assert hits == 0
+
+
+def test_a_locked_database_at_start_up_is_an_error_not_a_warning(settings: Settings,
+                                                                  engine: Engine) -> None:
+    """Services.build leaves the keys for later only when the database is down or not migrated
+    (tests/e2e/test_app_skeleton.py); waiting out another transaction's lock and carrying on
+    would hide a deadlock, so a lock error reaches the caller."""
+    if settings.is_sqlite:
+        waiting = make_engine(settings)
+        event.listen(waiting, "connect",
+                     lambda connection, _: connection.execute("PRAGMA busy_timeout=100"))
+        lock = "SELECT 1"  # BEGIN IMMEDIATE (portal/db/engine.py) takes the write lock
+    else:
+        waiting = make_engine(settings, connect_args={"options": "-c lock_timeout=100"})
+        lock = "LOCK TABLE data_key IN ACCESS EXCLUSIVE MODE"
+    try:
+        with engine.begin() as holder:
+            holder.execute(text(lock))
+            with pytest.raises(OperationalError):
+                Services.build(settings, make_session_factory(waiting))
+        assert Services.build(settings, make_session_factory(waiting)).vault.current_version
+    finally:
+        waiting.dispose()

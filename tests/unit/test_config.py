@@ -75,6 +75,14 @@ def test_malformed_settings_name_the_variable(environ: dict[str, str], variable:
         Settings.from_env(environ)
 
 
+def test_the_sign_in_rate_limit_is_a_setting() -> None:
+    assert Settings.from_env({}).login_rate_limit == 120
+    assert Settings.from_env({"PORTAL_LOGIN_RATE_LIMIT": "3"}).login_rate_limit == 3
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(SettingsError, match=r"^PORTAL_LOGIN_RATE_LIMIT: "):
+            Settings.from_env({"PORTAL_LOGIN_RATE_LIMIT": bad})
+
+
 def test_the_time_zone_is_checked() -> None:
     assert Settings.from_env({"PORTAL_TIMEZONE": "America/Chicago"}).zone.key == "America/Chicago"
     with pytest.raises(SettingsError, match="PORTAL_TIMEZONE"):
