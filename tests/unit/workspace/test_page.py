@@ -16,6 +16,7 @@ from portal.domain.vocabulary import DataCategory, GoalDomain, Purpose, Role
 from portal.kernel.request import RequestMeta
 from portal.policy.casbin_policy import CasbinRolePolicy, default_policies_dir
 from portal.workspace.page import (
+    GoalToShow,
     PageInputs,
     PagePlan,
     SealedGoal,
@@ -224,6 +225,15 @@ def test_no_break_glass_details_for_a_team_member() -> None:
     assert all("break_glass_grant" not in e.detail for e in plan.events)
 
 
+def test_a_team_member_holding_a_grant_is_not_told_of_an_emergency_expiry() -> None:
+    grant = BreakGlassGrant("bg-2", 1, NOW - timedelta(minutes=5), NOW + timedelta(minutes=55))
+    plan = plan_page(inputs(HOPE, HOUSING_ROI, grant=grant))
+    assert plan.break_glass_until is None  # on the team: the grant changes nothing shown
+    # ... but the events still name it, and the routine purposes are used.
+    assert all(e.detail["break_glass_grant"] == "bg-2" for e in plan.events)
+    assert event(plan, C.HOUSING).purpose == Purpose.CAREMGT.value
+
+
 def test_one_event_per_category_progress_first_sections_in_category_order() -> None:
     plan = plan_page(inputs(HOPE, HOUSING_ROI, records=(record(HARBOR, C.HOUSING),)))
     others = [c.value for c in DataCategory if c is not C.PROGRESS]
@@ -318,3 +328,12 @@ def test_an_ended_provision_period_withholds_again() -> None:
                                period_end=date(2026, 11, 1)), cid="lapsed")
     plan = plan_page(inputs(HOPE, lapsed, records=(record(HARBOR, C.HOUSING),)))
     assert section(plan, C.HOUSING).withheld and plan.shown_ids == []
+
+
+def test_the_part2_notice_of_a_goal_detail_counts_only_when_the_detail_is_shown() -> None:
+    item = GoalToShow(goal(CEDAR, GoalDomain.TREATMENT), CEDAR.name, C.SUD_TREATMENT,
+                      detail_permitted=True, can_update=False, status_part2=False,
+                      detail_part2=True)
+    assert item.line("two groups a week").part2
+    assert not item.line(None).part2  # could not be opened: nothing of it is disclosed
+    assert item.line(None).detail is None and item.line("").detail == ""
