@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from portal.domain import decision as d
@@ -175,7 +175,6 @@ class PagePlan:
     break_glass_until: datetime | None
     creatable: list[DataCategory]
     goal_domains: list[GoalDomain]
-    decisions: Mapping[tuple[DataCategory, str], d.Decision] = field(default_factory=dict)
 
     @property
     def shown_ids(self) -> list[str]:
@@ -450,5 +449,4 @@ def plan_page(inputs: PageInputs) -> PagePlan:
         break_glass_until=grant.expires_at if grant and not inputs.on_team else None,
         creatable=[s.category for s in sections if s.can_create],
         goal_domains=[g for g in GoalDomain if may_update_goals
-                      and permissions.may_create(policy, actor, GOAL_DETAIL_CATEGORY[g])],
-        decisions=decisions)
+                      and permissions.may_create(policy, actor, GOAL_DETAIL_CATEGORY[g])])

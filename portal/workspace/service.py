@@ -277,7 +277,7 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
                 d.Reason.NO_ROLE_PERMISSION)
     if not on_team and grant is None:
         _refuse(session, services, user, meta, participant, AuditAction.PARTICIPANT_VIEW)
-    records, goals = _records(session, participant), _plan_goals(session, participant)
+    records, goals = _records_of(session, participant), _goals_of(session, participant)
     plan = page.plan_page(page.PageInputs(
         user=user, user_organization_id=user.organization_id, actor=actor, meta=meta,
         policy=services.policy, participant_id=participant.id,
@@ -309,7 +309,7 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
         goal_domains=plan.goal_domains)
 
 
-def _records(session: Session, participant: m.Participant) -> dict[str, m.Record]:
+def _records_of(session: Session, participant: m.Participant) -> dict[str, m.Record]:
     """The participant's records, newest first, by id (still sealed)."""
     rows = session.scalars(select(m.Record).where(m.Record.participant_id == participant.id)
                            .options(noload(m.Record.organization))
@@ -317,7 +317,7 @@ def _records(session: Session, participant: m.Participant) -> dict[str, m.Record
     return {str(r.id): r for r in rows}
 
 
-def _plan_goals(session: Session, participant: m.Participant) -> dict[str, m.Goal]:
+def _goals_of(session: Session, participant: m.Participant) -> dict[str, m.Goal]:
     """The participant's goals, urgent first, then oldest first, by id (still sealed)."""
     rows = session.scalars(
         select(m.Goal).where(m.Goal.participant_id == participant.id)
