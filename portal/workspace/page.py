@@ -2,7 +2,7 @@
 their records and goals still sealed, the organizations) to the page's sections, the goals it
 shows, its notices and the audit events to append.
 
-Pure: no database and no decryption. decide() is asked once per category and source
+Pure: no database and no decryption. decide() is asked for each category and source
 organization; what it permits is what the caller may open (``PagePlan`` names each record and
 goal detail to open, and nothing else), and ``PagePlan.events`` is what the caller appends
 before it returns anything (portal/workspace/service.py::participant_page).
