@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from portal.db import models as m
 from portal.domain.audit import AuditAction, NewAuditEvent
@@ -20,7 +20,29 @@ def request_event(action: AuditAction, meta: RequestMeta, **fields: Any) -> NewA
                             "request_id": meta.request_id, **fields})
 
 
-def staff_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
+class OrganizationRef(Protocol):
+    @property
+    def slug(self) -> str: ...
+
+
+class StaffRef(Protocol):
+    """What an event records of a staff user: a ``StaffUser`` row, or anything shaped like one
+    (a pure function's input, say)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def organization(self) -> OrganizationRef: ...
+
+    @property
+    def role_names(self) -> list[str]: ...
+
+
+def staff_event(action: AuditAction, user: StaffRef, meta: RequestMeta,
                 **fields: Any) -> NewAuditEvent:
     """An audit event whose actor is a staff user, from their request."""
     return NewAuditEvent(
@@ -39,7 +61,7 @@ def participant_event(action: AuditAction, participant: m.Participant, meta: Req
                          **fields)
 
 
-def refusal_event(action: AuditAction, user: m.StaffUser, meta: RequestMeta,
+def refusal_event(action: AuditAction, user: StaffRef, meta: RequestMeta,
                   participant_id: uuid.UUID, reason: Reason,
                   policy_version: str) -> NewAuditEvent:
     """A refused attempt on a participant who exists (answered "not found"); the participant

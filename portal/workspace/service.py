@@ -22,12 +22,10 @@ from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain import decision as d
 from portal.domain import permissions
-from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.explain import Names, reason_text
+from portal.domain.audit import AuditAction
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import (
     GOAL_DETAIL_CATEGORY,
-    Action,
     DataCategory,
     GoalDomain,
     GoalStatus,
@@ -38,6 +36,10 @@ from portal.kernel.errors import InvalidInput, NotFound
 from portal.kernel.events import refusal_event, staff_event
 from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
+from portal.workspace import page
+from portal.workspace.page import CategorySection as CategorySection
+from portal.workspace.page import GoalLine as GoalLine
+from portal.workspace.page import ShownRecord as ShownRecord
 from portal.workspace.people import find, search_condition
 
 PAGE_SIZE = 25
@@ -154,9 +156,10 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
                 "urgent_needs_shown": sum(len(r.urgent) for r in rows)}),
         # The needs shown are goal statuses disclosed by their owners, logged as on the
         # participant page (they feed the accounting of disclosures).
-        *(_category_event(services, user, meta, p, DataCategory.PROGRESS, needs[0].purpose,
-                          [n.goal_id for n in needs], [], [n.decision for n in needs],
-                          {n.owner_slug for n in needs}, None, view="caseload")
+        *(page.category_event(user, meta, p.id, services.policy.version,
+                              DataCategory.PROGRESS, needs[0].purpose,
+                              [n.goal_id for n in needs], [], [n.decision for n in needs],
+                              {n.owner_slug for n in needs}, None, view="caseload")
           for p in people if (needs := urgent[p.id]))])
     return Caseload(rows, scanned[-1].public_id if more and scanned else None, query,
                     shows_consent_flags=consent_flags)
@@ -179,8 +182,8 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
     if not goals:
         return needs
     orgs = repo.Organizations.load(session)
-    purposes = _purposes(services, actor, DataCategory.PROGRESS, emergency=False)
-    by_id = {p.id: p for p in people}
+    purposes = page.view_purposes(services.policy, actor, DataCategory.PROGRESS,
+                                  emergency=False)
     contexts = repo.load_contexts(session, [g.participant_id for g in goals],
                                   user_id=actor.user_id, at=at)
     decided: dict[tuple[uuid.UUID, int], tuple[d.Decision, Purpose]] = {}
@@ -188,9 +191,9 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
         key = (goal.participant_id, goal.organization_id)
         owner = orgs.by_id[goal.organization_id]
         if key not in decided:
-            decided[key] = _decide_source(
-                services, actor, by_id[goal.participant_id], contexts[goal.participant_id],
-                DataCategory.PROGRESS, owner, purposes, at)
+            decided[key] = page.decide_source(
+                services.policy, actor, str(goal.participant_id),
+                contexts[goal.participant_id], DataCategory.PROGRESS, owner, purposes, at)
         decision, purpose = decided[key]
         if decision.permitted:
             needs[goal.participant_id].append(UrgentNeed(
@@ -214,40 +217,6 @@ def _may_view_consents(services: Services, actor: d.Actor) -> bool:
 
 
 # --- the participant page ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ShownRecord:
-    id: str
-    title: str | None  # None: could not be decrypted (shown as unavailable)
-    body: str | None
-    author: str
-    effective_date: date
-
-
-@dataclass(frozen=True, slots=True)
-class CategorySection:
-    category: DataCategory
-    label: str
-    records: list[ShownRecord]
-    withheld: bool
-    withheld_reason: str
-    notices: list[str]
-    can_create: bool
-
-
-@dataclass(frozen=True, slots=True)
-class GoalLine:
-    id: str
-    summary: str
-    status: str
-    status_note: str
-    owner: str
-    urgent: bool
-    detail: str | None  # None: withheld (only the status is shared)
-    detail_category: DataCategory
-    can_update: bool = False  # the user's organization owns it and may record progress
-    part2: bool = False  # disclosed by a Part 2 program: the 42 CFR 2.32 notice goes with it
 
 
 @dataclass
@@ -283,34 +252,14 @@ def _participant(session: Session, public_id: str) -> m.Participant:
     return participant
 
 
-def _purposes(services: Services, actor: d.Actor, category: DataCategory,
-              emergency: bool) -> list[Purpose]:
-    if emergency:
-        return [Purpose.ETREAT]
-    return permissions.view_purposes(services.policy, actor, category)
-
-
-def _decide_source(services: Services, actor: d.Actor, participant: m.Participant,
-                   context: d.ParticipantContext, category: DataCategory,
-                   source: d.Organization, purposes: list[Purpose],
-                   at: datetime) -> tuple[d.Decision, Purpose]:
-    """The first permit among the purposes the user's role may use, else the first deny."""
-    first: tuple[d.Decision, Purpose] | None = None
-    for purpose in purposes:
-        decision = d.decide(d.AccessRequest(actor, str(participant.id), category, Action.VIEW,
-                                            purpose, at, source), context, services.policy)
-        if decision.permitted:
-            return decision, purpose
-        first = first or (decision, purpose)
-    assert first is not None
-    return first
-
-
 def participant_page(session: Session, services: Services, user: m.StaffUser,
                      public_id: str, meta: RequestMeta, *,
                      reveal: bool = True) -> ParticipantPage:
     """Everything the user may see about one participant, decided and audited category by
     category in the caller's transaction (before the caller returns anything).
+
+    The deciding is portal.workspace.page.plan_page (pure); here: load what it needs, open
+    only what it shows, append its events.
 
     ``reveal=False`` decides the same sections but opens and returns nothing (no record
     contents, goals or name) and audits no views: for explaining a decision, which discloses
@@ -328,99 +277,24 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
                 d.Reason.NO_ROLE_PERMISSION)
     if not on_team and grant is None:
         _refuse(session, services, user, meta, participant, AuditAction.PARTICIPANT_VIEW)
-    orgs = repo.Organizations.load(session)
-    team = {link.organization_slug for link in context.care_team if link.current(at.date())}
-    records = session.scalars(select(m.Record).where(m.Record.participant_id == participant.id)
-                              .options(noload(m.Record.organization))
-                              .order_by(m.Record.effective_date.desc(), m.Record.id)).all()
-    by_category: dict[str, list[m.Record]] = defaultdict(list)
-    for record in records:
-        by_category[record.category].append(record)
-    goals = list(session.scalars(
-        select(m.Goal).where(m.Goal.participant_id == participant.id)
-        .options(noload(m.Goal.updates), noload(m.Goal.organization))
-        .order_by(m.Goal.urgent.desc(), m.Goal.created_at)))
-    # A goal's status is its owner's `progress`, its detail the owner's information in the
-    # goal's own category: showing either is a disclosure by the owner, like a record.
-    goal_ids: dict[tuple[DataCategory, str], list[str]] = defaultdict(list)
-    for goal in goals:
-        owner = orgs.by_id[goal.organization_id].slug
-        goal_ids[(DataCategory.PROGRESS, owner)].append(str(goal.id))
-        if goal.detail_enc is not None:
-            goal_ids[(GOAL_DETAIL_CATEGORY[GoalDomain(goal.domain)], owner)].append(str(goal.id))
-
-    sections: list[CategorySection] = []
-    decisions: dict[tuple[DataCategory, str], d.Decision] = {}
-    page_notices: set[str] = set()
-    used_purpose: dict[DataCategory, Purpose] = {}
-    # Appended together at the end (one chain lock, held only until the commit); if that
-    # fails, nothing of the page is returned.
-    events: list[NewAuditEvent] = []
-    # `progress` first: a goal's detail is shown only with its status (see _goals).
-    for category in sorted(DataCategory, key=lambda c: c is not DataCategory.PROGRESS):
-        purposes = _purposes(services, actor, category, emergency=not on_team)
-        sources = ({orgs.by_id[r.organization_id].slug for r in by_category[category.value]}
-                   | {slug for (c, slug) in goal_ids if c is category})
-        # Decide for every team member too, so that "withheld" does not depend on whether
-        # anything exists (its existence can itself be a disclosure, e.g. Part 2 records).
-        candidates = sorted((sources | team) & {o.slug for o in orgs.by_id.values()})
-        shown: list[ShownRecord] = []
-        shown_goals: list[str] = []
-        disclosed_by: set[str] = set()
-        withheld: list[d.Decision] = []
-        notices: set[str] = set()
-        for slug in candidates:
-            source = orgs.slug(slug)
-            assert source is not None
-            decision, purpose = _decide_source(services, actor, participant, context,
-                                               category, source, purposes, at)
-            decisions[(category, slug)] = decision
-            if decision.permitted:
-                used_purpose.setdefault(category, purpose)
-            if not decision.permitted:
-                withheld.append(decision)
-                continue
-            for obligation in decision.obligations:
-                if obligation is d.Obligation.NOTICE_PART2 and sources & {slug}:
-                    notices.add(obligation.text)
-                elif obligation is d.Obligation.NOTICE_CARE_COORDINATION:
-                    page_notices.add(obligation.text)
-            for record in by_category[category.value]:
-                if orgs.by_id[record.organization_id].slug == slug:
-                    shown.append(_show(vault, record, source.name) if reveal else
-                                 ShownRecord(str(record.id), None, None, source.name,
-                                             record.effective_date))
-                    disclosed_by.add(slug)
-            status = decisions.get((DataCategory.PROGRESS, slug))
-            if goal_ids[(category, slug)] and status is not None and status.permitted:
-                shown_goals += goal_ids[(category, slug)]
-                disclosed_by.add(slug)
-        shown.sort(key=lambda r: (r.effective_date, r.id), reverse=True)
-        reason = ""
-        if withheld:
-            first = min(withheld, key=lambda x: x.reasons[0].value)
-            request = d.AccessRequest(actor, str(participant.id), category, Action.VIEW,
-                                      purposes[0], at, actor.organization)
-            reason = reason_text(first.reasons[0], request, Names(
-                participant=participant.public_id, source="another agency",
-                recipient=actor.organization.name))
-        sections.append(CategorySection(
-            category=category, label=category.info.label, records=shown,
-            withheld=bool(withheld), withheld_reason=reason, notices=sorted(notices),
-            can_create=on_team and _may_create(services, actor, category)))
-        events.append(_category_event(
-            services, user, meta, participant, category,
-            used_purpose.get(category, purposes[0]), [r.id for r in shown] + shown_goals,
-            withheld,
-            [decisions[(category, s)] for s in candidates], disclosed_by, grant))
-
-    sections.sort(key=lambda section: list(DataCategory).index(section.category))
-    may_update_goals = on_team and _may_create(services, actor, DataCategory.PROGRESS)
-    goal_lines = _goals(vault, goals, orgs, decisions,
-                        user.organization_id if may_update_goals else None) if reveal else []
+    records, goals = _records_of(session, participant), _goals_of(session, participant)
+    plan = page.plan_page(page.PageInputs(
+        user=user, user_organization_id=user.organization_id, actor=actor, meta=meta,
+        policy=services.policy, participant_id=participant.id,
+        public_id=participant.public_id, context=context, at=at, on_team=on_team,
+        grant=grant, organizations=repo.Organizations.load(session).by_id,
+        records=[_sealed_record(r) for r in records.values()],
+        goals=[_sealed_goal(g) for g in goals.values()], reveal=reveal))
+    sections = [s.section([_open_record(vault, records[r.record.id], r) if reveal
+                           else r.unopened() for r in s.records]) for s in plan.sections]
+    goal_lines = [g.line(_open_goal(vault, goals[g.goal.id]) if g.detail_permitted else None)
+                  for g in plan.goals]
     # The care-team relationship (or the emergency grant) is what lets staff know who this is.
     name: PersonName | None = None
     if reveal:
+        # Appended together (one chain lock, held only until the commit); if that fails,
+        # nothing of the page is returned.
+        events = list(plan.events)
         try:
             name = vault.open_participant(participant)
         except DecryptionError as exc:
@@ -430,80 +304,58 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
         services.audit.append_many(session, events)
     return ParticipantPage(
         public_id=participant.public_id, name=name, enrolled_on=participant.enrolled_on,
-        sections=sections, goals=goal_lines, notices=sorted(page_notices),
-        break_glass_until=grant.expires_at if grant and not on_team else None,
-        creatable=[s.category for s in sections if s.can_create],
-        goal_domains=[g for g in GoalDomain if may_update_goals
-                      and _may_create(services, actor, GOAL_DETAIL_CATEGORY[g])])
+        sections=sections, goals=goal_lines, notices=plan.notices,
+        break_glass_until=plan.break_glass_until, creatable=plan.creatable,
+        goal_domains=plan.goal_domains)
 
 
-def _show(vault: Vault, record: m.Record, author: str) -> ShownRecord:
+def _records_of(session: Session, participant: m.Participant) -> dict[str, m.Record]:
+    """The participant's records, newest first, by id (still sealed)."""
+    rows = session.scalars(select(m.Record).where(m.Record.participant_id == participant.id)
+                           .options(noload(m.Record.organization))
+                           .order_by(m.Record.effective_date.desc(), m.Record.id))
+    return {str(r.id): r for r in rows}
+
+
+def _goals_of(session: Session, participant: m.Participant) -> dict[str, m.Goal]:
+    """The participant's goals, urgent first, then oldest first, by id (still sealed)."""
+    rows = session.scalars(
+        select(m.Goal).where(m.Goal.participant_id == participant.id)
+        .options(noload(m.Goal.updates), noload(m.Goal.organization))
+        .order_by(m.Goal.urgent.desc(), m.Goal.created_at))
+    return {str(g.id): g for g in rows}
+
+
+def _sealed_record(row: m.Record) -> page.SealedRecord:
+    return page.SealedRecord(str(row.id), row.category, row.organization_id,
+                             row.effective_date)
+
+
+def _sealed_goal(row: m.Goal) -> page.SealedGoal:
+    return page.SealedGoal(str(row.id), row.organization_id, GoalDomain(row.domain),
+                           row.summary, row.status, row.status_note, row.urgent,
+                           has_detail=row.detail_enc is not None)
+
+
+def _open_record(vault: Vault, row: m.Record, item: page.RecordToShow) -> ShownRecord:
+    """A permitted record, opened (shown as unavailable if it cannot be decrypted)."""
     try:
-        title, body = vault.open(record, "title"), vault.open(record, "body")
+        title, body = vault.open(row, "title"), vault.open(row, "body")
     except DecryptionError:
         title = body = None
-    return ShownRecord(str(record.id), title, body, author, record.effective_date)
+    return item.shown(title, body)
+
+
+def _open_goal(vault: Vault, row: m.Goal) -> str | None:
+    """A permitted goal detail, opened (None, withheld, if it cannot be decrypted)."""
+    try:
+        return vault.open(row, "detail") or ""
+    except DecryptionError:
+        return None
 
 
 def _may_create(services: Services, actor: d.Actor, category: DataCategory) -> bool:
     return permissions.may_create(services.policy, actor, category)
-
-
-def _category_event(services: Services, user: m.StaffUser, meta: RequestMeta,
-                    participant: m.Participant, category: DataCategory, purpose: Purpose,
-                    shown: list[str], withheld: list[d.Decision],
-                    all_decisions: list[d.Decision], disclosed_by: set[str],
-                    grant: d.BreakGlassGrant | None, *, view: str | None = None
-                    ) -> NewAuditEvent:
-    """One event per category: what was shown (records and goals, by id) or withheld, and
-    from whom; disclosures to this organization by others feed the accounting of
-    disclosures."""
-    permitted = [x for x in all_decisions if x.permitted]
-    lead = permitted[0] if permitted else (withheld[0] if withheld else None)
-    reasons = sorted({r.value for x in all_decisions for r in x.reasons})
-    # Nothing shown and something withheld: audited as withheld, not as a view (and not as a
-    # refused attempt: the user asked for the page, which they may open).
-    action = AuditAction.RECORD_WITHHOLD if withheld and not shown else AuditAction.RECORD_VIEW
-    return staff_event(
-        action, user, meta, participant_id=participant.id,
-        category=category.value, record_ids=tuple(shown),
-        purpose=purpose.value,
-        decision="permit" if shown or (permitted and not withheld) else "deny",
-        reasons=tuple(reasons),
-        consent_ids=tuple(sorted({x.consent_id for x in permitted if x.consent_id})),
-        policy_version=services.policy.version,
-        detail={"disclosers": sorted(disclosed_by - {user.organization.slug}),
-                "policy_rule": lead.policy_rule if lead else None,
-                **({"break_glass_grant": grant.id} if grant else {}),
-                **({"view": view} if view else {})})
-
-
-def _goals(vault: Vault, goals: list[m.Goal], orgs: repo.Organizations,
-           decisions: dict[tuple[DataCategory, str], d.Decision],
-           updater_org: int | None) -> list[GoalLine]:
-    """Goal statuses are `progress`; their details belong to the goal's own category. Only
-    the owning organization updates a goal (``updater_org``: the user's, if they may)."""
-    lines = []
-    for goal in goals:
-        owner = orgs.by_id[goal.organization_id]
-        status_decision = decisions.get((DataCategory.PROGRESS, owner.slug))
-        if status_decision is None or not status_decision.permitted:
-            continue
-        detail_category = GOAL_DETAIL_CATEGORY[GoalDomain(goal.domain)]
-        detail_decision = decisions.get((detail_category, owner.slug))
-        detail = None
-        if detail_decision is not None and detail_decision.permitted:
-            try:
-                detail = vault.open(goal, "detail") or ""
-            except DecryptionError:
-                detail = None
-        shown = [status_decision, *([detail_decision] if detail is not None
-                                    and detail_decision is not None else [])]
-        part2 = any(d.Obligation.NOTICE_PART2 in x.obligations for x in shown)
-        lines.append(GoalLine(str(goal.id), goal.summary, GoalStatus(goal.status).value,
-                              goal.status_note, owner.name, goal.urgent, detail,
-                              detail_category, goal.organization_id == updater_org, part2))
-    return lines
 
 
 # --- writes --------------------------------------------------------------------------------
@@ -658,8 +510,8 @@ def explain_category(session: Session, services: Services, user: m.StaffUser,
         raise NotFound(category_value) from None
     # Decided as the page decides it, but nothing is opened or logged as viewed: an
     # explanation is not a disclosure (45 CFR 164.528, 42 CFR 2.24).
-    page = participant_page(session, services, user, public_id, meta, reveal=False)
-    section = next(s for s in page.sections if s.category is category)
+    decided = participant_page(session, services, user, public_id, meta, reveal=False)
+    section = next(s for s in decided.sections if s.category is category)
     actor = repo.actor(user)
     lines = []
     if section.withheld:

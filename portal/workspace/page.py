@@ -1,0 +1,452 @@
+"""The participant page, decided: from what the workspace loaded (the participant's context,
+their records and goals still sealed, the organizations) to the page's sections, the goals it
+shows, its notices and the audit events to append.
+
+Pure: no database and no decryption. decide() is asked for each category and source
+organization; what it permits is what the caller may open (``PagePlan`` names each record and
+goal detail to open, and nothing else), and ``PagePlan.events`` is what the caller appends
+before it returns anything (portal/workspace/service.py::participant_page).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from portal.domain import decision as d
+from portal.domain import permissions
+from portal.domain.audit import AuditAction, NewAuditEvent
+from portal.domain.explain import Names, reason_text
+from portal.domain.ports import RolePolicy
+from portal.domain.vocabulary import (
+    GOAL_DETAIL_CATEGORY,
+    Action,
+    DataCategory,
+    GoalDomain,
+    GoalStatus,
+    Purpose,
+)
+from portal.kernel.events import StaffRef, staff_event
+from portal.kernel.request import RequestMeta
+
+# --- what the page shows --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShownRecord:
+    id: str
+    title: str | None  # None: could not be decrypted (shown as unavailable)
+    body: str | None
+    author: str
+    effective_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class CategorySection:
+    category: DataCategory
+    label: str
+    records: list[ShownRecord]
+    withheld: bool
+    withheld_reason: str
+    notices: list[str]
+    can_create: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GoalLine:
+    id: str
+    summary: str
+    status: str
+    status_note: str
+    owner: str
+    urgent: bool
+    detail: str | None  # None: withheld (only the status is shared)
+    detail_category: DataCategory
+    can_update: bool = False  # the user's organization owns it and may record progress
+    part2: bool = False  # disclosed by a Part 2 program: the 42 CFR 2.32 notice goes with it
+
+
+# --- what the page is made from ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRecord:
+    """A record as loaded, its title and body still sealed."""
+    id: str
+    category: str
+    organization_id: int
+    effective_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class SealedGoal:
+    """A case-plan goal as loaded, its detail still sealed (``has_detail``: there is one)."""
+    id: str
+    organization_id: int
+    domain: GoalDomain
+    summary: str
+    status: str
+    status_note: str
+    urgent: bool
+    has_detail: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PageInputs:
+    """Everything the page is decided from. The caller has already refused a user whose roles
+    see no participant information, and one neither on the care team nor holding a grant."""
+    user: StaffRef  # who the audit events name
+    user_organization_id: int
+    actor: d.Actor
+    meta: RequestMeta
+    policy: RolePolicy
+    participant_id: uuid.UUID
+    public_id: str
+    context: d.ParticipantContext
+    at: datetime
+    on_team: bool  # the user's organization is on the care team today
+    grant: d.BreakGlassGrant | None  # the user's current emergency access, if any
+    organizations: Mapping[int, d.Organization]
+    records: Sequence[SealedRecord]  # newest first
+    goals: Sequence[SealedGoal]  # urgent first, then oldest first
+    # False: decide the sections but show nothing and audit no view (an explanation).
+    reveal: bool = True
+
+
+# --- what the caller does with it ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordToShow:
+    """A permitted record: the caller opens it (and only it)."""
+    record: SealedRecord
+    author: str
+
+    def shown(self, title: str | None, body: str | None) -> ShownRecord:
+        return ShownRecord(self.record.id, title, body, self.author, self.record.effective_date)
+
+    def unopened(self) -> ShownRecord:
+        return self.shown(None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionPlan:
+    category: DataCategory
+    label: str
+    records: list[RecordToShow]  # newest first
+    withheld: bool
+    withheld_reason: str
+    notices: list[str]
+    can_create: bool
+
+    def section(self, records: list[ShownRecord]) -> CategorySection:
+        return CategorySection(self.category, self.label, records, self.withheld,
+                               self.withheld_reason, self.notices, self.can_create)
+
+
+@dataclass(frozen=True, slots=True)
+class GoalToShow:
+    """A goal whose status is permitted; its detail is opened only if ``detail_permitted``."""
+    goal: SealedGoal
+    owner: str
+    detail_category: DataCategory
+    detail_permitted: bool
+    can_update: bool
+    status_part2: bool  # the status decision carries the 42 CFR 2.32 notice
+    detail_part2: bool  # the detail decision does (counts only if the detail is shown)
+
+    def line(self, detail: str | None) -> GoalLine:
+        """``detail``: the opened detail, or None (withheld, or it could not be opened)."""
+        goal = self.goal
+        part2 = self.status_part2 or (detail is not None and self.detail_part2)
+        return GoalLine(goal.id, goal.summary, GoalStatus(goal.status).value, goal.status_note,
+                        self.owner, goal.urgent, detail, self.detail_category, self.can_update,
+                        part2)
+
+
+@dataclass(frozen=True, slots=True)
+class PagePlan:
+    sections: list[SectionPlan]  # in DataCategory order
+    goals: list[GoalToShow]  # empty unless revealing
+    notices: list[str]  # for the whole page (the care-coordination-only notice)
+    events: list[NewAuditEvent]  # to append, in order, before returning (none unless revealing)
+    break_glass_until: datetime | None
+    creatable: list[DataCategory]
+    goal_domains: list[GoalDomain]
+
+    @property
+    def shown_ids(self) -> list[str]:
+        """The records to open, section by section."""
+        return [r.record.id for s in self.sections for r in s.records]
+
+
+# --- deciding -------------------------------------------------------------------------------
+
+
+def view_purposes(policy: RolePolicy, actor: d.Actor, category: DataCategory,
+                  emergency: bool) -> list[Purpose]:
+    """The purposes to ask decide() about: the role's, or emergency treatment only."""
+    if emergency:
+        return [Purpose.ETREAT]
+    return permissions.view_purposes(policy, actor, category)
+
+
+def decide_source(policy: RolePolicy, actor: d.Actor, participant_id: str,
+                  context: d.ParticipantContext, category: DataCategory,
+                  source: d.Organization, purposes: list[Purpose],
+                  at: datetime) -> tuple[d.Decision, Purpose]:
+    """The first permit among the purposes the user's role may use, else the first deny."""
+    first: tuple[d.Decision, Purpose] | None = None
+    for purpose in purposes:
+        decision = d.decide(d.AccessRequest(actor, participant_id, category, Action.VIEW,
+                                            purpose, at, source), context, policy)
+        if decision.permitted:
+            return decision, purpose
+        first = first or (decision, purpose)
+    assert first is not None
+    return first
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """One source organization's decision for one category."""
+    organization: d.Organization
+    decision: d.Decision
+    purpose: Purpose
+
+    @property
+    def slug(self) -> str:
+        return self.organization.slug
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    category: DataCategory
+    purposes: list[Purpose]
+    holders: frozenset[str]  # organizations with something in the category (records, goals)
+    sources: list[_Source]  # every candidate, by slug
+
+    @property
+    def permitted(self) -> list[_Source]:
+        return [s for s in self.sources if s.decision.permitted]
+
+    @property
+    def withheld(self) -> list[d.Decision]:
+        return [s.decision for s in self.sources if not s.decision.permitted]
+
+
+GoalIds = Mapping[tuple[DataCategory, str], list[str]]
+
+
+def _goal_ids(inputs: PageInputs) -> GoalIds:
+    """A goal's status is its owner's `progress`, its detail the owner's information in the
+    goal's own category: showing either is a disclosure by the owner, like a record."""
+    ids: dict[tuple[DataCategory, str], list[str]] = {}
+    for goal in inputs.goals:
+        owner = inputs.organizations[goal.organization_id].slug
+        ids.setdefault((DataCategory.PROGRESS, owner), []).append(goal.id)
+        if goal.has_detail:
+            ids.setdefault((GOAL_DETAIL_CATEGORY[goal.domain], owner), []).append(goal.id)
+    return ids
+
+
+def _records_in(inputs: PageInputs, category: DataCategory) -> list[SealedRecord]:
+    return [r for r in inputs.records if r.category == category.value]
+
+
+def _by_slug(organizations: Mapping[int, d.Organization], slug: str) -> d.Organization:
+    return next(o for o in organizations.values() if o.slug == slug)
+
+
+def _candidates(inputs: PageInputs, holders: frozenset[str]) -> list[str]:
+    """The holders and every current team member: deciding for the team too means "withheld"
+    does not depend on whether anything exists (its existence can itself be a disclosure,
+    e.g. Part 2 records)."""
+    today = inputs.at.date()
+    team = {link.organization_slug for link in inputs.context.care_team if link.current(today)}
+    return sorted((holders | team) & {o.slug for o in inputs.organizations.values()})
+
+
+def _decide_category(inputs: PageInputs, category: DataCategory,
+                     goal_ids: GoalIds) -> _Decided:
+    purposes = view_purposes(inputs.policy, inputs.actor, category, emergency=not inputs.on_team)
+    holders = frozenset(
+        {inputs.organizations[r.organization_id].slug for r in _records_in(inputs, category)}
+        | {slug for (c, slug) in goal_ids if c is category})
+    sources = []
+    for slug in _candidates(inputs, holders):
+        source = _by_slug(inputs.organizations, slug)
+        decision, purpose = decide_source(inputs.policy, inputs.actor, str(inputs.participant_id),
+                                          inputs.context, category, source, purposes, inputs.at)
+        sources.append(_Source(source, decision, purpose))
+    return _Decided(category, purposes, holders, sources)
+
+
+# --- building the page ----------------------------------------------------------------------
+
+
+def _section_notices(decided: _Decided) -> list[str]:
+    """The 42 CFR 2.32 notice, where a Part 2 program's information is disclosed."""
+    return sorted({d.Obligation.NOTICE_PART2.text for s in decided.permitted
+                   if d.Obligation.NOTICE_PART2 in s.decision.obligations
+                   and s.slug in decided.holders})
+
+
+def _page_notices(decided: _Decided) -> set[str]:
+    """The care-coordination-only notice (the LEAD Golden Rule, for justice partners)."""
+    return {d.Obligation.NOTICE_CARE_COORDINATION.text for s in decided.permitted
+            if d.Obligation.NOTICE_CARE_COORDINATION in s.decision.obligations}
+
+
+def _records_to_show(inputs: PageInputs, decided: _Decided) -> list[RecordToShow]:
+    records = _records_in(inputs, decided.category)
+    shown = [RecordToShow(r, s.organization.name) for s in decided.permitted for r in records
+             if inputs.organizations[r.organization_id].slug == s.slug]
+    return sorted(shown, key=lambda x: (x.record.effective_date, x.record.id), reverse=True)
+
+
+def _goals_shown_by(decided: _Decided, goal_ids: GoalIds,
+                    progress: Mapping[str, d.Decision]) -> dict[str, list[str]]:
+    """The goals each permitted source discloses in this category: only with their status."""
+    shown: dict[str, list[str]] = {}
+    for source in decided.permitted:
+        ids = goal_ids.get((decided.category, source.slug), [])
+        status = progress.get(source.slug)
+        if ids and status is not None and status.permitted:
+            shown[source.slug] = ids
+    return shown
+
+
+def _withheld_reason(inputs: PageInputs, decided: _Decided) -> str:
+    """Why (some of) the category is withheld, never naming which agency holds it."""
+    if not decided.withheld:
+        return ""
+    first = min(decided.withheld, key=lambda x: x.reasons[0].value)
+    actor = inputs.actor
+    request = d.AccessRequest(actor, str(inputs.participant_id), decided.category, Action.VIEW,
+                              decided.purposes[0], inputs.at, actor.organization)
+    return reason_text(first.reasons[0], request, Names(
+        participant=inputs.public_id, source="another agency",
+        recipient=actor.organization.name))
+
+
+def category_event(user: StaffRef, meta: RequestMeta, participant_id: uuid.UUID,
+                   policy_version: str, category: DataCategory, purpose: Purpose,
+                   shown: list[str], withheld: list[d.Decision],
+                   all_decisions: list[d.Decision], disclosed_by: set[str],
+                   grant: d.BreakGlassGrant | None, *, view: str | None = None
+                   ) -> NewAuditEvent:
+    """One event per category: what was shown (records and goals, by id) or withheld, and
+    from whom; disclosures to this organization by others feed the accounting of
+    disclosures."""
+    permitted = [x for x in all_decisions if x.permitted]
+    lead = permitted[0] if permitted else (withheld[0] if withheld else None)
+    reasons = sorted({r.value for x in all_decisions for r in x.reasons})
+    # Nothing shown and something withheld: audited as withheld, not as a view (and not as a
+    # refused attempt: the user asked for the page, which they may open).
+    action = AuditAction.RECORD_WITHHOLD if withheld and not shown else AuditAction.RECORD_VIEW
+    return staff_event(
+        action, user, meta, participant_id=participant_id,
+        category=category.value, record_ids=tuple(shown),
+        purpose=purpose.value,
+        decision="permit" if shown or (permitted and not withheld) else "deny",
+        reasons=tuple(reasons),
+        consent_ids=tuple(sorted({x.consent_id for x in permitted if x.consent_id})),
+        policy_version=policy_version,
+        detail={"disclosers": sorted(disclosed_by - {user.organization.slug}),
+                "policy_rule": lead.policy_rule if lead else None,
+                **({"break_glass_grant": grant.id} if grant else {}),
+                **({"view": view} if view else {})})
+
+
+@dataclass(frozen=True, slots=True)
+class _Category:
+    section: SectionPlan
+    event: NewAuditEvent
+    page_notices: set[str]
+
+
+def _category(inputs: PageInputs, decided: _Decided, goal_ids: GoalIds,
+              progress: Mapping[str, d.Decision]) -> _Category:
+    """One category's section and its audit event."""
+    category = decided.category
+    records = _records_to_show(inputs, decided)
+    goals = _goals_shown_by(decided, goal_ids, progress)
+    shown_ids = [r.record.id for r in records] + [i for ids in goals.values() for i in ids]
+    disclosed_by = {inputs.organizations[r.record.organization_id].slug
+                    for r in records} | set(goals)
+    purpose = next((s.purpose for s in decided.permitted), decided.purposes[0])
+    section = SectionPlan(
+        category=category, label=category.info.label, records=records,
+        withheld=bool(decided.withheld), withheld_reason=_withheld_reason(inputs, decided),
+        notices=_section_notices(decided),
+        can_create=inputs.on_team and permissions.may_create(inputs.policy, inputs.actor,
+                                                             category))
+    event = category_event(
+        inputs.user, inputs.meta, inputs.participant_id, inputs.policy.version, category,
+        purpose, shown_ids, decided.withheld, [s.decision for s in decided.sources],
+        disclosed_by, inputs.grant)
+    return _Category(section, event, _page_notices(decided))
+
+
+def _goal_to_show(goal: SealedGoal, owner: d.Organization,
+                  decisions: Mapping[tuple[DataCategory, str], d.Decision],
+                  updater_org: int | None) -> GoalToShow | None:
+    status = decisions.get((DataCategory.PROGRESS, owner.slug))
+    if status is None or not status.permitted:
+        return None
+    detail_category = GOAL_DETAIL_CATEGORY[goal.domain]
+    detail = decisions.get((detail_category, owner.slug))
+    return GoalToShow(
+        goal, owner.name, detail_category,
+        detail_permitted=detail is not None and detail.permitted,
+        can_update=goal.organization_id == updater_org,
+        status_part2=d.Obligation.NOTICE_PART2 in status.obligations,
+        detail_part2=detail is not None and d.Obligation.NOTICE_PART2 in detail.obligations)
+
+
+def _goals(inputs: PageInputs, decisions: Mapping[tuple[DataCategory, str], d.Decision],
+           may_update: bool) -> list[GoalToShow]:
+    """Goal statuses are `progress`; their details belong to the goal's own category. Only
+    the owning organization updates a goal (if the user may record progress)."""
+    updater = inputs.user_organization_id if may_update else None
+    lines = (_goal_to_show(g, inputs.organizations[g.organization_id], decisions, updater)
+             for g in inputs.goals)
+    return [line for line in lines if line is not None]
+
+
+def _decision_order() -> list[DataCategory]:
+    """`progress` first: a goal's detail is shown only with its status."""
+    return sorted(DataCategory, key=lambda c: c is not DataCategory.PROGRESS)
+
+
+def _all_decisions(decided: Iterable[_Decided]) -> dict[tuple[DataCategory, str], d.Decision]:
+    return {(x.category, s.slug): s.decision for x in decided for s in x.sources}
+
+
+def plan_page(inputs: PageInputs) -> PagePlan:
+    """Every category decided per source organization, and from that the page: sections,
+    goals, notices, and one audit event per category (in deciding order, `progress` first)."""
+    goal_ids = _goal_ids(inputs)
+    decided = [_decide_category(inputs, c, goal_ids) for c in _decision_order()]
+    progress = {s.slug: s.decision for x in decided if x.category is DataCategory.PROGRESS
+                for s in x.sources}
+    built = [_category(inputs, x, goal_ids, progress) for x in decided]
+    sections = sorted((b.section for b in built),
+                      key=lambda section: list(DataCategory).index(section.category))
+    decisions = _all_decisions(decided)
+    policy, actor = inputs.policy, inputs.actor
+    may_update_goals = inputs.on_team and permissions.may_create(policy, actor,
+                                                                 DataCategory.PROGRESS)
+    grant = inputs.grant
+    return PagePlan(
+        sections=sections,
+        goals=_goals(inputs, decisions, may_update_goals) if inputs.reveal else [],
+        notices=sorted({notice for b in built for notice in b.page_notices}),
+        events=[b.event for b in built] if inputs.reveal else [],
+        break_glass_until=grant.expires_at if grant and not inputs.on_team else None,
+        creatable=[s.category for s in sections if s.can_create],
+        goal_domains=[g for g in GoalDomain if may_update_goals
+                      and permissions.may_create(policy, actor, GOAL_DETAIL_CATEGORY[g])])
