@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
 from portal.db import repositories as repo
+from portal.db.audit_chain import DEFAULT_CHAIN, AuditWriteError
 from portal.devtools.seed import seed_demo
 from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
@@ -114,3 +116,16 @@ def assert_staff_event(event: m.AuditEvent, action: str, user: m.StaffUser, *,
         assert event.decision == decision
     if reasons is not None:
         assert event.reasons == reasons
+
+
+def fail_audit_on(monkeypatch: pytest.MonkeyPatch, services: Services, action: str) -> None:
+    """The audit log refuses any batch holding an event of ``action`` (a full disk, say):
+    the use case must fail and its transaction roll back, so that nothing it changed stays."""
+    real = services.audit.append_many
+
+    def append_many(session: Session, events: Any, chain: str = DEFAULT_CHAIN) -> Any:
+        if any(e.action == action for e in events):
+            raise AuditWriteError(f"could not write the audit event ({action}, injected)")
+        return real(session, events, chain)
+
+    monkeypatch.setattr(services.audit, "append_many", append_many)
