@@ -268,6 +268,19 @@ def test_deciding_is_not_found_for_others_and_for_unknown_referrals(
         assert referral.status == "pending"
 
 
+def test_a_new_public_id_never_reuses_one_in_use(demo: sessionmaker[Session],
+                                                 services: Services,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with demo.begin() as session:
+        person(session, "LP-1012").public_id = "LP-22222222"
+        referral = _refer(session, services)
+        drawn = iter("2" * 8 + "3" * 8)
+        monkeypatch.setattr(rs.secrets, "choice", lambda alphabet: next(drawn))
+        participant = rs.decide_referral(session, services, staff(session, MARIA), referral.id,
+                                         accept=True, reason="", meta=META)
+        assert participant is not None and participant.public_id == "LP-33333333"
+
+
 def test_an_enrolment_whose_audit_fails_leaves_nothing_behind(
         demo: sessionmaker[Session], services: Services,
         monkeypatch: pytest.MonkeyPatch) -> None:

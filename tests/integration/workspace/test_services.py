@@ -500,6 +500,37 @@ def test_goals_show_their_status_to_partners_and_their_detail_where_permitted(
     assert page.goal_statuses[0].value == "not_started"
 
 
+def test_what_cannot_be_decrypted_is_shown_as_unavailable_on_the_page(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        maria, marcus = staff(session, MARIA), person(session, "LP-1001")
+        harbor = org(session, "harbor-lead")
+        record = session.scalars(select(m.Record).where(
+            m.Record.participant_id == marcus.id, m.Record.category == "contact")).one()
+        record.body_enc = b"\x00" * len(record.body_enc)
+        broken = ws.add_goal(session, services, maria, "LP-1001", "food", "Broken detail",
+                             "sealed", False, META)
+        assert broken.detail_enc is not None
+        broken.detail_enc = b"\x00" * len(broken.detail_enc)
+        # A goal stored without any detail at all.
+        bare = m.Goal(participant_id=marcus.id, organization_id=harbor.id, domain="income",
+                      summary="No detail", status="on_hold", key_version=1, detail_enc=None)
+        session.add(bare)
+        session.flush()
+        mark = head(session)
+        page = ws.participant_page(session, services, maria, "LP-1001", META)
+        by_category = _page_events(session, mark)
+    contact = next(s for s in page.sections if s.category is DataCategory.CONTACT)
+    assert [(r.id, r.title, r.body) for r in contact.records] == [(str(record.id), None, None)]
+    goals = {g.summary: g for g in page.goals}
+    assert goals["Broken detail"].detail is None
+    assert goals["No detail"].detail == "" and goals["No detail"].status == "on_hold"
+    # The bare goal's status was shown (progress); it has no benefits detail to disclose.
+    assert str(bare.id) in by_category["progress"].record_ids
+    assert str(bare.id) not in by_category["benefits"].record_ids
+    assert str(broken.id) in by_category["benefits"].record_ids
+
+
 def test_a_name_that_cannot_be_decrypted_is_audited_on_the_page(
         demo: sessionmaker[Session], services: Services) -> None:
     with demo.begin() as session:
