@@ -80,6 +80,16 @@ class Demo:
             assert user is not None, email
             yield session, user
 
+    def detached(self, email: str) -> m.StaffUser:
+        """The staff user, loaded and then detached: for use cases that open their own
+        sessions (no transaction is held meanwhile: SQLite's are BEGIN IMMEDIATE)."""
+        with self.factory() as session:
+            user = repo.staff_by_email(session, email)
+            assert user is not None, email
+            _ = user.organization.slug, user.role_names
+            session.expunge_all()
+        return user
+
     def user_id(self, email: str) -> int:
         with self.factory() as session:
             user = repo.staff_by_email(session, email)
