@@ -5,6 +5,7 @@ check of the ID token."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -95,6 +96,10 @@ class Provider:
         self.requests: list[str] = []
         self.fail: int | None = None
         self.body: Any = None
+        self.userinfo_endpoint: str | None = None
+        self.token: tuple[int, dict[str, Any]] = (400, {"error": "invalid_grant"})
+        self.userinfo: dict[str, Any] = {}
+        self.forms: list[dict[str, list[str]]] = []
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request.url.path)
@@ -103,10 +108,19 @@ class Provider:
         if self.body is not None:
             return httpx2.Response(200, content=self.body)
         if request.url.path.endswith("/.well-known/openid-configuration"):
-            return httpx2.Response(200, json={
-                "issuer": self.issuer, "jwks_uri": "https://idp.example/jwks",
-                "authorization_endpoint": "https://idp.example/auth",
-                "token_endpoint": "https://idp.example/token"})
+            document = {"issuer": self.issuer, "jwks_uri": "https://idp.example/jwks",
+                        "authorization_endpoint": "https://idp.example/auth",
+                        "token_endpoint": "https://idp.example/token"}
+            if self.userinfo_endpoint:
+                document["userinfo_endpoint"] = self.userinfo_endpoint
+            return httpx2.Response(200, json=document)
+        if request.url.path == "/token":
+            self.forms.append(parse_qs(request.content.decode()))
+            status, body = self.token
+            return httpx2.Response(status, json=body)
+        if request.url.path == "/userinfo":
+            assert request.headers["authorization"] == "Bearer at-1"
+            return httpx2.Response(200, json=self.userinfo)
         return httpx2.Response(200, json=KeySet(self.keys).as_dict())
 
 
@@ -259,3 +273,66 @@ def test_rejected_id_tokens(rp: RelyingParty, token: Any, message: str) -> None:
         rp.validate_id_token(token(), "nn")
     assert refused.value.code == "invalid_id_token"
     assert str(refused.value).startswith("invalid_id_token: ")
+
+
+# --- the code exchange -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exchange(provider: Provider, monkeypatch: pytest.MonkeyPatch) -> Provider:
+    """The portal's own OAuth client, talking to the mock provider."""
+    real = oidc.OAuth2Client
+    monkeypatch.setattr(oidc, "OAuth2Client", lambda *args, **kwargs: real(
+        *args, transport=httpx2.MockTransport(provider.handle), **kwargs))
+    provider.token = (200, {"access_token": "at-1", "token_type": "Bearer", "expires_in": 300,
+                            "id_token": _id_token(email="m@harbor.example")})
+    return provider
+
+
+CALLBACK = {"code": "the-code", "state": "st"}
+
+
+def test_the_code_is_exchanged_and_the_identity_merged(rp: RelyingParty,
+                                                       exchange: Provider) -> None:
+    exchange.userinfo_endpoint = "https://idp.example/userinfo"
+    exchange.userinfo = {"sub": "maria", "groups": "lead-case-managers",
+                         "organization": "harbor-lead", "name": "Maria Lopez",
+                         "email": "ignored@example"}  # the ID token's claims win
+    identity = rp.complete(PENDING, CALLBACK)
+    assert identity == oidc.Identity(
+        issuer=ISSUER, subject="maria", email="m@harbor.example", name="Maria Lopez",
+        groups=("lead-case-managers",), organization="harbor-lead",
+        id_token=exchange.token[1]["id_token"])
+    (form,) = exchange.forms
+    assert form["code"] == ["the-code"] and form["code_verifier"] == ["v" * 64]
+    assert form["grant_type"] == ["authorization_code"]
+
+
+def test_a_fixed_organization_and_no_userinfo(rp: RelyingParty, exchange: Provider) -> None:
+    fixed = RelyingParty(ProviderConfig(id="cedar", name="C", issuer=ISSUER, client_id=CLIENT,
+                                        client_secret="s", organization="cedar-recovery",
+                                        organization_claim=None),
+                         rp.redirect_uri, http=rp.http, clock=rp.clock)
+    identity = fixed.complete(PENDING, CALLBACK)
+    assert (identity.organization, identity.groups, identity.name) == (
+        "cedar-recovery", (), "m@harbor.example")
+    unlinked = RelyingParty(replace(fixed.provider, organization=None),
+                            rp.redirect_uri, http=rp.http, clock=rp.clock)
+    assert unlinked.complete(PENDING, CALLBACK).organization is None
+
+
+@pytest.mark.parametrize(("token", "userinfo", "code"), [
+    ((400, {"error": "invalid_grant"}), None, "token_request_failed"),
+    ((200, {"access_token": "at-1", "token_type": "Bearer"}), None, "missing_id_token"),
+    (None, {"sub": "someone-else"}, "userinfo_sub_mismatch"),
+])
+def test_a_failed_exchange(rp: RelyingParty, exchange: Provider, token: Any, userinfo: Any,
+                           code: str) -> None:
+    if token is not None:
+        exchange.token = token
+    if userinfo is not None:
+        exchange.userinfo_endpoint = "https://idp.example/userinfo"
+        exchange.userinfo = userinfo
+    with pytest.raises(LoginError) as refused:
+        rp.complete(PENDING, CALLBACK)
+    assert refused.value.code == code

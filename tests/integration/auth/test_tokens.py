@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,6 +123,11 @@ def test_a_rotated_key_is_fetched_once_on_an_unknown_kid(keys: Keys) -> None:
 ])
 def test_rejected_tokens(keys: Keys, make: Any, code: str) -> None:
     assert _code(make(), keys) == code
+
+
+def test_a_payload_that_is_not_an_object(keys: Keys) -> None:
+    token = jws.serialize_compact({"alg": "ES256", "kid": "k1"}, b"[1, 2]", KEY)
+    assert _code(token, keys) == "malformed_token"
 
 
 def test_the_messages_never_name_the_account() -> None:

@@ -248,3 +248,30 @@ def test_checkpoints_export_as_json_lines_after_the_export_is_audited(
 
 def test_the_database_key_of_an_unbound_factory_is_empty() -> None:
     assert integrity._database_key(sessionmaker()) == ""
+
+
+def test_a_failure_that_cannot_be_recorded_is_only_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class Down:
+        def begin(self) -> None:
+            raise RuntimeError("database down")
+
+    integrity._store_failure(Down(), uuid.uuid4(), "x")  # type: ignore[arg-type]
+    assert "could not record the failure" in caplog.text
+
+
+def test_thread_jobs_run_the_task_in_a_daemon_thread() -> None:
+    import threading
+
+    from portal.compliance.jobs import THREADS
+
+    ran = threading.Event()
+    names: list[tuple[str, bool]] = []
+
+    def task() -> None:
+        names.append((threading.current_thread().name, threading.current_thread().daemon))
+        ran.set()
+
+    THREADS.start("audit-verify-test", task)
+    assert ran.wait(5)
+    assert names == [("audit-verify-test", True)]

@@ -77,7 +77,7 @@ def test_within_includes_exactly_one_window_on_sqlite(sqlite: Session) -> None:
     assert _run(sqlite, sql.within(sqlite, start, end, timedelta(hours=1))) == 1
 
 
-def test_postgres_time_expressions_are_the_same_sql_every_time() -> None:
+def test_time_expressions_compiled_for_pg_are_the_same_sql_every_time() -> None:
     column = sql.EVENTS.c.occurred_at
     assert _pg(sql.utc(PG, column)) == "timezone('UTC', audit_event.occurred_at)"
     assert _pg(sql.utc(PG, column, 30)) == (
