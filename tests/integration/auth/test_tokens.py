@@ -48,8 +48,8 @@ def _issuers(keys: Keys) -> list[TrustedIssuer]:
 
 def _token(key: Any = KEY, alg: str = "ES256", header: dict[str, Any] | None = None,
            **changes: Any) -> str:
-    claims: dict[str, Any] = {"iss": ISSUER, "sub": "maria", "aud": "account", "azp": CLIENT,
-                              "iat": NOW, "exp": NOW + 300}
+    claims: dict[str, Any] = {"iss": ISSUER, "sub": "maria", "aud": ["account", CLIENT],
+                              "azp": CLIENT, "iat": NOW, "exp": NOW + 300}
     for name, value in changes.items():
         if value is None:
             claims.pop(name, None)
@@ -117,6 +117,8 @@ def test_a_rotated_key_is_fetched_once_on_an_unknown_kid(keys: Keys) -> None:
     (lambda: _token(sub=None), "invalid_token:MissingClaimError"),
     (lambda: _token(exp=None), "invalid_token:MissingClaimError"),
     (lambda: _token(aud="account", azp="someone-else"), "wrong_audience"),
+    (lambda: _token(aud="other-api"), "wrong_audience"),  # azp alone is not enough
+    (lambda: _token(exp=NOW + 25 * 3600), "too_long_lived"),
     (lambda: _token(nonce="n-1"), "not_an_access_token"),
     (lambda: _token(typ="ID"), "not_an_access_token"),
     (lambda: _token(header={"typ": "id_token+jwt"}), "not_an_access_token"),
