@@ -65,8 +65,8 @@ class StaffIdentity:
 
 def record_failure(session: Session, audit: AuditLog, meta: RequestMeta, code: str,
                    **detail: object) -> None:
-    audit.append(session, request_event(AuditAction.AUTH_LOGIN_FAILURE, meta, decision="deny",
-                                 reasons=(code,), detail=detail))
+    audit.append(session, request_event(
+        AuditAction.AUTH_LOGIN_FAILURE, meta, decision="deny", reasons=(code,), detail=detail))
 
 
 def sign_in_staff(session: Session, audit: AuditLog, identity: StaffIdentity,
@@ -105,16 +105,16 @@ def sign_in_staff(session: Session, audit: AuditLog, identity: StaffIdentity,
     after = sorted(r.value for r in roles)
     if before != after:
         user.roles = [m.StaffRole(role=r) for r in after]
-        audit.append(session, request_event(AuditAction.STAFF_ROLE_CHANGE, meta,
-                                     actor_user_id=user.id,
-                                     actor_organization=org.slug, actor_roles=tuple(after),
-                                     detail={"before": before, "after": after,
-                                             "source": f"identity provider {provider_id}"}))
+        audit.append(session, request_event(
+            AuditAction.STAFF_ROLE_CHANGE, meta, actor_user_id=user.id,
+            actor_organization=org.slug, actor_roles=tuple(after),
+            detail={"before": before, "after": after,
+                    "source": f"identity provider {provider_id}"}))
     user.last_login_at = utcnow()
-    audit.append(session, request_event(AuditAction.AUTH_LOGIN_SUCCESS, meta, actor=user.email,
-                                 actor_user_id=user.id, actor_organization=org.slug,
-                                 actor_roles=tuple(after), decision="permit",
-                                 detail={"provider": provider_id}))
+    audit.append(session, request_event(
+        AuditAction.AUTH_LOGIN_SUCCESS, meta, actor=user.email, actor_user_id=user.id,
+        actor_organization=org.slug, actor_roles=tuple(after), decision="permit",
+        detail={"provider": provider_id}))
     return user
 
 
@@ -166,18 +166,17 @@ def _fail(session: Session, audit: AuditLog, credential: m.ParticipantCredential
           meta: RequestMeta, code: str, message: str) -> SignInRefused:
     """Count a failure (locking after MAX_FAILURES, with growing lock times)."""
     participant_id = credential.participant_id if credential else None
-    audit.append(session, request_event(AuditAction.AUTH_LOGIN_FAILURE, meta, decision="deny",
-                                 reasons=(code,), participant_id=participant_id,
-                                 detail={"kind": "participant"}))
+    audit.append(session, request_event(
+        AuditAction.AUTH_LOGIN_FAILURE, meta, decision="deny", reasons=(code,),
+        participant_id=participant_id, detail={"kind": "participant"}))
     if credential is not None:
         credential.failed_attempts += 1
         if credential.failed_attempts >= MAX_FAILURES:
             lock = LOCK_MINUTES * 2 ** min(credential.failed_attempts - MAX_FAILURES, 6)
             credential.locked_until = utcnow() + timedelta(minutes=lock)
-            audit.append(session, request_event(AuditAction.AUTH_LOCKOUT, meta, decision="deny",
-                                         participant_id=participant_id,
-                                         detail={"minutes": lock,
-                                                 "failures": credential.failed_attempts}))
+            audit.append(session, request_event(
+                AuditAction.AUTH_LOCKOUT, meta, decision="deny", participant_id=participant_id,
+                detail={"minutes": lock, "failures": credential.failed_attempts}))
     return SignInRefused(code, message)
 
 
@@ -247,8 +246,8 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
     credential.locked_until = None
     credential.updated_at = now
     assert participant is not None
-    audit.append(session, participant_event(AuditAction.AUTH_ENROLMENT_CODE_USE, participant, meta,
-                                 decision="permit"))
+    audit.append(session, participant_event(
+        AuditAction.AUTH_ENROLMENT_CODE_USE, participant, meta, decision="permit"))
     return participant
 
 
@@ -279,9 +278,9 @@ def authenticate_participant(session: Session, audit: AuditLog, vault: Vault, us
     credential.locked_until = None
     participant = session.get(m.Participant, credential.participant_id)
     assert participant is not None
-    audit.append(session, participant_event(AuditAction.AUTH_LOGIN_SUCCESS, participant, meta,
-                                 decision="permit", detail={"kind": "participant",
-                                                            "totp": bool(totp_secret)}))
+    audit.append(session, participant_event(
+        AuditAction.AUTH_LOGIN_SUCCESS, participant, meta, decision="permit",
+        detail={"kind": "participant", "totp": bool(totp_secret)}))
     return participant
 
 

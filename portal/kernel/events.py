@@ -13,8 +13,9 @@ from portal.kernel.request import RequestMeta
 
 
 def request_event(action: AuditAction, meta: RequestMeta, **fields: Any) -> NewAuditEvent:
-    """An event whose actor is whoever made the request (before sign-in, the CLI); `fields`
-    may name another actor (the user a sign-in has just found)."""
+    """An event with the request's metadata, whose actor is whoever made the request (before
+    sign-in, the CLI) unless `fields` names another (the builders below, or the user a sign-in
+    has just found)."""
     return NewAuditEvent(**{"action": action, "actor": meta.actor, "session_id": meta.session_id,
                             "client_address": meta.client_address,
                             "request_id": meta.request_id, **fields})
@@ -45,20 +46,16 @@ class StaffRef(Protocol):
 def staff_event(action: AuditAction, user: StaffRef, meta: RequestMeta,
                 **fields: Any) -> NewAuditEvent:
     """An audit event whose actor is a staff user, from their request."""
-    return NewAuditEvent(
-        action=action, actor=user.email, actor_user_id=user.id,
-        actor_organization=user.organization.slug, actor_roles=tuple(user.role_names),
-        session_id=meta.session_id, client_address=meta.client_address,
-        request_id=meta.request_id, **fields)
+    return request_event(action, meta, actor=user.email, actor_user_id=user.id,
+                         actor_organization=user.organization.slug,
+                         actor_roles=tuple(user.role_names), **fields)
 
 
 def participant_event(action: AuditAction, participant: m.Participant, meta: RequestMeta,
                       **fields: Any) -> NewAuditEvent:
     """An event whose actor is a signed-in participant, about themselves."""
-    return NewAuditEvent(action=action, actor=participant.public_id,
-                         participant_id=participant.id, session_id=meta.session_id,
-                         client_address=meta.client_address, request_id=meta.request_id,
-                         **fields)
+    return request_event(action, meta, actor=participant.public_id,
+                         participant_id=participant.id, **fields)
 
 
 def refusal_event(action: AuditAction, user: StaffRef, meta: RequestMeta,

@@ -169,8 +169,8 @@ def my_sharing(session: Session, services: Services, participant: m.Participant,
     words = CATEGORY_WORDS[lang if lang in CATEGORY_WORDS else "en"]
     not_shared = [words[c] for c in DataCategory if c not in covered]
     directives = {str(r.id): repo.directive(r) for r in rows}
-    services.audit.append(session, participant_event(AuditAction.CONSENT_VIEW, participant, meta,
-                                          consent_ids=tuple(str(r.id) for r in rows)))
+    services.audit.append(session, participant_event(
+        AuditAction.CONSENT_VIEW, participant, meta, consent_ids=tuple(str(r.id) for r in rows)))
     return MySharing(active, drafts, history, not_shared,
                      _today_sentences(session, shared, directives, lang), shared)
 
@@ -211,9 +211,9 @@ def revoke_mine(session: Session, services: Services, participant: m.Participant
     row.revoked_at = now
     row.revoked_by = "participant"
     row.revocation_method = "self-service portal"
-    services.audit.append(session, participant_event(AuditAction.CONSENT_REVOKE, participant, meta,
-                                          consent_ids=(str(row.id),),
-                                          detail={"by": "participant"}))
+    services.audit.append(session, participant_event(
+        AuditAction.CONSENT_REVOKE, participant, meta, consent_ids=(str(row.id),),
+        detail={"by": "participant"}))
 
 
 def ask_for_change(session: Session, services: Services, participant: m.Participant,
@@ -234,9 +234,9 @@ def ask_for_change(session: Session, services: Services, participant: m.Particip
     services.vault.ready(session).seal(request, {"note": text})
     session.add(request)
     session.flush()
-    services.audit.append(session, participant_event(AuditAction.CONSENT_CREATE, participant, meta,
-                                          consent_ids=(str(row.id),),
-                                          detail={"requested": wish}))
+    services.audit.append(session, participant_event(
+        AuditAction.CONSENT_CREATE, participant, meta, consent_ids=(str(row.id),),
+        detail={"requested": wish}))
     return row
 
 
