@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 # pycasbin ships no type information; pyproject may also silence this, hence unused-ignore.
@@ -36,9 +36,11 @@ MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"
 ROLE_MAPPING_FILE = "role_mapping.csv"
 ACCOUNTING_FILE = "accounting.csv"
+NAMED_RECIPIENTS_FILE = "named_recipients.csv"
 # Every file that shapes a decision or what a participant is told of it; all of them go into
 # the version hash.
-POLICY_FILES = (MODEL_FILE, POLICY_FILE, ROLE_MAPPING_FILE, ACCOUNTING_FILE)
+POLICY_FILES = (MODEL_FILE, POLICY_FILE, ROLE_MAPPING_FILE, ACCOUNTING_FILE,
+                NAMED_RECIPIENTS_FILE)
 
 # Every resource the role policy speaks about: the data categories (decide()) and the
 # resources of the other permissions (portal.domain.permissions).
@@ -127,6 +129,8 @@ class CasbinRolePolicy:
         load_role_mapping(policies_dir / ROLE_MAPPING_FILE)
         # Which refused attempts participants are told about (their accounting of disclosures).
         self.refusals_shown = load_refusals_shown(policies_dir / ACCOUNTING_FILE)
+        # Whose name they are told when that person looked (the rest: organization and role).
+        self.named_recipients = load_named_recipients(policies_dir / NAMED_RECIPIENTS_FILE)
         if policy_version(policies_dir) != version:
             # The files changed while loading: the version would not describe what was loaded.
             raise PolicyFileError(f"policy files in {policies_dir} changed while loading")
@@ -258,27 +262,48 @@ def load_role_mapping(path: Path) -> dict[str, Role]:
     return mapping
 
 
-def load_refusals_shown(path: Path) -> frozenset[tuple[str, str]]:
-    """Read ``action,reason`` rows (with that header; ``#`` starts a comment line): the
-    refused attempts, by audited action and reason, that a participant is told about."""
-    rows: set[tuple[str, str]] = set()
+def _csv_rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+    """The data rows of a small policy CSV (``#`` starts a comment line), checked to have
+    ``header`` first and that many cells in every row: ``(line number, cells)``."""
     with path.open(newline="", encoding="utf-8") as handle:
         lines = [(n, line) for n, line in enumerate(handle, start=1)
                  if line.strip() and not line.lstrip().startswith("#")]
-    if not lines or [c.strip() for c in lines[0][1].split(",")] != ["action", "reason"]:
-        raise PolicyFileError(f"{path.name}: the first row must be 'action,reason'")
+    spelled = ",".join(header)
+    if not lines or tuple(c.strip() for c in lines[0][1].split(",")) != header:
+        raise PolicyFileError(f"{path.name}: the first row must be '{spelled}'")
     for line_number, line in lines[1:]:
         cells = [cell.strip() for cell in next(csv.reader([line]))]
-        if len(cells) != 2:
-            raise PolicyFileError(f"{path.name}:{line_number}: expected 'action,reason'")
+        if len(cells) != len(header):
+            raise PolicyFileError(f"{path.name}:{line_number}: expected '{spelled}'")
+        yield line_number, cells
+
+
+def _unique_rows(path: Path, header: tuple[str, ...],
+                 read: Callable[[list[str]], tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    rows: set[tuple[str, str]] = set()
+    for line_number, cells in _csv_rows(path, header):
         try:
-            row = (parse(AuditAction, cells[0]).value, parse(Reason, cells[1]).value)
+            row = read(cells)
         except UnknownValue as exc:
             raise PolicyFileError(f"{path.name}:{line_number}: {exc}") from exc
         if row in rows:
             raise PolicyFileError(f"{path.name}:{line_number}: listed twice")
         rows.add(row)
     return frozenset(rows)
+
+
+def load_refusals_shown(path: Path) -> frozenset[tuple[str, str]]:
+    """Read ``action,reason`` rows: the refused attempts, by audited action and reason, that a
+    participant is told about."""
+    return _unique_rows(path, ("action", "reason"), lambda cells: (
+        parse(AuditAction, cells[0]).value, parse(Reason, cells[1]).value))
+
+
+def load_named_recipients(path: Path) -> frozenset[tuple[str, str]]:
+    """Read ``sector,role`` rows: the staff a participant is told the name of when they look
+    at the participant's information (everyone else is named by organization and role)."""
+    return _unique_rows(path, ("sector", "role"), lambda cells: (
+        parse(Sector, cells[0]).value, parse(Role, cells[1]).value))
 
 
 def map_groups(mapping: dict[str, Role], groups: Iterable[str]) -> frozenset[Role]:

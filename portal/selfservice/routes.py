@@ -119,5 +119,6 @@ class MeController(Controller):
         with db_of(state).begin() as db:
             looks = ss.who_looked(db, services_of(state), participant, request_meta(request, who))
         return with_language(request, Template("selfservice/who_looked.html", context=me_context(
-            request, looks=looks, words=CATEGORY_WORDS[lang], roles=ROLE_WORDS[lang],
+            request, accounting=ss.group_looks(looks), words=CATEGORY_WORDS[lang],
+            roles=ROLE_WORDS[lang],
             local_time=_local_time(services_of(state).settings.zone, lang))))

@@ -248,6 +248,72 @@ class Look:
     category: DataCategory | None
     # consent | break_glass | unrecorded | refused_break_glass | refused_not_on_team
     basis: str
+    actor: str = ""  # who looked (their sign-in address): to group their visits, never shown
+    person: str | None = None  # their name, where policies/named_recipients.csv names them
+
+
+EMERGENCY_BASES = frozenset({"break_glass", "refused_break_glass"})
+# Looks by the same person, on the same basis, this close together are one visit.
+VISIT_GAP = timedelta(minutes=30)
+
+
+@dataclass(slots=True)
+class Visit:
+    """One sitting: a person's looks (or refused attempts) on one basis, each within
+    ``VISIT_GAP`` of the one before."""
+
+    organization: str
+    person: str | None
+    roles: list[str]
+    basis: str
+    started: datetime
+    ended: datetime
+    categories: list[DataCategory] = field(default_factory=list)
+    whole: bool = False  # their information in general (their page), not one kind
+    views: int = 1
+
+    @property
+    def emergency(self) -> bool:
+        return self.basis in EMERGENCY_BASES
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    """What "Who has looked" shows: emergency access first, then each agency's visits."""
+
+    emergency: list[Visit]
+    agencies: list[tuple[str, list[Visit]]]  # most recent first, and so within each agency
+
+    @property
+    def empty(self) -> bool:
+        return not self.emergency and not self.agencies
+
+
+def group_looks(looks: list[Look]) -> Accounting:
+    """Fold single looks into visits, newest first: emergency access (used or refused)
+    apart, everything else by agency."""
+    visits: list[Visit] = []
+    current: dict[tuple[str, str, str], Visit] = {}
+    for look in sorted(looks, key=lambda look: look.when):
+        key = (look.actor, look.organization, look.basis)
+        visit = current.get(key)
+        if visit is None or look.when - visit.ended > VISIT_GAP:
+            visit = Visit(look.organization, look.person, look.roles, look.basis, look.when,
+                          look.when, views=0)
+            visits.append(visit)
+            current[key] = visit
+        visit.ended = look.when
+        visit.views += 1
+        if look.category is None:
+            visit.whole = True
+        elif look.category not in visit.categories:
+            visit.categories.append(look.category)
+    newest = sorted(visits, key=lambda visit: visit.ended, reverse=True)
+    agencies: dict[str, list[Visit]] = {}
+    for visit in newest:
+        if not visit.emergency:
+            agencies.setdefault(visit.organization, []).append(visit)
+    return Accounting([visit for visit in newest if visit.emergency], list(agencies.items()))
 
 
 def who_looked(session: Session, services: Services, participant: m.Participant,
@@ -255,25 +321,42 @@ def who_looked(session: Session, services: Services, participant: m.Participant,
     """The accounting of disclosures (HIPAA 164.528, 42 CFR 2.24), plus the refused attempts
     the policy says participants are told about, newest first."""
     since = utcnow() - timedelta(days=365 * ACCOUNTING_YEARS - 2)
-    orgs = {o.slug: o.name for o in session.scalars(select(m.Organization))}
-    looks = [Look(d.occurred_at, orgs.get(d.recipient_organization or "",
-                                          d.recipient_organization or ""),
-                  list(d.recipient_roles), DataCategory(d.category) if d.category else None,
-                  d.basis)
-             for d in audit_service.disclosures(session, participant.id, since=since)]
+    orgs = {o.slug: o for o in session.scalars(select(m.Organization))}
+    disclosures = audit_service.disclosures(session, participant.id, since=since)
     # Refused attempts, where the policy says participants are told (policies/accounting.csv).
     shown = services.policy.refusals_shown
-    refused = session.scalars(select(m.AuditEvent).where(
-        m.AuditEvent.participant_id == participant.id, m.AuditEvent.decision == "deny",
-        m.AuditEvent.action.in_(sorted({action for action, _ in shown})),
-        m.AuditEvent.occurred_at >= since))
-    for e in refused:
-        reason = next((r for r in e.reasons if (e.action, r) in shown), None)
-        if reason is not None:
-            looks.append(Look(e.occurred_at, orgs.get(e.actor_organization or "", ""),
-                              list(e.actor_roles), None,
-                              "refused_break_glass" if e.action.startswith("break_glass:")
-                              else "refused_not_on_team"))
+    refused = [e for e in session.scalars(select(m.AuditEvent).where(
+                   m.AuditEvent.participant_id == participant.id,
+                   m.AuditEvent.decision == "deny",
+                   m.AuditEvent.action.in_(sorted({action for action, _ in shown})),
+                   m.AuditEvent.occurred_at >= since))
+               if any((e.action, r) in shown for r in e.reasons)]
+    emails = {d.recipient for d in disclosures} | {e.actor for e in refused}
+    names = {u.email: u.display_name for u in session.scalars(
+        select(m.StaffUser).where(m.StaffUser.email.in_(sorted(emails))))}
+    named = services.policy.named_recipients
+
+    def person(actor: str, organization: str | None, roles: list[str]) -> str | None:
+        org = orgs.get(organization or "")
+        if org is None or not any((org.sector, role) in named for role in roles):
+            return None
+        return names.get(actor)
+
+    def org_name(slug: str | None, unknown: str) -> str:
+        org = orgs.get(slug or "")
+        return org.name if org is not None else unknown
+
+    looks = [Look(d.occurred_at, org_name(d.recipient_organization, d.recipient_organization
+                                          or ""),
+                  list(d.recipient_roles), DataCategory(d.category) if d.category else None,
+                  d.basis, d.recipient,
+                  person(d.recipient, d.recipient_organization, list(d.recipient_roles)))
+             for d in disclosures]
+    looks += [Look(e.occurred_at, org_name(e.actor_organization, ""), list(e.actor_roles),
+                   None, "refused_break_glass" if e.action.startswith("break_glass:")
+                   else "refused_not_on_team", e.actor,
+                   person(e.actor, e.actor_organization, list(e.actor_roles)))
+              for e in refused]
     services.audit.append(session, participant_event(
         AuditAction.AUDIT_DISCLOSURES_VIEW, participant, meta))
     return sorted(looks, key=lambda look: look.when, reverse=True)

@@ -185,7 +185,8 @@ def test_who_looked(participant: Callable[[str, str], TestClient[Any]],
     as_user("alex.rivera@hope-housing.example").get("/participants/LP-1001")
     marcus = participant("marcus", "river stone morning")
     page = marcus.get("/me/who-looked").text
-    assert "Hope Housing Collaborative" in page
+    assert re.search(r'<h2 id="agency-\d+">Hope Housing Collaborative</h2>', page)
+    assert "<strong>Alex Rivera</strong> (housing navigator)" in page
     assert "how you are doing in the program" in page and "because you agreed" in page
     assert "Engagement summary" not in page  # who and what kind, never the content
     spanish = marcus.get("/me/who-looked?lang=es").text
@@ -217,10 +218,36 @@ def test_who_looked_tells_of_refused_attempts_the_policy_names(
         ("consent:view", ["not_on_care_team"])]
     page = participant("marcus", "river stone morning").get("/me/who-looked")
     assert page.status_code == 200
-    tried = [li for li in re.findall(r"<li>(.*?)</li>", page.text, re.S)
-             if "was stopped" in li]
-    assert len(tried) == 3 and all("Eastgate" in li for li in tried)
-    assert "Riverton Probation" not in " ".join(tried)
+    # The three attempts, a minute apart, are one visit under the clinic, naming the clinician.
+    eastgate = re.search(r'<h2 id="agency-\d+">Eastgate Community Health Clinic</h2>(.*?)'
+                         r'</section>', page.text, re.S)
+    assert eastgate is not None
+    (tried,) = re.findall(r"<li>(.*?)</li>", eastgate.group(1), re.S)
+    assert "was stopped" in tried and "Luis Moreno, NP" in tried and "(3 views)" in tried
+    # Probation's withheld sections are the consent working, not an attempt.
+    assert page.text.count("was stopped") == 1
+
+
+def test_who_looked_puts_emergency_access_first(
+        participant: Callable[[str, str], TestClient[Any]],
+        as_user: Callable[[str], TestClient[Any]]) -> None:
+    as_user("alex.rivera@hope-housing.example").get("/participants/LP-1001")
+    luis = as_user("luis.moreno@eastgate-clinic.example")  # not on Marcus's care team
+    token = csrf(luis.get("/break-glass/LP-1001").text)
+    granted = luis.post("/break-glass/LP-1001", data={
+        "reason": "found unresponsive", "emergency_nature": "suspected overdose",
+        "facility": "Eastgate clinic", "minutes": "60", "_csrf_token": token},
+        follow_redirects=False)
+    assert granted.status_code in (302, 303)
+    assert luis.get("/participants/LP-1001").status_code == 200
+    page = participant("marcus", "river stone morning").get("/me/who-looked").text
+    emergency = re.search(r'<section class="notice emergency"[^>]*>(.*?)</section>', page, re.S)
+    assert emergency is not None
+    # First, above every agency's visits.
+    assert page.index("Emergency access") < page.index('class="agency-looks"')
+    (visit,) = re.findall(r"<li>(.*?)</li>", emergency.group(1), re.S)
+    assert "Eastgate Community Health Clinic" in visit and "Luis Moreno, NP" in visit
+    assert "saw your substance use treatment" in visit and "in a medical emergency" in visit
 
 
 def test_who_can_see_what_is_what_decide_permits_for_every_demo_participant(

@@ -141,7 +141,7 @@ def test_taking_a_consent_back_withholds_it_from_staff_on_their_next_view(
         _sign_in(page, portal, "angela", "cielo azul tranquilo")
         page.get_by_role("link", name="Who has looked at my information").click()
         page.wait_for_url(f"{portal}/me/who-looked")
-        looks = page.locator("ul.looks li strong").all_inner_texts()
+        looks = page.locator("section.agency-looks h2").all_inner_texts()
         assert HOPE_HOUSING in looks, looks
         assert_accessible(page)
         _fits(page)

@@ -239,10 +239,13 @@ def test_who_looked_lists_disclosures_and_the_refusals_participants_are_told_of(
     assert {look.organization for look in seen} == {"Hope Housing Collaborative"}
     assert all(look.roles == ["housing_navigator"] and look.category is not None
                for look in seen)
+    # The housing navigator is named (policies/named_recipients.csv); a police officer is not.
+    assert {look.person for look in seen} == {"Alex Rivera"}
     refused = {look.basis: look for look in looks if look.basis.startswith("refused")}
     assert refused["refused_not_on_team"].organization == "Eastgate Community Health Clinic"
     assert refused["refused_break_glass"].organization == "Riverton Police Department"
     assert refused["refused_break_glass"].category is None
+    assert refused["refused_break_glass"].person is None
     (event,) = _events(demo, "audit:disclosures:view")
     assert (event.actor, event.participant_id) == ("LP-1001", p.id)
     # Another participant sees none of it.

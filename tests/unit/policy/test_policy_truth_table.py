@@ -664,6 +664,32 @@ def test_a_broken_accounting_file_is_refused_at_load(tmp_path: Path, text: str,
         CasbinRolePolicy(policies)
 
 
+def test_participants_are_told_the_names_of_the_people_who_care_for_them_only(
+        policy: CasbinRolePolicy) -> None:
+    named = policy.named_recipients
+    assert ("case_management", "case_manager") in named
+    assert ("housing", "housing_navigator") in named and ("defense", "defender") in named
+    assert all(Role(role) in SECTOR_ROLES[Sector(sector)] for sector, role in named)
+    # Justice staff, administrators and compliance officers are named by agency and role.
+    assert not {row for row in named if Sector(row[0]).is_justice}
+    assert not {row for row in named if row[1] in ("org_admin", "compliance_officer")}
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("role,sector\n", "first row must be 'sector,role'"),
+    ("sector,role\nhousing,janitor\n", "unknown Role: 'janitor'"),
+    ("sector,role\nbakery,case_manager\n", "unknown Sector: 'bakery'"),
+    ("sector,role\nhousing\n", "expected 'sector,role'"),
+    ("sector,role\nhousing,case_manager\nhousing,case_manager\n", "listed twice"),
+])
+def test_a_broken_named_recipients_file_is_refused_at_load(tmp_path: Path, text: str,
+                                                           problem: str) -> None:
+    policies = copy_policies(tmp_path)
+    (policies / "named_recipients.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyFileError, match=re.escape(problem)):
+        CasbinRolePolicy(policies)
+
+
 MODEL_EDITS = {
     "allow only: deny rows would stop winning": (
         "e = some(where (p.eft == allow)) && !some(where (p.eft == deny))",
