@@ -44,6 +44,7 @@ from portal.db import models as m
 from portal.kernel.errors import Conflict, InvalidInput, NotFound
 from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
+from portal.web.deps import RowNumber
 
 T = TypeVar("T")
 
@@ -137,7 +138,7 @@ class ComplianceController(Controller):
         return Template("compliance/audit.html", context=context, status_code=status)
 
     @get("/audit/{chain:str}/{seq:int}", sync_to_thread=True)
-    def audit_event(self, chain: FromPath[str], seq: FromPath[int],
+    def audit_event(self, chain: FromPath[str], seq: RowNumber,
                     request: Request[Any, Any, Any], state: State,
                     principal: NamedDependency[Principal | None]) -> Template:
         user, meta = _officer(state, request, principal)

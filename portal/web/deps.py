@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.params import PathParameter
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth.guards import require_participant, require_staff
@@ -14,6 +15,10 @@ from portal.auth.sessions import Principal
 from portal.db import models as m
 from portal.kernel.errors import NotFound, Refused
 from portal.kernel.wiring import Services
+
+# An integer id or sequence number in a path, within what a database integer holds: a larger
+# one is refused as bad input (400) instead of failing in the driver (500).
+RowNumber = Annotated[int, PathParameter(ge=0, le=2**63 - 1)]
 
 
 def services_of(state: State) -> Services:
