@@ -54,6 +54,9 @@ class Settings:
     # PORTAL_AUDIT_CHECKPOINT_EVERY / _SECONDS: sign a checkpoint every N events or T seconds.
     audit_checkpoint_every: int = 1000
     audit_checkpoint_seconds: int = 300
+    # PORTAL_AUDIT_LOCK_TIMEOUT_SECONDS: the longest a request waits for the audit chain's lock
+    # (PostgreSQL) before it is refused with 503, so one stuck transaction cannot stall all.
+    audit_lock_timeout_seconds: int = 5
     # PORTAL_DATA_KEY_FILE: key-encryption key for field encryption at rest.
     data_key_file: Path | None = None
     # PORTAL_OIDC_PROVIDERS: JSON file listing the agencies' OpenID providers.
@@ -94,6 +97,7 @@ class Settings:
                 "PORTAL_DATABASE_URL", "only sqlite:// and postgresql+psycopg:// are supported"
             )
         for name in ("audit_checkpoint_every", "audit_checkpoint_seconds",
+                     "audit_lock_timeout_seconds",
                      "session_idle_minutes", "session_absolute_hours", "login_rate_limit",
                      "break_glass_minutes"):
             if getattr(self, name) <= 0:
@@ -193,7 +197,8 @@ class Settings:
 _ENVIRONMENTS = ("development", "test", "production")
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}
-_INTS = {"port", "audit_checkpoint_every", "audit_checkpoint_seconds", "session_idle_minutes",
+_INTS = {"port", "audit_checkpoint_every", "audit_checkpoint_seconds",
+         "audit_lock_timeout_seconds", "session_idle_minutes",
          "session_absolute_hours", "login_rate_limit", "break_glass_minutes"}
 _PATHS = {"data_dir", "audit_signing_key_file", "data_key_file", "oidc_providers_file",
           "policies_dir"}

@@ -67,6 +67,10 @@ class AuditWriteError(RuntimeError):
     """The audit event could not be written: the access it records must not happen."""
 
 
+class AuditBusy(AuditWriteError):
+    """The chain's lock was not free within the lock timeout (another transaction holds it)."""
+
+
 class AuditKeyError(AuditWriteError):
     """The checkpoint signing key is missing or unreadable."""
 
@@ -140,6 +144,7 @@ _JSON_FIELDS = frozenset({"actor_roles", "record_ids", "reasons", "consent_ids",
 # every statement made under it delays every other access. The lock and the head read go out
 # pipelined in one round trip; the server runs the read once the lock is granted, with a fresh
 # READ COMMITTED snapshot, so it sees the previous writer's committed event.
+_PG_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', %(timeout)s, true)"
 _PG_LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
 _PG_HEAD = (
     "SELECT (SELECT seq FROM audit_event WHERE chain = %(chain)s ORDER BY seq DESC LIMIT 1),"
@@ -167,6 +172,7 @@ class AuditLog:
         self.key_id = key_id_of(self.public_key)
         self.checkpoint_every = settings.audit_checkpoint_every
         self.checkpoint_interval = timedelta(seconds=settings.audit_checkpoint_seconds)
+        self.lock_timeout = f"{settings.audit_lock_timeout_seconds}s"
         self._clock = clock
 
     @property
@@ -197,7 +203,8 @@ class AuditLog:
         session.flush()
         try:
             postgres = _psycopg(session)
-            head_seq, head_hash, cp_seq, cp_at = _lock_and_read_head(session, postgres, chain)
+            head_seq, head_hash, cp_seq, cp_at = _lock_and_read_head(session, postgres, chain,
+                                                                     self.lock_timeout)
             now = self._clock()
             chained: list[ChainedEvent] = []
             seq, prev = head_seq or 0, head_hash or GENESIS_HASH
@@ -221,15 +228,16 @@ class AuditLog:
                     or now - cp_at >= self.checkpoint_interval):
                 self._write_checkpoint(session, chain, last.seq, last.hash, now)
         except Exception as exc:
-            raise AuditWriteError(f"could not write the audit event ({type(exc).__name__}: "
-                                  f"{exc})") from exc
+            error = AuditBusy if _lock_timed_out(exc) else AuditWriteError
+            raise error(f"could not write the audit event ({type(exc).__name__}: "
+                        f"{exc})") from exc
         return chained
 
     def checkpoint(self, session: Session, chain: str = DEFAULT_CHAIN) -> Checkpoint | None:
         """Sign the current head now unless it is already signed (for a periodic job)."""
         try:
             head_seq, head_hash, cp_seq, _ = _lock_and_read_head(session, _psycopg(session),
-                                                                 chain)
+                                                                 chain, self.lock_timeout)
             if head_seq is None or head_seq == cp_seq:
                 return None
             return self._write_checkpoint(session, chain, head_seq, head_hash, self._clock())
@@ -252,8 +260,17 @@ def _psycopg(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _lock_and_read_head(session: Session, postgres: Any, chain: str) -> tuple[Any, ...]:
-    """Lock the chain until commit; return head seq and hash, last checkpoint seq and time."""
+def _lock_timed_out(exc: BaseException) -> bool:
+    """PostgreSQL's lock_not_available (55P03): the lock timeout passed."""
+    return getattr(getattr(exc, "orig", exc), "sqlstate", None) == "55P03"
+
+
+def _lock_and_read_head(session: Session, postgres: Any, chain: str,
+                        lock_timeout: str) -> tuple[Any, ...]:
+    """Lock the chain until commit; return head seq and hash, last checkpoint seq and time.
+
+    On PostgreSQL the wait for the lock is bounded by ``lock_timeout`` (for the rest of the
+    transaction, which only commits after this)."""
     if postgres is None:
         # SQLite: every transaction is BEGIN IMMEDIATE, so writers are already serialised.
         return tuple(session.execute(_HEAD, {"chain": chain}).one())
@@ -262,6 +279,7 @@ def _lock_and_read_head(session: Session, postgres: Any, chain: str) -> tuple[An
     # Serialise writers per chain until commit, so that the chain never forks or gaps.
     with postgres.cursor() as lock, postgres.cursor() as head:
         with postgres.pipeline():
+            lock.execute(_PG_LOCK_TIMEOUT, {"timeout": lock_timeout})
             lock.execute(_PG_LOCK, {"key": _lock_key(chain)})
             head.execute(_PG_HEAD, {"chain": chain})
         row = head.fetchone()

@@ -23,7 +23,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler, Message, Scope
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from portal.admin.routes import admin_router
 from portal.auth import service as auth_service
@@ -40,7 +40,7 @@ from portal.compliance.routes import compliance_router
 from portal.config import PROJECT_ROOT, Settings
 from portal.consents.routes import ConsentController
 from portal.db import migrate
-from portal.db.audit_chain import AuditWriteError
+from portal.db.audit_chain import AuditBusy, AuditWriteError
 from portal.db.engine import make_engine, make_session_factory
 from portal.kernel.wiring import Services
 from portal.policy.casbin_policy import load_role_mapping
@@ -148,8 +148,19 @@ def _audit_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Respo
     """Fail closed: when the access cannot be recorded, nothing is shown (DESIGN section 5)."""
     log.error("audit log unavailable; %s %s refused", request.method, request.url.path,
               exc_info=exc)
+    busy = " The audit log is busy." if isinstance(exc, AuditBusy) else ""
     return _error_page(request, ServiceUnavailableException(
-        "The access could not be recorded, so nothing was shown. Please try again shortly."))
+        f"The access could not be recorded, so nothing was shown.{busy} Please try again "
+        "shortly."))
+
+
+def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database did not answer (down, unreachable, out of connections): 503, not 500."""
+    log.error("database unavailable; %s %s refused", request.method, request.url.path,
+              exc_info=exc)
+    return _error_page(request, ServiceUnavailableException(
+        "The database is not answering, so nothing was shown or changed. Please try again "
+        "shortly."))
 
 
 _STATUS_TEXT = {
@@ -236,7 +247,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
             exclude=["/dev-idp/token", "/api/"],
         ))],
         exception_handlers={NotAuthorizedException: login_redirect,
-                            AuditWriteError: _audit_unavailable, Exception: _error_page},
+                            AuditWriteError: _audit_unavailable,
+                            OperationalError: _database_unavailable,
+                            InterfaceError: _database_unavailable, Exception: _error_page},
         on_shutdown=[lambda: engine.dispose()],
         debug=False,
     )
