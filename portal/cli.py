@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -21,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from portal.admin import keys as key_service
 from portal.auth.service import ENROLMENT_CODE_HOURS, issue_enrolment_code
 from portal.cli_audit import audit
-from portal.config import Settings, SettingsError
+from portal.config import LOOPBACK, Settings, SettingsError
 from portal.consents.service import consent_summaries
 from portal.crypto.keys import write_key_file
 from portal.db import migrate
@@ -34,6 +36,7 @@ from portal.devtools.seed import (
     DEV_ISSUER_PATH,
     DemoAlreadySeeded,
     generate_participants,
+    repoint_dev_personas,
     seed_demo,
 )
 from portal.domain.audit import AuditAction
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
     import uvicorn
 
 err = Console(stderr=True)
+# The width a table may take when stdout is not a terminal: wider than any row.
+TABLE_WIDTH_UNLIMITED = 100_000
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -132,9 +137,10 @@ def server_config(settings: Settings, *, host: str | None = None, port: int | No
     the rate limit counts and the audit log records."""
     import uvicorn
 
+    served = settings.serving(host=host, port=port)
     proxies = [str(n) for n in settings.proxy_networks()]
     return uvicorn.Config("portal.web.asgi:app_from_environment", factory=True,
-                          host=host or settings.host, port=port or settings.port,
+                          host=served.host, port=served.port,
                           workers=workers, proxy_headers=bool(proxies),
                           forwarded_allow_ips=proxies or [], server_header=False,
                           log_level="info")
@@ -145,10 +151,16 @@ def _serve(obj: Context, host: str | None, port: int | None, workers: int) -> No
     from uvicorn.supervisors import Multiprocess
 
     settings = obj.settings
+    served = settings.serving(host=host, port=port)
     obj.require_current_schema()
     obj.services()  # refuses a policy that cannot be used, before anything listens
-    click.echo(f"LEAD Partner Portal on http://{host or settings.host}:{port or settings.port} "
-               f"({settings.env}, {obj.engine.url.get_backend_name()})")
+    public = "" if served.base_url_derived else f", public URL {served.base_url}"
+    click.echo(f"LEAD Partner Portal on http://{served.host}:{served.port} "
+               f"({settings.env}, {obj.engine.url.get_backend_name()}{public})")
+    # The app (in each worker) reads its settings from the environment: it must serve the
+    # same address as uvicorn, so that its base URL (sign-in redirects, the development
+    # provider's issuer) names the port actually served.
+    os.environ["PORTAL_HOST"], os.environ["PORTAL_PORT"] = served.host, str(served.port)
     config = server_config(settings, host=host, port=port, workers=workers)
     if workers == 1:
         uvicorn.Server(config).run()
@@ -177,28 +189,44 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int) -> Non
 
 
 @main.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port (default PORTAL_PORT, else 8000).")
 @pass_ctx
-def demo(obj: Context, port: int) -> None:
+def demo(obj: Context, port: int | None) -> None:
     """Create, migrate and seed the demo database (if empty), then serve it."""
     settings = obj.settings
     if settings.is_production:
         fail("PORTAL_ENV: `portal demo` is for development; use `portal serve` in production")
+    served = settings.serving(port=port)
+    public = urlsplit(served.base_url)
+    if (not served.base_url_derived and public.hostname in LOOPBACK
+            and (public.port or 80) != served.port):
+        click.echo(f"warning: PORTAL_BASE_URL is {served.base_url} but the demo serves port "
+                   f"{served.port}: staff sign-in goes to the base URL", err=True)
     migrate.upgrade(obj.engine, settings=settings)
     services = obj.services()
+    issuer = _dev_issuer(served)
     try:
         with make_session_factory(obj.engine).begin() as session:
-            counts = seed_demo(session, issuer=_dev_issuer(settings, port),
-                               vault=services.vault)
+            counts = seed_demo(session, issuer=issuer, vault=services.vault)
         click.echo("Seeded the demo: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     except DemoAlreadySeeded:
         click.echo("Demo data already present.")
+        _follow_dev_issuer(obj, issuer)
     _serve(obj, None, port, 1)
 
 
-def _dev_issuer(settings: Settings, port: int | None = None) -> str:
-    base = settings.base_url if port is None else f"http://{settings.host}:{port}"
-    return base.rstrip("/") + DEV_ISSUER_PATH
+def _dev_issuer(settings: Settings) -> str:
+    return settings.base_url.rstrip("/") + DEV_ISSUER_PATH
+
+
+def _follow_dev_issuer(obj: Context, issuer: str) -> None:
+    """A demo seeded on another port keeps working: its personas follow the development
+    provider to the address served now (staff accounts are keyed by issuer and subject)."""
+    with make_session_factory(obj.engine).begin() as session:
+        moved = repoint_dev_personas(session, issuer)
+    if moved:
+        click.echo(f"The demo personas now sign in through {issuer}.")
 
 
 # --- database ------------------------------------------------------------------------------
@@ -218,7 +246,9 @@ def db_upgrade(obj: Context, revision: str) -> None:
     click.echo(f"Database schema at {migrate.current_revision(obj.engine)}.")
 
 
-@db.command("downgrade")
+# A relative revision (-1) is a negative number, not an option: unknown options are passed
+# on to REVISION.
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
 @pass_ctx
 def db_downgrade(obj: Context, revision: str) -> None:
@@ -251,10 +281,12 @@ def seed_demo_command(obj: Context, count: int, batch_size: int) -> None:
     services = obj.services()
     try:
         with obj.session() as session:
-            counts = seed_demo(session, issuer=_dev_issuer(obj.settings), vault=services.vault)
+            counts = seed_demo(session, issuer=_dev_issuer(obj.settings),
+                               vault=services.vault)
         click.echo("Seeded the demo: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     except DemoAlreadySeeded:
         click.echo("Demo data already present; not seeded again.")
+        _follow_dev_issuer(obj, _dev_issuer(obj.settings))
     if count:
         factory = make_session_factory(obj.engine)
         with Progress(console=err, transient=False) as progress:
@@ -341,7 +373,11 @@ def _print(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> Non
     for row in rows:
         table.add_row(*(", ".join(v) if isinstance(v, list) else str(v)
                         for v in (row[c] for c in columns)))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        # Piped or redirected: nothing is cut to fit a screen (rich assumes 80 columns).
+        console = Console(width=TABLE_WIDTH_UNLIMITED)
+    console.print(table)
 
 
 # --- access decisions and consents ---------------------------------------------------------

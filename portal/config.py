@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -78,6 +78,8 @@ class Settings:
     # PORTAL_TRUSTED_PROXIES: addresses or networks of the reverse proxies whose
     # X-Forwarded-For / X-Forwarded-Proto are believed; empty: none (the peer is the client).
     trusted_proxies: str = ""
+    # Not a setting: whether base_url was derived from host and port (PORTAL_BASE_URL unset).
+    base_url_derived: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -86,6 +88,7 @@ class Settings:
             )
         if not self.base_url:
             object.__setattr__(self, "base_url", f"http://{self.host}:{self.port}")
+            object.__setattr__(self, "base_url_derived", True)
         try:
             url = make_url(self.database_url)
         except ArgumentError as exc:
@@ -117,6 +120,14 @@ class Settings:
         self.proxy_networks()  # refuses an entry that is not an address or network
         if self.env == "production":
             self._refuse_unsafe_production()
+
+    def serving(self, *, host: str | None = None, port: int | None = None) -> Settings:
+        """These settings as served on HOST:PORT (`--host` / `--port` of `portal serve` and
+        `portal demo`). One source of truth for the address: the base URL, and with it the
+        development provider's issuer and every redirect URI, follows the served address
+        unless PORTAL_BASE_URL was set, which always wins (a proxy's public address)."""
+        return replace(self, host=host or self.host, port=port or self.port,
+                       base_url="" if self.base_url_derived else self.base_url)
 
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """PORTAL_TRUSTED_PROXIES as networks (a bare address is a network of one)."""
@@ -186,6 +197,8 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
+            if not f.init:
+                continue
             var = _var(f.name)
             raw = environ.get(var)
             if raw is None or raw == "":

@@ -9,6 +9,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CHROMIUM="${PORTAL_TEST_CHROMIUM:-/usr/bin/chromium}"
+WRK="${PORTAL_BENCH_WRK:-/usr/bin/wrk}"
 
 say() { printf 'ensure-test-tools: %s\n' "$*"; }
 fail() { printf 'ensure-test-tools: error: %s\n' "$*" >&2; exit 1; }
@@ -23,6 +24,40 @@ as_root() {
     fi
 }
 
+# How long to wait, in all, for another apt-get, dpkg or unattended-upgrades (common just
+# after a machine boots) to release the package lock, and how often to look again.
+APT_LOCK_TIMEOUT="${PORTAL_APT_LOCK_TIMEOUT:-600}"
+APT_LOCK_RETRY="${PORTAL_APT_LOCK_RETRY:-5}"
+APT_LOG="${TMPDIR:-/tmp}/ensure-test-tools-apt.log"
+
+# apt_get ARGS...: apt-get as root, output to APT_LOG. While the package lock is held it
+# waits (apt's own DPkg::Lock::Timeout for the dpkg lock; looking again for the lists lock of
+# `apt-get update`), at most APT_LOCK_TIMEOUT seconds, then stops with a clear message.
+apt_get() {
+    local deadline=$((SECONDS + APT_LOCK_TIMEOUT)) said="" remaining last
+    last="$(mktemp)"
+    while true; do
+        remaining=$((deadline - SECONDS))
+        [ "$remaining" -ge 0 ] || remaining=0
+        if as_root apt-get -o "DPkg::Lock::Timeout=$remaining" "$@" >"$last" 2>&1; then
+            cat "$last" >>"$APT_LOG"; rm -f "$last"
+            return 0
+        fi
+        cat "$last" >>"$APT_LOG"
+        if ! grep -qiE 'could not get lock|unable to acquire the dpkg frontend lock|unable to lock' "$last"; then
+            rm -f "$last"
+            return 1
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            rm -f "$last"
+            fail "the package lock is still held after ${APT_LOCK_TIMEOUT}s: another apt-get, dpkg or unattended-upgrades is running (see $APT_LOG). Run this again when it has finished, or wait longer with PORTAL_APT_LOCK_TIMEOUT=SECONDS"
+        fi
+        [ -n "$said" ] || say "waiting for the package lock (another apt-get or dpkg is running; at most ${APT_LOCK_TIMEOUT}s)"
+        said=1
+        sleep "$APT_LOCK_RETRY"
+    done
+}
+
 # ensure_debian BINARY PACKAGE: install PACKAGE with apt-get unless BINARY is executable.
 ensure_debian() {
     local binary="$1" package="$2"
@@ -32,16 +67,17 @@ ensure_debian() {
     fi
     command -v apt-get >/dev/null 2>&1 \
         || fail "$binary is missing and apt-get is not available: install $package"
+    [[ "$APT_LOCK_TIMEOUT" =~ ^[0-9]+$ ]] \
+        || fail "PORTAL_APT_LOCK_TIMEOUT must be a whole number of seconds, not '$APT_LOCK_TIMEOUT'"
     export DEBIAN_FRONTEND=noninteractive
-    local apt_install=(apt-get install -y -q --no-install-recommends "$package")
-    local log="/tmp/ensure-test-tools-apt.log"
-    say "installing $package with apt-get"
-    if ! as_root "${apt_install[@]}" >"$log" 2>&1; then
+    local apt_install=(install -y -q --no-install-recommends "$package")
+    : >"$APT_LOG"
+    say "installing $package with apt-get (waiting up to ${APT_LOCK_TIMEOUT}s if another apt-get or dpkg holds the package lock)"
+    if ! apt_get "${apt_install[@]}"; then
         say "apt-get install failed; running apt-get update and trying again"
-        as_root apt-get update -q >>"$log" 2>&1 \
-            || { tail -n 20 "$log" >&2; fail "apt-get update failed"; }
-        as_root "${apt_install[@]}" >>"$log" 2>&1 \
-            || { tail -n 20 "$log" >&2; fail "apt-get install $package failed"; }
+        apt_get update -q || { tail -n 20 "$APT_LOG" >&2; fail "apt-get update failed"; }
+        apt_get "${apt_install[@]}" \
+            || { tail -n 20 "$APT_LOG" >&2; fail "apt-get install $package failed"; }
     fi
     [ -x "$binary" ] || fail "$package was installed but $binary is missing"
     say "installed $package"
@@ -72,6 +108,6 @@ ensure_node_modules() {
 
 case "${1:-test}" in
     test) ensure_debian "$CHROMIUM" chromium; ensure_node_modules ;;
-    bench) ensure_debian /usr/bin/wrk wrk ;;  # the load generator of benchmarks/bench_workspace.py
+    bench) ensure_debian "$WRK" wrk ;;  # the load generator of benchmarks/bench_workspace.py
     *) fail "usage: $0 [test|bench]" ;;
 esac

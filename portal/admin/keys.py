@@ -79,8 +79,18 @@ def retire(session: Session, vault: Vault, version: int) -> None:
     """After re-encryption, an old version stops decrypting anything at all."""
     vault.ready(session)
     key = session.get(m.DataKey, version)
-    if key is None or key.purpose != "field":
+    # Field and blind-index keys share one sequence of versions (`portal keys list`).
+    if key is None:
         raise KeyRotationError(f"there is no data key version {version}")
+    if key.purpose != "field":
+        fields = session.scalars(select(m.DataKey.version).where(
+            m.DataKey.purpose == "field", m.DataKey.retired_at.is_(None),
+            m.DataKey.version != vault.current_version).order_by(m.DataKey.version)).all()
+        retirable = ", ".join(map(str, fields)) or "none"
+        raise KeyRotationError(
+            f"version {version} is the {key.purpose.replace('_', '-')} key (it keys the search "
+            f"indexes and is never rotated), so it cannot be retired; old field key versions "
+            f"that can be: {retirable}")
     if version == vault.current_version:
         raise KeyRotationError(f"version {version} is the current key; rotate first")
     if key.retired_at is not None:

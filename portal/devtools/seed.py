@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth.service import set_demo_credentials
@@ -225,6 +225,19 @@ def _at(day: date) -> datetime:
 
 class DemoAlreadySeeded(RuntimeError):
     pass
+
+
+def repoint_dev_personas(session: Session, issuer: str) -> int:
+    """Point the demo personas at the development provider served at ``issuer`` (a demo
+    seeded while served on another port). Only the seeded personas of a development issuer
+    move; returns how many did."""
+    result = session.execute(
+        update(StaffUser)
+        .where(StaffUser.email.in_([s.email for s in STAFF]),
+               StaffUser.subject == StaffUser.email,
+               StaffUser.issuer.like(f"%{DEV_ISSUER_PATH}"), StaffUser.issuer != issuer)
+        .values(issuer=issuer).execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def seed_demo(session: Session, *, issuer: str, vault: Vault,

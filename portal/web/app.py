@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from litestar import Litestar, Request, Response, get
@@ -15,13 +15,14 @@ from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.template.config import TemplateConfig
-from litestar.types import ControllerRouterHandler, Message, Scope
+from litestar.types import ControllerRouterHandler, HTTPScope, Message, Scope, Send
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
@@ -127,6 +128,51 @@ def _security_headers(csp: str, *, https: bool) -> Callable[[Message, Scope], Aw
     return add
 
 
+class PortalApp(Litestar):
+    """The portal's Litestar application: every GET route also answers HEAD (RFC 9110
+    9.3.2), with the GET answer's status and headers and no body. Litestar routes HEAD only to
+    handlers declared for it, so `HEAD /` would be 405."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await super().__call__(scope, receive, send)
+            return
+        # A copy: the server keeps its own scope's HEAD and so sends no body either.
+        as_get = cast("HTTPScope", {**scope, "method": "GET"})
+        await super().__call__(as_get, receive, _without_body(send))
+
+
+def _without_body(send: Send) -> Send:
+    async def head_send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {"type": "http.response.body", "body": b"",
+                       "more_body": message.get("more_body", False)}
+        await send(message)
+
+    return head_send
+
+
+def openapi_config() -> OpenAPIConfig:
+    """The API document names the portal (not Litestar's "Litestar API" default)."""
+    return OpenAPIConfig(
+        title="LEAD Partner Portal API", version=_portal_version(),
+        description=("The JSON API of the LEAD partner portal for partner systems. Every "
+                     "answer goes through the same access decision and audit log as the "
+                     "pages: what a user may see follows their role, the care team and the "
+                     "participant's consents. Authenticate with the session cookie (reads "
+                     "only) or an OAuth2 bearer access token from a configured identity "
+                     "provider. \"Not permitted\" is the same 404 as \"no such participant\"."))
+
+
+def _portal_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lead-portal")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Never a stack trace: a plain page (or JSON for the API) saying what to do next."""
     status = getattr(exc, "status_code", 500)
@@ -223,8 +269,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
                  api_router,
                  compliance_router]
     secure = settings.https
-    return Litestar(
+    return PortalApp(
         route_handlers=handlers,
+        openapi_config=openapi_config(),
         # Every portal route declares what it needs (portal/web/access.py), or does not answer.
         guards=[declared],
         state=state,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from litestar.testing import TestClient
 
@@ -91,3 +94,55 @@ def test_sign_in_requests_are_rate_limited_per_client_address(settings: Settings
             assert "Traceback" not in refused.text
         assert client.get("/").status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+# --- HEAD and the OpenAPI document ---------------------------------------------------------
+
+
+def _asgi_messages(app: Any, method: str, path: str) -> list[dict[str, Any]]:
+    """The messages the app sends for one request, straight at the ASGI level (the test
+    client drops HEAD bodies itself, so it could not show that the portal sends none)."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+             "root_path": "", "query_string": b"", "headers": [(b"host", b"127.0.0.1")],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_head_answers_like_get_without_a_body(settings: Settings) -> None:
+    app = create_app(settings)
+    with TestClient(app) as client:
+        for path in ("/", "/healthz", "/static/css/portal.css", "/auth/login", "/me/login"):
+            got, head = client.get(path), client.head(path)
+            assert head.status_code == got.status_code == 200, path
+            assert head.headers["content-type"] == got.headers["content-type"], path
+            assert int(head.headers["content-length"]) == len(got.content) > 0, path
+            assert head.headers.get("cache-control") == got.headers.get("cache-control"), path
+            assert "frame-ancestors 'none'" in head.headers["content-security-policy"]
+            assert head.content == b""
+        # A page that is not there is not there for HEAD either; POST-only stays POST-only.
+        assert client.head("/no-such-page").status_code == 404
+        assert client.head("/auth/logout").status_code == 405
+        for path in ("/", "/healthz"):
+            messages = _asgi_messages(app, "HEAD", path)
+            assert messages[0]["type"] == "http.response.start"
+            assert messages[0]["status"] == 200, path
+            assert [m["body"] for m in messages[1:]] == [b""], path
+
+
+def test_the_openapi_document_names_the_portal(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        info = client.get("/schema/openapi.json").json()["info"]
+    assert info["title"] == "LEAD Partner Portal API"
+    assert "Litestar" not in info["title"]
+    assert info["version"] == metadata.version("lead-portal")
+    assert "access decision" in info["description"] and "bearer" in info["description"]

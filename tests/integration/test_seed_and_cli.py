@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.cli import listening_socket, main
 from portal.config import Settings
 from portal.crypto.vault import Vault
+from portal.db import migrate
+from portal.db.engine import make_engine
 from portal.db.models import (
     CareTeamMember,
     Consent,
@@ -28,6 +30,7 @@ from portal.db.models import (
     Participant,
     Record,
     StaffRole,
+    StaffUser,
 )
 from portal.devtools.seed import DemoAlreadySeeded, generate_participants, seed_demo
 from portal.domain.consent import ConsentKind, ConsentStatus
@@ -210,3 +213,135 @@ def test_serve_refuses_a_policy_model_that_is_not_deny_override(
         "PORTAL_POLICIES_DIR": str(broken)})
     assert result.exit_code == 1
     assert "does not start" in result.output and "deny-override" in result.output
+
+
+# --- newcomer and operator paths (issue 18) ------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _staff_sign_in_goes_to(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Staff sign-in through the development provider starts at the port served: the
+    provider's issuer, its endpoints and the portal's redirect URI all name it (before the
+    fix the portal asked port 8000 and answered 503)."""
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for _ in range(600):
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, log.read_text()
+            time.sleep(0.1)
+        discovery = client.get("/dev-idp/.well-known/openid-configuration").json()
+        assert discovery["issuer"] == f"{base}/dev-idp"
+        assert discovery["authorization_endpoint"].startswith(f"{base}/dev-idp/")
+        start = client.get("/auth/login/dev")
+        assert start.status_code in (302, 303), (start.status_code, log.read_text())
+        authorize = httpx.URL(start.headers["location"])
+        assert str(authorize).startswith(f"{base}/dev-idp/authorize")
+        assert authorize.params["redirect_uri"] == f"{base}/auth/callback/dev"
+        assert client.get(str(authorize)).status_code == 200
+        assert client.head("/").status_code == 200
+
+
+def _run_demo(env: dict[str, str], port: int, tmp_path: Path, *args: str) -> None:
+    log = tmp_path / f"demo-{port}.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "portal", "demo", *args], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _staff_sign_in_goes_to(port, server, log)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _seeded_issuers(data_dir: Path) -> set[str]:
+    engine = make_engine(Settings(database_url=f"sqlite:///{data_dir / 'portal.db'}"))
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(select(StaffUser.issuer)))
+    finally:
+        engine.dispose()
+
+
+def test_demo_serves_and_signs_in_on_the_port_it_is_given(tmp_path: Path) -> None:
+    """`PORTAL_PORT=N portal demo` serves N (it served 8000), and `portal demo --port M`
+    serves M with the development provider and the seeded personas on M, also when the demo
+    was seeded on another port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    first, second = _free_port(), _free_port()
+    env.update(PORTAL_DATA_DIR=str(tmp_path), PORTAL_PORT=str(first))
+    _run_demo(env, first, tmp_path)
+    assert _seeded_issuers(tmp_path) == {f"http://127.0.0.1:{first}/dev-idp"}
+    _run_demo(env, second, tmp_path, "--port", str(second))  # --port wins over PORTAL_PORT
+    assert _seeded_issuers(tmp_path) == {f"http://127.0.0.1:{second}/dev-idp"}
+
+
+def _cli(url: str, data_dir: Path, *args: str) -> tuple[int, str]:
+    env = {"PORTAL_DATABASE_URL": url, "PORTAL_DATA_DIR": str(data_dir)}
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_db_downgrade_takes_a_relative_revision(new_database_url: str, tmp_path: Path) -> None:
+    """`portal db downgrade -1`, the help text's own example, goes one step down (click read
+    -1 as an unknown option)."""
+    assert _cli(new_database_url, tmp_path, "db", "upgrade")[0] == 0
+    engine = make_engine(Settings(database_url=new_database_url))
+    try:
+        head = migrate.current_revision(engine)
+        code, out = _cli(new_database_url, tmp_path, "db", "downgrade", "-1")
+        assert code == 0, out
+        below = migrate.current_revision(engine)
+        assert below is not None and below != head
+        assert f"Database schema at {below}." in out
+        code, out = _cli(new_database_url, tmp_path, "db", "downgrade", "--help")
+        assert code == 0 and "'-1' for one step" in out
+        assert _cli(new_database_url, tmp_path, "db", "upgrade")[0] == 0
+        assert migrate.current_revision(engine) == head
+    finally:
+        engine.dispose()
+
+
+def test_piped_tables_are_not_cut_and_keys_retire_names_what_it_can(
+        new_database_url: str, tmp_path: Path) -> None:
+    """CliRunner's stdout is not a terminal, like a pipe: tables print in full (rich cut
+    them at 80 columns). `keys retire` with the version `keys list` shows for the
+    blind-index key says what that version is and which versions can be retired."""
+    assert _cli(new_database_url, tmp_path, "db", "upgrade")[0] == 0
+    assert _cli(new_database_url, tmp_path, "seed-demo")[0] == 0
+    code, out = _cli(new_database_url, tmp_path, "users", "list")
+    assert code == 0, out
+    assert "…" not in out and max(len(line) for line in out.splitlines()) > 80
+    assert "nadia.okonkwo@riverton-defender.example" in out
+    assert "Riverton County Prosecuting Attorney" in out
+    code, out = _cli(new_database_url, tmp_path, "participants", "list")
+    assert code == 0 and "…" not in out and "Harbor LEAD Case Management" in out
+
+    assert _cli(new_database_url, tmp_path, "keys", "rotate")[0] == 0
+    code, out = _cli(new_database_url, tmp_path, "keys", "list", "--json")
+    versions = {k["version"]: k["purpose"] for k in json.loads(out)["keys"]}
+    blind = next(v for v, purpose in versions.items() if purpose == "blind_index")
+    old_field, current = sorted(v for v, purpose in versions.items() if purpose == "field")
+    code, out = _cli(new_database_url, tmp_path, "keys", "list")
+    assert code == 0 and "…" not in out and "blind_index" in out and "+00:00" in out
+
+    code, out = _cli(new_database_url, tmp_path, "keys", "retire", str(blind))
+    assert code == 1
+    assert f"version {blind} is the blind-index key" in out
+    assert f"can be: {old_field}" in out and "there is no data key" not in out
+    code, out = _cli(new_database_url, tmp_path, "keys", "retire", "99")
+    assert code == 1 and "there is no data key version 99" in out
+    assert _cli(new_database_url, tmp_path, "keys", "reencrypt")[0] == 0
+    code, out = _cli(new_database_url, tmp_path, "keys", "retire", str(old_field))
+    assert code == 0 and f"Data key version {old_field} is retired." in out
+    code, out = _cli(new_database_url, tmp_path, "keys", "retire", str(blind))
+    assert code == 1 and "can be: none" in out
+    assert current > old_field

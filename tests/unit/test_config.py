@@ -87,3 +87,22 @@ def test_the_time_zone_is_checked() -> None:
     assert Settings.from_env({"PORTAL_TIMEZONE": "America/Chicago"}).zone.key == "America/Chicago"
     with pytest.raises(SettingsError, match="PORTAL_TIMEZONE"):
         Settings.from_env({"PORTAL_TIMEZONE": "Riverton/County"})
+
+
+def test_the_base_url_follows_the_served_port_unless_it_is_set() -> None:
+    """One source of truth for the address (`portal serve/demo --port`, PORTAL_PORT): the
+    base URL, and so the development provider's issuer and the redirect URIs, names the port
+    served; an explicit PORTAL_BASE_URL (a proxy's public address) always wins."""
+    from_variable = Settings.from_env({"PORTAL_PORT": "8123"})
+    assert from_variable.base_url == "http://127.0.0.1:8123"
+    served = from_variable.serving(port=9001)
+    assert (served.port, served.base_url) == (9001, "http://127.0.0.1:9001")
+    assert from_variable.serving().base_url == "http://127.0.0.1:8123"
+    assert Settings.from_env({}).serving(host="localhost", port=9002).base_url == \
+        "http://localhost:9002"
+    public = Settings.from_env({"PORTAL_BASE_URL": "https://portal.example.org",
+                                "PORTAL_PORT": "8123"})
+    assert public.serving(port=9001).port == 9001
+    assert public.serving(port=9001).base_url == "https://portal.example.org"
+    # Not a setting of its own: PORTAL_BASE_URL_DERIVED is not read.
+    assert Settings.from_env({"PORTAL_BASE_URL_DERIVED": "x"}).base_url_derived is True
