@@ -128,13 +128,20 @@ def _security_headers(csp: str, *, https: bool) -> Callable[[Message, Scope], Aw
     return add
 
 
+# The pages that carry no participant information (and the static files) answer HEAD. Every
+# other page is a view of someone's information that would be audited (and listed in their
+# accounting of disclosures) while nothing was sent, so there HEAD stays 405.
+HEAD_PATHS = frozenset({"/", "/healthz", "/auth/login", "/me/login", "/me/enrol"})
+
+
 class PortalApp(Litestar):
-    """The portal's Litestar application: every GET route also answers HEAD (RFC 9110
-    9.3.2), with the GET answer's status and headers and no body. Litestar routes HEAD only to
-    handlers declared for it, so `HEAD /` would be 405."""
+    """The portal's Litestar application: the public pages (``HEAD_PATHS``) also answer HEAD
+    (RFC 9110 9.3.2), with the GET answer's status and headers and no body. Litestar routes
+    HEAD only to handlers declared for it, so `HEAD /` would be 405."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if scope["type"] != "http" or scope["method"] != "HEAD" or not (
+                scope["path"] in HEAD_PATHS or scope["path"].startswith("/static/")):
             await super().__call__(scope, receive, send)
             return
         # A copy: the server keeps its own scope's HEAD and so sends no body either.

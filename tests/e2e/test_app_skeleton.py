@@ -132,6 +132,9 @@ def test_head_answers_like_get_without_a_body(settings: Settings) -> None:
         # A page that is not there is not there for HEAD either; POST-only stays POST-only.
         assert client.head("/no-such-page").status_code == 404
         assert client.head("/auth/logout").status_code == 405
+        # A view of someone's information is audited: it is never made for a bodiless HEAD.
+        assert client.head("/participants/LP-1001").status_code == 405
+        assert client.head("/api/v1/participants/LP-1001").status_code == 405
         for path in ("/", "/healthz"):
             messages = _asgi_messages(app, "HEAD", path)
             assert messages[0]["type"] == "http.response.start"
