@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -31,6 +32,11 @@ from portal.domain.vocabulary import (
     UnknownValue,
     parse,
 )
+
+# pycasbin logs every policy load at INFO and every enforce at INFO (allowed) or WARNING
+# (denied): hundreds of lines a minute, and a cost on every request. Every decision is in the
+# audit log already, so only its errors are logged.
+logging.getLogger("casbin").setLevel(logging.ERROR)
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"

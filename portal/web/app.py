@@ -16,6 +16,7 @@ from litestar.exceptions import NotAuthorizedException, ServiceUnavailableExcept
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -84,18 +85,24 @@ def landing(state: State) -> Template:
 
 
 @get("/healthz", name="healthz", sync_to_thread=True)
-def healthz(state: State) -> Response[dict[str, str]]:
-    """200 when the database answers and its schema is current, else 503 with the reason."""
+def healthz(state: State, schema: FromQuery[bool] = False) -> Response[dict[str, str]]:
+    """200 when the database answers and its schema is current, else 503 with the reason.
+
+    Every call pings the database. The schema (an Alembic migration context) is checked only
+    until it is first found current, and again on demand (``?schema=true``): a schema does
+    not fall behind a running portal except by a deliberate downgrade."""
     engine: Engine = state.engine
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        current = migrate.current_revision(engine)
+        current = state.schema_head if state.schema_current and not schema \
+            else migrate.current_revision(engine)
     except SQLAlchemyError as exc:
         reason = f"database unreachable ({type(getattr(exc, 'orig', None) or exc).__name__})"
         return Response({"status": "unavailable", "reason": reason},
                         status_code=HTTP_503_SERVICE_UNAVAILABLE)
     head = state.schema_head
+    state.schema_current = current == head
     if current != head:
         return Response(
             {"status": "unavailable",
@@ -248,6 +255,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         "engine": engine,
         "sessions": session_factory,
         "schema_head": migrate.head_revision(engine),
+        "schema_current": False,  # found current by /healthz (then checked on demand only)
     })
     handlers: list[ControllerRouterHandler] = [
         landing,
@@ -299,7 +307,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
             header_name="x-csrftoken",
             # Server-to-server endpoints authenticate otherwise (client secret, bearer token).
             exclude=["/dev-idp/token", "/api/"],
-        ))],
+        ), session_cookie=state.auth.sessions.cookie_name)],
         exception_handlers={NotAuthorizedException: login_redirect,
                             AuditWriteError: _audit_unavailable,
                             OperationalError: _database_unavailable,

@@ -61,6 +61,15 @@ def test_healthz_503_when_the_schema_is_behind(tmp_path: Path) -> None:
     migrate.upgrade(engine)
     with TestClient(create_app(settings, engine)) as client:
         assert client.get("/healthz").status_code == 200
+        # Once current, the schema is checked again only on demand (issue 14); the
+        # database is still pinged on every call.
+        migrate.downgrade(engine, "-1")
+        assert client.get("/healthz").status_code == 200
+        behind = client.get("/healthz?schema=true")
+        assert behind.status_code == 503 and "portal db upgrade" in behind.json()["reason"]
+        assert client.get("/healthz").status_code == 503  # known behind: checked each call
+        migrate.upgrade(engine)
+        assert client.get("/healthz").status_code == 200
 
 
 def test_security_headers_on_every_response(settings: Settings) -> None:

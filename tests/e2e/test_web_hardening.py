@@ -110,6 +110,60 @@ def test_a_malformed_csrf_token_is_refused_on_every_form(
     assert maria.get("/staff").status_code == 200  # still signed in
 
 
+def _csrf_pair(client: TestClient[Any], path: str = "/staff") -> tuple[str, str]:
+    """The CSRF cookie a page sets and the token it embeds (the same value)."""
+    page = client.get(path).text
+    cookie = client.cookies.get("csrftoken")
+    assert cookie is not None
+    return cookie, csrf(page)
+
+
+def test_a_csrf_token_works_only_in_the_session_it_was_issued_to(
+        app_settings: Settings, as_user: Callable[[str], TestClient[Any]]) -> None:
+    """Issue 20, item 8: a pair planted from another session (or from before sign-in) is
+    refused, and signing in replaces the CSRF cookie."""
+    attacker, victim = as_user(RENEE), as_user(MARIA)
+    planted_cookie, planted_token = _csrf_pair(attacker)
+    own_cookie, _ = _csrf_pair(victim)
+    assert own_cookie != planted_cookie
+    victim.cookies.delete("csrftoken")
+    victim.cookies.set("csrftoken", planted_cookie)
+    refused = victim.post("/auth/logout", data={"_csrf_token": planted_token},
+                          follow_redirects=False)
+    assert refused.status_code == 403
+    # Still signed in; the planted cookie is not valid for this session, so the page
+    # replaces it.
+    page = victim.get("/staff")
+    assert page.status_code == 200
+    replaced = page.headers.get("set-cookie", "")
+    assert replaced.startswith("csrftoken=") and planted_cookie not in replaced
+
+    # Before sign-in: a token from the sign-in page does not survive the session starting.
+    client = TestClient(create_app(app_settings), base_url="http://127.0.0.1:8000")
+    with client:
+        before_cookie, before_token = _csrf_pair(client, "/me/login")
+        assert before_token == before_cookie
+        client.cookies.set("portal_session", victim.cookies["portal_session"])
+        client.cookies.delete("csrftoken")
+        client.cookies.set("csrftoken", before_cookie)
+        stale = client.post("/auth/logout", data={"_csrf_token": before_token},
+                            follow_redirects=False)
+        assert stale.status_code == 403
+        client.cookies.delete("csrftoken")
+        client.cookies.set("csrftoken", before_cookie)
+        page = client.get("/staff")
+        assert page.headers.get("set-cookie", "").startswith("csrftoken=")
+        after_token = csrf(page.text)
+        assert after_token != before_cookie
+        assert page.headers["set-cookie"].startswith(f"csrftoken={after_token};")
+        client.cookies.delete("csrftoken")
+        client.cookies.set("csrftoken", after_token)
+        done = client.post("/auth/logout", data={"_csrf_token": after_token},
+                           follow_redirects=False)
+        assert done.status_code in (302, 303)
+    assert victim.get("/staff", follow_redirects=False).status_code in (302, 303, 401)
+
+
 def test_over_https_browsers_are_told_to_stay_there(app_settings: Settings,
                                                      demo: sessionmaker[Session]) -> None:
     https = replace(app_settings, base_url="https://portal.example.org")

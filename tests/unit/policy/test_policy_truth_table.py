@@ -7,6 +7,7 @@ edit to the policy file that is not also made here (and reviewed) fails the exha
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import shutil
 from collections.abc import Iterable, Iterator
@@ -725,3 +726,14 @@ def test_the_portal_does_not_start_on_a_refused_model(tmp_path: Path) -> None:
     with pytest.raises(PolicyFileError, match="deny-override"):
         Services.build(Settings(env="test", database_url=f"sqlite:///{tmp_path}/x.db",
                                 data_dir=tmp_path, policies_dir=target))
+
+
+def test_the_policy_engine_does_not_log_each_decision(caplog: pytest.LogCaptureFixture) -> None:
+    """Decisions are in the audit log; pycasbin's per-load and per-enforce lines are not kept
+    (issue 14: hundreds of lines a minute, and a cost on every request)."""
+    with caplog.at_level(logging.DEBUG):
+        policy = CasbinRolePolicy(POLICIES)
+        policy.check(Sector.POLICE, Role.POLICE_OFFICER, "sud_treatment", "view",
+                     Purpose.CAREMGT)
+        policy._enforcer.enforce("police:police_officer", "sud_treatment", "view", "CAREMGT")
+    assert not [r for r in caplog.records if r.name.startswith("casbin")]
