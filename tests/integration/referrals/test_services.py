@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.db import models as m
 from portal.db.audit_chain import AuditWriteError
 from portal.db.types import utcnow
+from portal.domain import public_ids
 from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.kernel.wiring import Services
 from portal.referrals import service as rs
@@ -272,13 +273,15 @@ def test_a_new_public_id_never_reuses_one_in_use(demo: sessionmaker[Session],
                                                  services: Services,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     with demo.begin() as session:
-        person(session, "LP-1012").public_id = "LP-22222222"
+        # One taken grouped, one taken by an older ungrouped id with the same characters.
+        person(session, "LP-1012").public_id = "LP-3333-3333"
+        person(session, "LP-1011").public_id = "LP-44444444"
         referral = _refer(session, services)
-        drawn = iter("2" * 8 + "3" * 8)
-        monkeypatch.setattr(rs.secrets, "choice", lambda alphabet: next(drawn))
+        drawn = iter("3" * 8 + "4" * 8 + "7" * 8)
+        monkeypatch.setattr(public_ids.secrets, "choice", lambda alphabet: next(drawn))
         participant = rs.decide_referral(session, services, staff(session, MARIA), referral.id,
                                          accept=True, reason="", meta=META)
-        assert participant is not None and participant.public_id == "LP-33333333"
+        assert participant is not None and participant.public_id == "LP-7777-7777"
 
 
 def test_an_enrolment_whose_audit_fails_leaves_nothing_behind(
