@@ -136,15 +136,19 @@ def _change(session: Session, services: Services, admin: m.StaffUser, user_id: i
     action = (AuditAction.STAFF_SUSPEND if to is StaffStatus.SUSPENDED
               else AuditAction.STAFF_REINSTATE)
 
+    in_range = 1 <= user_id <= MAX_STAFF_ID
+    # An impossible number is kept as text (JSON numbers are portable only up to 2**53).
+    target_ref: object = user_id if in_range else str(user_id)[:40]
+
     def refuse(reason: str, error: Exception, **detail: object) -> Exception:
         audit.append(session, _event(action, admin, meta, decision="deny", reasons=(reason,),
-                                     detail={"target_user_id": user_id, **detail}))
+                                     detail={"target_user_id": target_ref, **detail}))
         return error
 
     if not is_org_admin(services, admin):
         raise refuse("not_org_admin", Refused(
             "Only your organization's administrators can manage staff."))
-    if not 1 <= user_id <= MAX_STAFF_ID:
+    if not in_range:
         raise refuse("not_found", NotFound(user_id))
     # Locked for the change (PostgreSQL; SQLite transactions here are BEGIN IMMEDIATE).
     target = session.scalar(select(m.StaffUser)

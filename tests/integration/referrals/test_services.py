@@ -183,7 +183,8 @@ def test_accepting_enrols_the_participant_with_the_case_managers_agency(
         enrolled = session.get(m.Participant, participant_id)
         referral = session.get(m.Referral, referral_id)
         assert enrolled is not None and referral is not None
-        assert re.fullmatch(r"LP-[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{8}", enrolled.public_id)
+        assert re.fullmatch(r"LP-[34679CFHKMNPRTWXY]{4}-[34679CFHKMNPRTWXY]{4}",
+                            enrolled.public_id)
         assert (enrolled.status, enrolled.referral_pathway, enrolled.enrolled_on) == (
             "enrolled", "arrest_diversion", utcnow().date())
         name = services.vault.ready(session).open_participant(enrolled)
