@@ -54,7 +54,7 @@ def _add_note(page: Any, category: str, title: str, body: str) -> None:
     page.fill("#title", title)
     page.fill("#body", body)
     page.get_by_role("button", name="Save note").click()
-    page.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z]+(#saved)?$"))
+    page.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z-]+(#saved)?$"))
     assert body in _section(page, category).inner_text()
 
 
