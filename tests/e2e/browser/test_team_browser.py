@@ -1,5 +1,6 @@
 """Referrals, the care team and the admin page in real Chromium on a 390 px phone, axe-core
-clean: the sign-in code is asked first, shown once with a slip in the participant's language
+clean: an accepted referral names the person where the case manager lands; the sign-in code
+is asked first, shown once with a slip in the participant's language
 that prints alone; the admin page fits the screen, and Suspend is reachable, red and asked first.
 
 The live portal is shared by the tests of a session: the code is issued for LP-1008 (whom no
@@ -9,6 +10,7 @@ other browser test signs in as), and Dev Patel is reinstated before the test end
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from tests.e2e.browser.conftest import signed_in as signed_in_as
 
 pytestmark = pytest.mark.browser
 
-MARIA, OLIVIA = "Maria Lopez", "Olivia Chen"
+MARIA, OLIVIA, JAMES = "Maria Lopez", "Olivia Chen", "Officer James Carter"
 
 
 def assert_fits(page: Any) -> None:
@@ -109,3 +111,40 @@ def test_the_admin_page_fits_a_phone_and_suspend_is_asked_first(
     assert_on_screen(page, reinstate)
     reinstate.click()
     assert "Dev Patel is reinstated" in page.get_by_role("status").inner_text()
+
+
+def test_accepting_a_referral_names_the_person_on_a_phone(
+        browser: Any, live_portal_server: LivePortal) -> None:
+    family = "Okonkwo" + uuid.uuid4().hex[:6]  # unique in the shared portal
+    james = browser.new_context(viewport=PHONE).new_page()
+    maria = browser.new_context(viewport=PHONE).new_page()
+    try:
+        signed_in_as(james, live_portal_server, JAMES, home="/referrals/")
+        james.get_by_label("Social contact").check()
+        james.fill("#given", "Ada")
+        james.fill("#family", family)
+        james.get_by_role("button", name="Send referral").click()
+        assert f"Ada {family}" in james.content()
+
+        signed_in_as(maria, live_portal_server, MARIA, home="/referrals/")
+        card = maria.locator("article", has_text=f"Ada {family}")
+        accept = card.get_by_role("button", name="Accept and enrol")
+        assert_on_screen(maria, accept)
+        accept.click()
+        maria.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z-]+/care-team\?done=enrolled$"))
+        found = re.search(r"/participants/(LP-[0-9A-Z]{4}-[0-9A-Z]{4})/care-team", maria.url)
+        assert found
+        pid = found.group(1)
+        notice = maria.get_by_role("status")
+        assert f"Ada {family} is enrolled in LEAD as {pid}" in notice.inner_text()
+        assert notice.get_by_role("link", name="Record their consent").is_visible()
+        # On screen where she lands, not below the fold.
+        box = notice.bounding_box()
+        assert box is not None and box["y"] < PHONE["height"], box
+        assert maria.get_by_role("heading", level=1).inner_text() == (
+            f"Care team for Ada {family} ({pid})")
+        assert_fits(maria)
+        assert_accessible(maria)
+    finally:
+        james.context.close()
+        maria.context.close()
