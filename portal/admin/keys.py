@@ -24,6 +24,7 @@ ENCRYPTED: list[tuple[type[Any], list[str]]] = [
     (m.ConsentRequest, ["note"]),
     (m.Referral, ["given_name", "family_name", "date_of_birth"]),
     (m.ParticipantCredential, ["totp_secret"]),
+    (m.ShownOnce, ["payload"]),
 ]
 
 

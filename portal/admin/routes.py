@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,8 @@ DONE_MESSAGES = {
     "reinstated": "{name} is reinstated and can sign in again.",
     "already_active": "{name} was already active.",
 }
+
+NO_SUCH_STAFF = "There is no one with that number among your organization's staff."
 
 
 def _services(state: State) -> Services:
@@ -67,6 +69,19 @@ def _page(state: State, user: m.StaffUser, *, done: str = "", done_user: str = "
         "user": user, "staff": staff, "message": message, "error": error})
 
 
+def _confirm(state: State, user: m.StaffUser, user_id: int) -> Template:
+    try:
+        with _db(state).begin() as db:
+            row = admin_service.staff_member(db, _services(state), user, user_id)
+    except NotFound:
+        raise NotFoundException(NO_SUCH_STAFF) from None
+    if row.is_self:
+        return _page(state, user, status_code=400, error=(
+            "You cannot suspend your own account. Ask another administrator of your "
+            "organization if it needs to be suspended."))
+    return Template("admin/confirm_suspend.html", context={"user": user, "row": row})
+
+
 class AdminController(Controller):
     @get("/", sync_to_thread=True, name="admin")
     def staff(self, request: Request[Any, Any, Any], state: State,
@@ -75,9 +90,21 @@ class AdminController(Controller):
         return _page(state, user, done=request.query_params.get("done", ""),
                      done_user=request.query_params.get("user", ""))
 
+    @get("/staff/{user_id:int}/suspend", sync_to_thread=True)
+    def confirm_suspend(self, user_id: FromPath[int], state: State,
+                        principal: NamedDependency[Principal | None]) -> Template:
+        """Suspending is asked first: whom, and what it does."""
+        _, user = _admin(state, principal)
+        return _confirm(state, user, user_id)
+
     @post("/staff/{user_id:int}/suspend", sync_to_thread=True)
     def suspend(self, user_id: FromPath[int], request: Request[Any, Any, Any], state: State,
-                principal: NamedDependency[Principal | None]) -> Response[Any]:
+                principal: NamedDependency[Principal | None],
+                data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        if data.get("confirm") != "suspend":
+            # Not confirmed (an old form, a stray post): ask, change nothing.
+            _, user = _admin(state, principal)
+            return _confirm(state, user, user_id)
         return _change(admin_service.suspend, user_id, request, state, principal)
 
     @post("/staff/{user_id:int}/reinstate", sync_to_thread=True)
@@ -107,7 +134,7 @@ def _change(change: Change, user_id: int, request: Request[Any, Any, Any], state
     if isinstance(failure, Refused):
         raise PermissionDeniedException(str(failure))
     if isinstance(failure, NotFound):
-        raise NotFoundException()
+        raise NotFoundException(NO_SUCH_STAFF)
     if failure is not None:
         return _page(state, user, error=str(failure), status_code=400)
     assert result is not None

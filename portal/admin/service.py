@@ -89,6 +89,28 @@ def staff_list(session: Session, services: Services, admin: m.StaffUser) -> Staf
     return StaffList(admin.organization.name, rows)
 
 
+# staff_user.id is a 32-bit integer on every database; a path number outside it names nobody
+# (and must not reach the database, where it would overflow).
+MAX_STAFF_ID = 2**31 - 1
+
+
+def staff_member(session: Session, services: Services, admin: m.StaffUser,
+                 user_id: int) -> StaffRow:
+    """One person of the administrator's organization (for the confirmation page); NotFound
+    for anyone else, as for an unknown or impossible id."""
+    if not is_org_admin(services, admin):
+        raise Refused("Only your organization's administrators can manage staff.")
+    if not 1 <= user_id <= MAX_STAFF_ID:
+        raise NotFound(user_id)
+    target = session.scalar(select(m.StaffUser).where(
+        m.StaffUser.id == user_id, m.StaffUser.organization_id == admin.organization_id))
+    if target is None:
+        raise NotFound(user_id)
+    return StaffRow(target.id, target.display_name, target.email,
+                    tuple(_role_label(r) for r in target.role_names), target.last_login_at,
+                    target.status, target.id == admin.id)
+
+
 def suspend(session: Session, services: Services, admin: m.StaffUser, user_id: int,
             meta: RequestMeta) -> StatusChange:
     """Suspend a staff user of the administrator's organization and end all their sessions."""
@@ -114,14 +136,20 @@ def _change(session: Session, services: Services, admin: m.StaffUser, user_id: i
     action = (AuditAction.STAFF_SUSPEND if to is StaffStatus.SUSPENDED
               else AuditAction.STAFF_REINSTATE)
 
+    in_range = 1 <= user_id <= MAX_STAFF_ID
+    # An impossible number is kept as text (JSON numbers are portable only up to 2**53).
+    target_ref: object = user_id if in_range else str(user_id)[:40]
+
     def refuse(reason: str, error: Exception, **detail: object) -> Exception:
         audit.append(session, _event(action, admin, meta, decision="deny", reasons=(reason,),
-                                     detail={"target_user_id": user_id, **detail}))
+                                     detail={"target_user_id": target_ref, **detail}))
         return error
 
     if not is_org_admin(services, admin):
         raise refuse("not_org_admin", Refused(
             "Only your organization's administrators can manage staff."))
+    if not in_range:
+        raise refuse("not_found", NotFound(user_id))
     # Locked for the change (PostgreSQL; SQLite transactions here are BEGIN IMMEDIATE).
     target = session.scalar(select(m.StaffUser)
                             .where(m.StaffUser.id == user_id,

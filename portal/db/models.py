@@ -585,6 +585,22 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ShownOnce(Base):
+    """Something a page shows once after a redirect (post-redirect-get), held for the one
+    session that asked for it: sealed, taken (deleted) by the first page that shows it, and
+    useless after ``expires_at``. Its id is SHA-256 of the session id and the purpose."""
+
+    __tablename__ = "shown_once"
+    __table_args__ = (Index("ix_shown_once_expiry", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    web_session_id: Mapped[str] = mapped_column(
+        ForeignKey("web_session.id", ondelete="CASCADE"), index=True)
+    payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class OidcLoginState(Base):
     """A sign-in in flight: state (hashed), nonce and PKCE verifier; single use, short-lived."""
 

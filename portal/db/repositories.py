@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.db import models as m
 from portal.domain import decision as d
+from portal.domain import public_ids
 from portal.domain.consent import (
     ConsentEvent,
     ConsentKind,
@@ -139,15 +140,17 @@ def staff_by_email(session: Session, email: str) -> m.StaffUser | None:
     return session.scalar(select(m.StaffUser).where(m.StaffUser.email == email.strip().lower()))
 
 
-PUBLIC_ID = re.compile(r"LP-[0-9A-Z]{1,13}")
+# As stored: older "LP-1001" / "LP-9244U5NL", and grouped "LP-7K3M-XP9F" (portal.domain.public_ids).
+PUBLIC_ID = re.compile(r"LP-[0-9A-Z]{1,13}(?:-[0-9A-Z]{4})?")
 
 
 def participant_by_public_id(session: Session, public_id: str) -> m.Participant | None:
-    """None for anything that is not a well-formed id (never sent to the database)."""
-    if not PUBLIC_ID.fullmatch(public_id.strip().upper()):
+    """The participant an id as a person typed it names (case, spaces and dashes ignored);
+    None for anything that is not a well-formed id (never sent to the database)."""
+    forms = public_ids.stored_forms(public_id)
+    if not forms:
         return None
-    return session.scalar(
-        select(m.Participant).where(m.Participant.public_id == public_id.strip().upper()))
+    return session.scalar(select(m.Participant).where(m.Participant.public_id.in_(forms)))
 
 
 def source_organizations(session: Session, participant_id: uuid.UUID,

@@ -14,11 +14,14 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from portal.auth.guards import request_meta
+from portal.auth.service import ENROLMENT_CODE_HOURS
 from portal.auth.sessions import Principal
+from portal.config import Settings
 from portal.db import models as m
 from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.referrals import service as rs
 from portal.web.deps import db_of, found_or, services_of, staff_of
+from portal.web.i18n import LANGUAGE_NAMES
 
 
 class ReferralController(Controller):
@@ -90,7 +93,9 @@ class ReferralController(Controller):
         if error:
             return self._page(request, state, who, user, {}, error, 400)
         if participant is not None:
-            return Redirect(f"/participants/{participant.public_id}/care-team")
+            # The care-team page confirms it: whom was enrolled (by name), and what next.
+            return Redirect(f"/participants/{participant.public_id}/care-team?done=enrolled",
+                            status_code=303)
         return Redirect("/referrals/?done=declined")
 
 
@@ -101,22 +106,25 @@ class CareTeamController(Controller):
     def page(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
              principal: NamedDependency[Principal | None]) -> Template:
         who, user = staff_of(principal)
-        return self._render(request, state, who, user, public_id, None, 200)
+        done = request.query_params.get("done", "")
+        return self._render(request, state, who, user, public_id, None, 200,
+                            done=done if done in ("enrolled",) else "")
 
     def _render(self, request: Request[Any, Any, Any], state: State, who: Principal,
                 user: m.StaffUser, public_id: str, error: str | None, status: int,
-                code: str | None = None) -> Template:
-        def read(db: Session) -> tuple[list[tuple[Any, ...]], list[m.Organization]]:
-            links, others = rs.care_team(db, services_of(state), user, public_id,
-                                         request_meta(request, who))
-            return [(link.id, link.organization.name, link.start_date, link.end_date,
-                     link.organization_id == user.organization_id) for link in links], others
+                done: str = "") -> Template:
+        def read(db: Session) -> tuple[rs.Person, list[tuple[Any, ...]],
+                                       list[m.Organization]]:
+            person, links, others = rs.care_team_page(db, services_of(state), user, public_id,
+                                                      request_meta(request, who))
+            return person, [(link.id, link.organization.name, link.start_date, link.end_date,
+                             link.organization_id == user.organization_id)
+                            for link in links], others
 
-        rows, others = found_or(state, read)
-        return Template("referrals/care_team.html", status_code=status,
-                        headers={"cache-control": "no-store"} if code else None, context={
-            "user": user, "public_id": public_id.upper(), "rows": rows, "others": others,
-            "error": error, "code": code})
+        person, rows, others = found_or(state, read)
+        return Template("referrals/care_team.html", status_code=status, context={
+            "user": user, "public_id": person.public_id, "person": person, "rows": rows,
+            "others": others, "error": error, "done": done})
 
     @post("/care-team", sync_to_thread=True)
     def add(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
@@ -144,14 +152,54 @@ class CareTeamController(Controller):
             return self._render(request, state, who, user, public_id, str(exc), 400)
         return Redirect(f"/participants/{public_id.upper()}/care-team")
 
-    @post("/enrolment-code", sync_to_thread=True)
-    def code(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
-             principal: NamedDependency[Principal | None]) -> Template:
-        """The code is shown once, on this page, and never stored in readable form."""
+    @get("/enrolment-code", sync_to_thread=True)
+    def confirm_code(self, public_id: FromPath[str], request: Request[Any, Any, Any],
+                     state: State, principal: NamedDependency[Principal | None]) -> Template:
+        """What issuing a code does, asked before anything changes."""
         who, user = staff_of(principal)
+        return self._confirm_code(request, state, who, user, public_id)
+
+    def _confirm_code(self, request: Request[Any, Any, Any], state: State, who: Principal,
+                      user: m.StaffUser, public_id: str) -> Template:
         try:
-            code = found_or(state, lambda db: rs.issue_code(
+            person = found_or(state, lambda db: rs.code_confirmation(
                 db, services_of(state), user, public_id, request_meta(request, who)))
         except InvalidInput as exc:
             return self._render(request, state, who, user, public_id, str(exc), 400)
-        return self._render(request, state, who, user, public_id, None, 200, code=code)
+        return Template("referrals/code_confirm.html", context={
+            "user": user, "person": person, "public_id": person.public_id,
+            "language": LANGUAGE_NAMES.get(person.language, LANGUAGE_NAMES["en"])})
+
+    @post("/enrolment-code", sync_to_thread=True)
+    def code(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
+             principal: NamedDependency[Principal | None],
+             data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        """Post-redirect-get: the code is kept sealed for this session's next page, which
+        shows it once; it is never in a URL and never stored readable beyond that."""
+        who, user = staff_of(principal)
+        if data.get("confirm") != "issue":
+            # Not confirmed (an old form, a stray post): ask, change nothing.
+            return self._confirm_code(request, state, who, user, public_id)
+        try:
+            canonical = found_or(state, lambda db: rs.issue_code_for_display(
+                db, services_of(state), user, public_id, who.session_id,
+                request_meta(request, who)))
+        except InvalidInput as exc:
+            return self._render(request, state, who, user, public_id, str(exc), 400)
+        return Redirect(f"/participants/{canonical}/enrolment-code/issued", status_code=303)
+
+    @get("/enrolment-code/issued", sync_to_thread=True)
+    def issued(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
+               principal: NamedDependency[Principal | None]) -> Template:
+        """The new code and the printable slip, once: a reload shows neither, issues none."""
+        who, user = staff_of(principal)
+        person, code = found_or(state, lambda db: rs.take_issued_code(
+            db, services_of(state), user, public_id, who.session_id,
+            request_meta(request, who)))
+        settings: Settings = state.settings
+        return Template("referrals/code_issued.html",
+                        headers={"cache-control": "no-store"}, context={
+            "user": user, "person": person, "public_id": person.public_id, "code": code,
+            "slip_language": person.language if person.language in LANGUAGE_NAMES else "en",
+            "enrol_url": settings.base_url.rstrip("/") + "/me/enrol",
+            "hours": ENROLMENT_CODE_HOURS})

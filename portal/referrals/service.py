@@ -3,18 +3,20 @@ team, and the participant's sign-in code. Each use case is one transaction and a
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from portal.auth import service as auth_service
+from portal.crypto.vault import DecryptionError
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
+from portal.domain import public_ids
 from portal.domain.audit import AuditAction
 from portal.domain.decision import Reason
 from portal.domain.permissions import Permission
@@ -25,11 +27,9 @@ from portal.domain.vocabulary import (
 )
 from portal.kernel.access import user_may
 from portal.kernel.errors import InvalidInput, NotFound, Refused
-from portal.kernel.events import refusal_event, staff_event
+from portal.kernel.events import refusal_event, request_event, staff_event
 from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
-
-ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
 def is_referrer(services: Services, user: m.StaffUser) -> bool:
@@ -169,10 +169,12 @@ def decide_referral(session: Session, services: Services, user: m.StaffUser,
 
 
 def _new_public_id(session: Session) -> str:
+    """A grouped id without look-alikes; taken if any stored spelling of it is (an older
+    ungrouped id with the same characters would answer the same lookup)."""
     while True:
-        candidate = "LP-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
+        candidate = public_ids.new_public_id()
         if session.scalar(select(m.Participant.id).where(
-                m.Participant.public_id == candidate)) is None:
+                m.Participant.public_id.in_(public_ids.stored_forms(candidate)))) is None:
             return candidate
 
 
@@ -206,10 +208,41 @@ def _links(session: Session, participant_id: uuid.UUID) -> list[m.CareTeamMember
         .order_by(m.CareTeamMember.start_date, m.CareTeamMember.id)))
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who a care-team page is about, as the managing agency may see them."""
+
+    public_id: str
+    name: str | None  # None when it cannot be decrypted (the failure is audited)
+    language: str
+    status: str
+
+
+def _person(session: Session, services: Services, participant: m.Participant,
+            meta: RequestMeta) -> Person:
+    try:
+        name: str | None = services.vault.ready(session).open_participant(participant).display
+    except DecryptionError as exc:
+        services.audit.append(session, request_event(
+            AuditAction.CRYPTO_DECRYPT_FAILURE, meta, participant_id=participant.id,
+            reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
+        name = None
+    return Person(participant.public_id, name, participant.preferred_language,
+                  participant.status)
+
+
 def care_team(session: Session, services: Services, user: m.StaffUser, public_id: str,
               meta: RequestMeta) -> tuple[list[m.CareTeamMember], list[m.Organization]]:
     """Who works with the participant (which can itself say something, e.g. that a Part 2
     program does): audited."""
+    _, links, others = care_team_page(session, services, user, public_id, meta)
+    return links, others
+
+
+def care_team_page(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                   meta: RequestMeta
+                   ) -> tuple[Person, list[m.CareTeamMember], list[m.Organization]]:
+    """The care team and whom it is for (the managing agency sees the name): audited."""
     participant = _managed(session, services, user, public_id, meta,
                            AuditAction.PARTICIPANT_VIEW)
     links = _links(session, participant.id)
@@ -221,7 +254,7 @@ def care_team(session: Session, services: Services, user: m.StaffUser, public_id
     current = {link.organization_id for link in links if link.current(today)}
     others = [o for o in session.scalars(select(m.Organization).order_by(m.Organization.name))
               if o.id not in current]
-    return links, others
+    return _person(session, services, participant, meta), links, others
 
 
 def add_member(session: Session, services: Services, user: m.StaffUser, public_id: str,
@@ -258,11 +291,79 @@ def end_member(session: Session, services: Services, user: m.StaffUser, public_i
                                           detail={"organization": link.organization.slug}))
 
 
-def issue_code(session: Session, services: Services, user: m.StaffUser, public_id: str,
-               meta: RequestMeta) -> str:
+def _code_issuable(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                   meta: RequestMeta) -> m.Participant:
     participant = _managed(session, services, user, public_id, meta,
                            AuditAction.AUTH_ENROLMENT_CODE_ISSUE, Permission.SIGN_IN_CODE_CREATE)
     if participant.status == ParticipantStatus.EXITED.value:
         raise InvalidInput("This participant has left LEAD, so no sign-in code is issued. "
                             "To enrol them again, make a new referral.")
+    return participant
+
+
+def code_confirmation(session: Session, services: Services, user: m.StaffUser,
+                      public_id: str, meta: RequestMeta) -> Person:
+    """Whom a new sign-in code would be for, before anything changes: audited as a view."""
+    participant = _code_issuable(session, services, user, public_id, meta)
+    services.audit.append(session, staff_event(AuditAction.PARTICIPANT_VIEW, user, meta,
+                                          participant_id=participant.id, decision="permit",
+                                          reasons=("care_team",),
+                                          detail={"view": "sign_in_code_confirmation"}))
+    return _person(session, services, participant, meta)
+
+
+def issue_code(session: Session, services: Services, user: m.StaffUser, public_id: str,
+               meta: RequestMeta) -> str:
+    participant = _code_issuable(session, services, user, public_id, meta)
     return auth_service.issue_enrolment_code(session, services.audit, participant, user, meta)
+
+
+# --- a new code, shown once after the redirect ----------------------------------------------
+
+# Long enough to write the code down or print the slip; the code itself lasts 72 hours.
+CODE_SHOWN_MINUTES = 15
+
+
+def _shown_once_id(web_session_id: str, public_id: str) -> str:
+    return hashlib.sha256(f"{web_session_id}:enrolment-code:{public_id}".encode()).hexdigest()
+
+
+def issue_code_for_display(session: Session, services: Services, user: m.StaffUser,
+                           public_id: str, web_session_id: str, meta: RequestMeta) -> str:
+    """Issue a code and keep it, sealed, for the next page of this staff session only (the
+    result page after the redirect takes it: reloading it shows nothing and issues nothing).
+    Returns the participant's canonical public id. One transaction with the issue."""
+    code = issue_code(session, services, user, public_id, meta)
+    participant = repo.participant_by_public_id(session, public_id)
+    assert participant is not None  # issue_code found it in this transaction
+    row_id = _shown_once_id(web_session_id, participant.public_id)
+    session.execute(delete(m.ShownOnce).where(
+        (m.ShownOnce.id == row_id) | (m.ShownOnce.expires_at < utcnow())))
+    row = m.ShownOnce(id=row_id, web_session_id=web_session_id,
+                      expires_at=utcnow() + timedelta(minutes=CODE_SHOWN_MINUTES))
+    services.vault.ready(session).seal(row, {"payload": code})
+    session.add(row)
+    return participant.public_id
+
+
+def take_issued_code(session: Session, services: Services, user: m.StaffUser, public_id: str,
+                     web_session_id: str, meta: RequestMeta) -> tuple[Person, str | None]:
+    """The code issued in this session, once (taken: deleted as it is read), and whom it is
+    for; None when it was already shown, has expired or was never issued here."""
+    participant = _managed(session, services, user, public_id, meta,
+                           AuditAction.AUTH_ENROLMENT_CODE_ISSUE, Permission.SIGN_IN_CODE_CREATE)
+    row_id = _shown_once_id(web_session_id, participant.public_id)
+    # Taken in one statement, so two loads of the page at once cannot both show it.
+    taken = session.execute(delete(m.ShownOnce).where(
+        m.ShownOnce.id == row_id, m.ShownOnce.web_session_id == web_session_id)
+        .returning(m.ShownOnce.payload_enc, m.ShownOnce.expires_at)).first()
+    code = None
+    if taken is not None and taken.expires_at > utcnow():
+        code = services.vault.ready(session).decrypt_text(
+            taken.payload_enc, table=m.ShownOnce.__tablename__, column="payload", row_id=row_id)
+    services.audit.append(session, staff_event(AuditAction.PARTICIPANT_VIEW, user, meta,
+                                          participant_id=participant.id, decision="permit",
+                                          reasons=("care_team",),
+                                          detail={"view": "sign_in_code_issued",
+                                                  "code_shown": code is not None}))
+    return _person(session, services, participant, meta), code

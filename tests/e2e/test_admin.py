@@ -85,11 +85,12 @@ def test_org_admin_sees_only_their_organizations_staff(
     # Nobody from another organization.
     for other in ("Alex Rivera", "hope-housing", "Sam Okafor", "Officer James Carter"):
         assert other not in page.text
-    # The suspend forms carry the CSRF token (they work as plain posts, without JavaScript).
-    forms = re.findall(r'<form method="post" action="/admin/staff/(\d+)/suspend"[^>]*>\s*'
-                       r'<input type="hidden" name="_csrf_token"', page.text)
-    assert sorted(int(f) for f in forms) == sorted(
+    # Suspend is a red link to a confirmation page (plain HTML, works without JavaScript);
+    # no form on the list suspends anyone.
+    links = re.findall(r'<a class="button danger" href="/admin/staff/(\d+)/suspend">', page.text)
+    assert sorted(int(f) for f in links) == sorted(
         user_id(demo, e) for e in (MARIA, DEV, RENEE))
+    assert 'action="/admin/staff/' not in page.text.replace("/reinstate", "")
 
 
 def test_suspending_ends_all_sessions_at_once_and_reinstating_restores_sign_in(
@@ -101,8 +102,8 @@ def test_suspending_ends_all_sessions_at_once_and_reinstating_restores_sign_in(
     admin = as_user(OLIVIA)
     dev_id = user_id(demo, DEV)
     token = csrf(admin.get("/admin").text)
-    done = admin.post(f"/admin/staff/{dev_id}/suspend", data={"_csrf_token": token},
-                      follow_redirects=False)
+    done = admin.post(f"/admin/staff/{dev_id}/suspend",
+                      data={"_csrf_token": token, "confirm": "suspend"}, follow_redirects=False)
     assert done.status_code == 303
     assert done.headers["location"] == f"/admin?done=suspended&user={dev_id}"
     page = admin.get(done.headers["location"])
@@ -159,7 +160,8 @@ def test_a_case_manager_cannot_use_admin(
     assert "Not allowed" in page.text and "Dev Patel" not in page.text
     token = csrf(client.get("/staff").text)
     dev_id = user_id(demo, DEV)
-    refused = client.post(f"/admin/staff/{dev_id}/suspend", data={"_csrf_token": token},
+    refused = client.post(f"/admin/staff/{dev_id}/suspend",
+                          data={"_csrf_token": token, "confirm": "suspend"},
                           follow_redirects=False)
     assert refused.status_code == 403
     assert status_of(demo, DEV) == "active"
@@ -173,7 +175,7 @@ def test_an_admin_cannot_suspend_themselves(
     client = as_user(OLIVIA)
     token = csrf(client.get("/admin").text)
     own = client.post(f"/admin/staff/{user_id(demo, OLIVIA)}/suspend",
-                      data={"_csrf_token": token}, follow_redirects=False)
+                      data={"_csrf_token": token, "confirm": "suspend"}, follow_redirects=False)
     assert own.status_code == 400
     assert "You cannot suspend your own account" in own.text
     assert "<h1>Staff of Harbor LEAD Case Management</h1>" in own.text
@@ -191,10 +193,11 @@ def test_another_organizations_staff_is_not_found(
     with demo() as s:
         unknown = (s.scalar(select(func.max(m.StaffUser.id))) or 0) + 1000
     for action in ("suspend", "reinstate"):
-        other = client.post(f"/admin/staff/{alex_id}/{action}", data={"_csrf_token": token},
+        data = {"_csrf_token": token, "confirm": action}
+        other = client.post(f"/admin/staff/{alex_id}/{action}", data=data,
                             follow_redirects=False)
-        guessed = client.post(f"/admin/staff/{unknown}/{action}",
-                              data={"_csrf_token": token}, follow_redirects=False)
+        guessed = client.post(f"/admin/staff/{unknown}/{action}", data=data,
+                              follow_redirects=False)
         assert other.status_code == guessed.status_code == 404
         assert other.text == guessed.text
         assert "Alex" not in other.text
@@ -207,7 +210,66 @@ def test_a_post_without_the_csrf_token_is_refused(
     client = as_user(OLIVIA)
     assert client.get("/admin").status_code == 200  # the CSRF cookie is set
     dev_id = user_id(demo, DEV)
-    forged = client.post(f"/admin/staff/{dev_id}/suspend", data={}, follow_redirects=False)
+    forged = client.post(f"/admin/staff/{dev_id}/suspend", data={"confirm": "suspend"},
+                         follow_redirects=False)
     assert forged.status_code == 403
     assert status_of(demo, DEV) == "active"
     assert events(demo, "staff:suspend") == []
+
+
+def test_suspending_is_confirmed_first(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+    client = as_user(OLIVIA)
+    dev_id = user_id(demo, DEV)
+    asked = client.get(f"/admin/staff/{dev_id}/suspend")
+    assert asked.status_code == 200
+    assert "<h1>Suspend Dev Patel?</h1>" in asked.text and DEV in asked.text
+    assert "Every session they have ends at once" in asked.text
+    assert "cannot sign in to this portal until you reinstate them" in asked.text
+    assert re.search(r'<input type="hidden" name="confirm" value="suspend">\s*<p class="actions">'
+                     r'<button type="submit" class="danger">Yes, suspend Dev Patel</button>',
+                     asked.text)
+    assert 'href="/admin">Cancel</a>' in asked.text
+    # One tap on a form without the confirmation only asks; nothing changes.
+    unconfirmed = client.post(f"/admin/staff/{dev_id}/suspend",
+                              data={"_csrf_token": csrf(asked.text)}, follow_redirects=False)
+    assert unconfirmed.status_code == 200 and "<h1>Suspend Dev Patel?</h1>" in unconfirmed.text
+    assert status_of(demo, DEV) == "active" and events(demo, "staff:suspend") == []
+    assert as_user(DEV).get("/staff").status_code == 200
+    # Asking about oneself, someone of another organization or nobody answers as suspending.
+    own = client.get(f"/admin/staff/{user_id(demo, OLIVIA)}/suspend")
+    assert own.status_code == 400 and "You cannot suspend your own account" in own.text
+    assert client.get(f"/admin/staff/{user_id(demo, ALEX)}/suspend").status_code == 404
+    assert as_user(MARIA).get(f"/admin/staff/{dev_id}/suspend").status_code == 403
+
+
+OUT_OF_RANGE = ["0", "-1", str(2**31), str(2**63), str(2**63 - 1), str(-(2**63) - 1),
+                "9" * 40]
+
+
+@pytest.mark.parametrize("action", ["suspend", "reinstate"])
+def test_impossible_staff_numbers_are_not_found_never_a_server_error(
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        action: str) -> None:
+    client = as_user(OLIVIA)
+    token = csrf(client.get("/admin").text)
+    for number in OUT_OF_RANGE:
+        posted = client.post(f"/admin/staff/{number}/{action}",
+                             data={"_csrf_token": token, "confirm": action},
+                             follow_redirects=False)
+        assert posted.status_code in (400, 404), (number, posted.status_code)
+        assert "Not found" in posted.text or "could not be completed" in posted.text, number
+        if posted.status_code == 404:
+            assert "There is no one with that number" in posted.text, number
+        if action == "suspend":
+            asked = client.get(f"/admin/staff/{number}/suspend")
+            assert asked.status_code in (400, 404), (number, asked.status_code)
+    for bad in ("abc", "1.5", "%20"):
+        posted = client.post(f"/admin/staff/{bad}/{action}",
+                             data={"_csrf_token": token, "confirm": action})
+        assert posted.status_code in (400, 404, 405), (bad, posted.status_code)
+    # Nobody changed; every attempt that reached the service is audited as refused.
+    with demo() as s:
+        assert set(s.scalars(select(m.StaffUser.status))) == {"active"}
+    assert all(e.decision == "deny" and e.reasons == ["not_found"]
+               for e in events(demo, f"staff:{action}"))

@@ -125,7 +125,7 @@ def test_an_exited_participant_cannot_enrol_again_with_an_old_code(
     maria = as_user(MARIA)
     team = maria.get("/participants/LP-1004/care-team").text
     issued = maria.post("/participants/LP-1004/enrolment-code",
-                        data={"_csrf_token": csrf(team)})
+                        data={"_csrf_token": csrf(team), "confirm": "issue"})
     code = issued.text.split('class="secret">')[1].split("<")[0].strip() \
         if 'class="secret">' in issued.text else None
     assert code, "the code is shown once"
@@ -139,8 +139,10 @@ def test_an_exited_participant_cannot_enrol_again_with_an_old_code(
     assert refused.status_code in (400, 403)
     assert "left LEAD" in refused.text
     again = maria.post("/participants/LP-1004/enrolment-code",
-                       data={"_csrf_token": csrf(team)})
+                       data={"_csrf_token": csrf(team), "confirm": "issue"})
     assert again.status_code == 400 and "left LEAD" in again.text
+    asked = maria.get("/participants/LP-1004/enrolment-code")
+    assert asked.status_code == 400 and "left LEAD" in asked.text
 
 
 def test_the_demo_has_an_exit_and_a_disposition(demo: sessionmaker[Session]) -> None:

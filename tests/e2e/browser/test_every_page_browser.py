@@ -36,12 +36,17 @@ STAFF_PAGES: dict[str, tuple[str, str]] = {
     "/participants/{public_id}/consents/{consent_id}/edit": (
         MARIA, "/participants/LP-1004/consents/{draft}/edit"),
     "/participants/{public_id}/care-team": (MARIA, "/participants/LP-1001/care-team"),
+    # The question before a code is issued, and the result page once its code was taken.
+    "/participants/{public_id}/enrolment-code": (MARIA, "/participants/LP-1001/enrolment-code"),
+    "/participants/{public_id}/enrolment-code/issued": (
+        MARIA, "/participants/LP-1001/enrolment-code/issued"),
     "/participants/{public_id}/exit": (MARIA, "/participants/LP-1001/exit"),
     "/participants/{public_id}/disposition": (LINDA, "/participants/LP-1003/disposition"),
     "/referrals": (JAMES, "/referrals/"),
     "/break-glass": (LUIS, "/break-glass"),
     "/break-glass/{public_id}": (LUIS, "/break-glass/LP-1003"),
     "/admin": (OLIVIA, "/admin"),
+    "/admin/staff/{user_id}/suspend": (OLIVIA, "/admin/staff/{dev}/suspend"),
     "/compliance": (RENEE, "/compliance/"),
     "/compliance/audit": (RENEE, "/compliance/audit"),
     "/compliance/audit/{chain}/{seq}": (RENEE, "/compliance/audit/main/1"),
@@ -82,7 +87,10 @@ def _ids(server: LivePortal) -> dict[str, str]:
                     m.Participant.public_id == public_id, m.Consent.status == status)).first()
                 assert found is not None, (public_id, status)
                 return str(found)
-            return {"draft": consent("LP-1004", "draft"), "active": consent("LP-1001", "active")}
+            dev = s.scalars(select(m.StaffUser.id).where(
+                m.StaffUser.email == "dev.patel@harbor-lead.example")).one()
+            return {"draft": consent("LP-1004", "draft"), "active": consent("LP-1001", "active"),
+                    "dev": str(dev)}
     finally:
         engine.dispose()
 

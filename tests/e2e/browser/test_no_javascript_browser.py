@@ -54,14 +54,15 @@ def test_referral_care_team_consent_and_admin_forms_work_without_javascript(
     maria.goto(f"{portal}/referrals/")
     referral = maria.locator("li, article, tr").filter(has_text=f"Robin {family}").last
     referral.get_by_role("button", name="Accept and enrol").click()
-    maria.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z]+/care-team$"))
-    found = re.search(r"/participants/(LP-[0-9A-Z]+)/care-team$", maria.url)
+    maria.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z-]+/care-team\?done=enrolled$"))
+    found = re.search(r"/participants/(LP-[0-9A-Z]{4}-[0-9A-Z]{4})/care-team", maria.url)
     assert found
     pid = found.group(1)
     maria.select_option("#organization", "hope-housing")
     maria.get_by_role("button", name="Add to the care team").click()
     assert "Hope Housing" in maria.locator("table").inner_text()
-    maria.get_by_role("button", name="Issue a sign-in code for the participant").click()
+    maria.get_by_role("link", name="Issue a sign-in code for the participant").click()
+    maria.get_by_role("button", name="Sign them out and issue a code").click()
     assert re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}", maria.locator("code.secret").inner_text())
 
     # A consent, captured, signed and then revoked with plain posts (no drawing pad shown).
@@ -93,7 +94,8 @@ def test_referral_care_team_consent_and_admin_forms_work_without_javascript(
     dev_sign_in(olivia, portal, "Olivia Chen")
     olivia.goto(f"{portal}/admin")
     row = olivia.locator("tr", has_text="Dev Patel")
-    row.get_by_role("button", name=re.compile("^Suspend")).click()
+    row.get_by_role("link", name=re.compile("^Suspend")).click()
+    olivia.get_by_role("button", name="Yes, suspend Dev Patel").click()
     row = olivia.locator("tr", has_text="Dev Patel")
     assert "Suspended" in row.inner_text()
     row.get_by_role("button", name=re.compile("^Reinstate")).click()

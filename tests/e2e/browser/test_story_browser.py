@@ -54,7 +54,7 @@ def _add_note(page: Any, category: str, title: str, body: str) -> None:
     page.fill("#title", title)
     page.fill("#body", body)
     page.get_by_role("button", name="Save note").click()
-    page.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z]+(#saved)?$"))
+    page.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z-]+(#saved)?$"))
     assert body in _section(page, category).inner_text()
 
 
@@ -82,15 +82,16 @@ def test_referral_to_revocation_in_the_audit_log(people: dict[str, Any],
     assert_accessible(maria)
     referral = maria.locator("li, article, tr").filter(has_text="Dana Whitfield").last
     referral.get_by_role("button", name="Accept and enrol").click()
-    maria.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z]+/care-team$"))
-    found = re.search(r"/participants/(LP-[0-9A-Z]+)/care-team$", maria.url)
+    maria.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z-]+/care-team\?done=enrolled$"))
+    found = re.search(r"/participants/(LP-[0-9A-Z]{4}-[0-9A-Z]{4})/care-team", maria.url)
     assert found
     pid = found.group(1)
     assert_accessible(maria)
     maria.select_option("#organization", "hope-housing")
     maria.get_by_role("button", name="Add to the care team").click()
     assert "Hope Housing" in maria.locator("table").inner_text()
-    maria.get_by_role("button", name="Issue a sign-in code for the participant").click()
+    maria.get_by_role("link", name="Issue a sign-in code for the participant").click()
+    maria.get_by_role("button", name="Sign them out and issue a code").click()
     assert re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}", maria.locator("code.secret").inner_text())
     assert_accessible(maria)
 

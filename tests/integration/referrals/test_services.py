@@ -9,12 +9,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import models as m
 from portal.db.audit_chain import AuditWriteError
 from portal.db.types import utcnow
+from portal.domain import public_ids
 from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.kernel.wiring import Services
 from portal.referrals import service as rs
@@ -182,7 +183,8 @@ def test_accepting_enrols_the_participant_with_the_case_managers_agency(
         enrolled = session.get(m.Participant, participant_id)
         referral = session.get(m.Referral, referral_id)
         assert enrolled is not None and referral is not None
-        assert re.fullmatch(r"LP-[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{8}", enrolled.public_id)
+        assert re.fullmatch(r"LP-[34679CFHKMNPRTWXY]{4}-[34679CFHKMNPRTWXY]{4}",
+                            enrolled.public_id)
         assert (enrolled.status, enrolled.referral_pathway, enrolled.enrolled_on) == (
             "enrolled", "arrest_diversion", utcnow().date())
         name = services.vault.ready(session).open_participant(enrolled)
@@ -272,13 +274,15 @@ def test_a_new_public_id_never_reuses_one_in_use(demo: sessionmaker[Session],
                                                  services: Services,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     with demo.begin() as session:
-        person(session, "LP-1012").public_id = "LP-22222222"
+        # One taken grouped, one taken by an older ungrouped id with the same characters.
+        person(session, "LP-1012").public_id = "LP-3333-3333"
+        person(session, "LP-1011").public_id = "LP-44444444"
         referral = _refer(session, services)
-        drawn = iter("2" * 8 + "3" * 8)
-        monkeypatch.setattr(rs.secrets, "choice", lambda alphabet: next(drawn))
+        drawn = iter("3" * 8 + "4" * 8 + "7" * 8)
+        monkeypatch.setattr(public_ids.secrets, "choice", lambda alphabet: next(drawn))
         participant = rs.decide_referral(session, services, staff(session, MARIA), referral.id,
                                          accept=True, reason="", meta=META)
-        assert participant is not None and participant.public_id == "LP-33333333"
+        assert participant is not None and participant.public_id == "LP-7777-7777"
 
 
 def test_an_enrolment_whose_audit_fails_leaves_nothing_behind(
@@ -481,3 +485,79 @@ def test_no_sign_in_code_for_a_participant_who_left_or_for_other_roles(
         events = events_since(session, mark)
     assert [(e.action, e.decision, e.reasons) for e in events] == [
         ("auth:enrolment_code:issue", "deny", ["no_role_permission"])]
+
+
+def _web_session(session: Session, user: m.StaffUser, token: str) -> str:
+    session.add(m.WebSession(id=token, staff_user_id=user.id, csrf_token="x" * 32,
+                             expires_at=utcnow() + timedelta(hours=1)))
+    session.flush()
+    return token
+
+
+def test_a_new_code_is_kept_sealed_for_one_page_of_one_session(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        maria = staff(session, MARIA)
+        mine, other = _web_session(session, maria, "a" * 64), _web_session(session, maria, "b" * 64)
+        canonical = rs.issue_code_for_display(session, services, maria, "lp-1005", mine, META)
+        assert canonical == "LP-1005"
+        [row] = session.scalars(select(m.ShownOnce)).all()
+        assert row.web_session_id == mine
+    with demo.begin() as session:
+        maria = staff(session, MARIA)
+        # Not for another session, and that attempt does not use it up.
+        assert rs.take_issued_code(session, services, maria, "LP-1005", other, META)[1] is None
+        mark = head(session)
+        person_, code = rs.take_issued_code(session, services, maria, "LP-1005", mine, META)
+        events = events_since(session, mark)
+        assert person_.name == "Roberto Alvarez" and person_.language == "es"
+        assert code and re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", code)
+        stored = session.scalars(select(m.ShownOnce.payload_enc)).all()
+        assert stored == []
+        assert [(e.action, e.detail.get("view"), e.detail.get("code_shown")) for e in events] == [
+            ("participant:view", "sign_in_code_issued", True)]
+    with demo.begin() as session:
+        maria = staff(session, MARIA)
+        assert rs.take_issued_code(session, services, maria, "LP-1005", mine, META)[1] is None
+
+
+def test_a_kept_code_is_sealed_and_stops_being_shown_when_it_expires(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        maria = staff(session, MARIA)
+        mine = _web_session(session, maria, "c" * 64)
+        rs.issue_code_for_display(session, services, maria, "LP-1005", mine, META)
+        row = session.scalars(select(m.ShownOnce)).one()
+        credential = session.get(m.ParticipantCredential, person(session, "LP-1005").id)
+        assert credential is not None and credential.enrolment_code_hash
+        # Sealed: no readable code in the row.
+        assert not re.search(rb"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", row.payload_enc)
+        row.expires_at = utcnow() - timedelta(seconds=1)
+    with demo.begin() as session:
+        maria = staff(session, MARIA)
+        assert rs.take_issued_code(session, services, maria, "LP-1005", mine, META)[1] is None
+        assert session.scalars(select(m.ShownOnce)).all() == []
+
+
+def test_signing_out_drops_a_kept_code(demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        maria = staff(session, MARIA)
+        mine = _web_session(session, maria, "d" * 64)
+        rs.issue_code_for_display(session, services, maria, "LP-1005", mine, META)
+    with demo.begin() as session:
+        session.execute(delete(m.WebSession).where(m.WebSession.id == mine))
+    with demo() as session:
+        assert session.scalars(select(m.ShownOnce)).all() == []
+
+
+def test_the_code_question_names_the_person_and_refuses_like_issuing(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        maria, renee = staff(session, MARIA), staff(session, RENEE)
+        assert rs.code_confirmation(session, services, maria, "LP1004", META).name == (
+            "Keisha Morgan")
+        with unchanged(session), pytest.raises(InvalidInput, match="has left LEAD"):
+            rs.code_confirmation(session, services, maria, "LP-1009", META)
+        with pytest.raises(NotFound):
+            rs.code_confirmation(session, services, renee, "LP-1004", META)
+        assert session.scalars(select(m.ShownOnce)).all() == []
