@@ -3,7 +3,6 @@ safe (a value that cannot be decrypted is shown as unavailable, and the failure 
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 
 from sqlalchemy import or_, select
@@ -13,6 +12,7 @@ from portal.crypto.vault import DecryptionError, PersonName, Vault, normalise_na
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.audit_chain import AuditLog
+from portal.domain import public_ids
 from portal.domain.audit import AuditAction
 from portal.kernel.events import request_event
 from portal.kernel.request import RequestMeta
@@ -37,11 +37,12 @@ def search_condition(vault: Vault, query: str) -> object | None:
     born = parse_date(query)
     if born is not None:
         return m.Participant.dob_bidx == vault.blind_index("dob", born.isoformat())
-    if re.fullmatch(r"LP-[0-9A-Z]+", query.upper()):
-        return m.Participant.public_id == query.upper()
     name = normalise_name(query)
-    return or_(m.Participant.name_bidx == vault.blind_index("name", name),
-               m.Participant.family_bidx == vault.blind_index("family", name))
+    by_name = [m.Participant.name_bidx == vault.blind_index("name", name),
+               m.Participant.family_bidx == vault.blind_index("family", name)]
+    # An id as a person types it ("lp 7k3m xp9f", "LP-1001"); it may also be a name.
+    forms = public_ids.stored_forms(query)
+    return or_(m.Participant.public_id.in_(forms), *by_name) if forms else or_(*by_name)
 
 
 def by_public_id(session: Session, public_id: str) -> m.Participant | None:

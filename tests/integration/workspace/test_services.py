@@ -69,6 +69,18 @@ def test_exact_search_by_name_family_date_or_id(demo: sessionmaker[Session],
         assert [p.public_id for p in people.find(session, services.vault, query)] == ["LP-1001"]
 
 
+def test_search_finds_a_grouped_id_however_it_is_typed(demo: sessionmaker[Session],
+                                                       services: Services) -> None:
+    with demo.begin() as session:
+        marcus = people.by_public_id(session, "LP-1001")
+        assert marcus is not None
+        marcus.public_id = "LP-7K3M-XP9F"
+    with demo() as session:
+        for query in ("LP-7K3M-XP9F", "lp 7k3m xp9f", "LP7K3MXP9F", "lp-7k3mxp9f"):
+            assert [p.public_id for p in people.find(session, services.vault, query)] == [
+                "LP-7K3M-XP9F"], query
+
+
 def test_search_finds_nothing_for_partial_or_empty_queries(demo: sessionmaker[Session],
                                                            services: Services) -> None:
     with demo() as session:
