@@ -278,12 +278,17 @@ def save_draft(session: Session, services: Services, user: m.StaffUser, public_i
             raise InvalidInput(*exc.problems) from None
         for key, value in columns.items():
             setattr(row, key, value)
-        row.provisions.clear()
+    # The form states the first (permit) provision. Any further ones (a new version keeps
+    # every provision of the consent it replaces, such as "never to police") are kept as
+    # they are: the form cannot show them, so it must not drop them.
+    kept = [_copy(x) for x in row.provisions[1:]]
+    row.provisions.clear()
     p = directive.provisions[0]
     row.provisions.append(m.ConsentProvision(
         effect="permit", disclosers=sorted(p.disclosers), recipients=sorted(p.recipients),
         categories=sorted(c.value for c in p.categories),
         purposes=sorted(x.value for x in p.purposes)))
+    row.provisions.extend(kept)
     session.flush()
     services.audit.append(session, _event(services, AuditAction.CONSENT_CREATE, user, meta,
                                           participant.id, row.id))
@@ -324,7 +329,17 @@ def new_version(session: Session, services: Services, user: m.StaffUser, public_
         return started
     row = save_draft(session, services, user, public_id, form_of(old), meta)
     row.version, row.supersedes_id = old.version + 1, old.id
+    # Every provision of the old version, not only the one the form shows.
+    row.provisions.extend(_copy(x) for x in old.provisions[1:])
+    session.flush()
     return row
+
+
+def _copy(provision: m.ConsentProvision) -> m.ConsentProvision:
+    return m.ConsentProvision(effect=provision.effect, disclosers=list(provision.disclosers),
+                              recipients=list(provision.recipients),
+                              categories=list(provision.categories),
+                              purposes=list(provision.purposes))
 
 
 def _consent(session: Session, consent_id: uuid.UUID, participant_id: uuid.UUID) -> m.Consent:

@@ -570,12 +570,6 @@ def _provisions(consent: m.Consent) -> list[tuple[object, ...]]:
                    sorted(p.purposes)) for p in consent.provisions)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: new_version() pre-fills the new draft with form_of(old), which reads only "
-    "old.provisions[0]; every further provision is silently dropped. The seeded multi-party "
-    "release of LP-1002 has a second, deny provision (case management and housing "
-    "information never to police or prosecution): its new version loses it, and once signed "
-    "replaces the consent the participant agreed to with a wider one."))
 def test_a_new_version_keeps_every_provision_of_the_one_it_replaces(
         demo: sessionmaker[Session], services: Services) -> None:
     with demo.begin() as session:
@@ -588,6 +582,10 @@ def test_a_new_version_keeps_every_provision_of_the_one_it_replaces(
                                META)
         assert draft.supersedes_id == roi.id
         assert _provisions(draft) == _provisions(roi)
+        # Editing the draft through the form (which shows the first provision) keeps the rest.
+        edited = cs.save_draft(session, services, staff(session, MARIA), "LP-1002",
+                               cs.form_of(draft), META, consent_id=draft.id)
+        assert _provisions(edited) == _provisions(roi)
 
 
 def test_a_new_version_of_a_consent_revoked_meanwhile_supersedes_nothing(
