@@ -13,6 +13,7 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
+from portal.auth import service as auth_service
 from portal.auth.guards import request_meta
 from portal.auth.sessions import Principal
 from portal.db import models as m
@@ -106,17 +107,21 @@ class CareTeamController(Controller):
     def _render(self, request: Request[Any, Any, Any], state: State, who: Principal,
                 user: m.StaffUser, public_id: str, error: str | None, status: int,
                 code: str | None = None) -> Template:
-        def read(db: Session) -> tuple[list[tuple[Any, ...]], list[m.Organization]]:
+        def read(db: Session) -> tuple[list[tuple[Any, ...]], list[m.Organization], Any]:
             links, others = rs.care_team(db, services_of(state), user, public_id,
                                          request_meta(request, who))
+            # Sign-in changes and pauses, for the case manager (the view above is audited).
+            notices = auth_service.sign_in_notices(db, public_id,
+                                                   services_of(state).settings.zone)
             return [(link.id, link.organization.name, link.start_date, link.end_date,
-                     link.organization_id == user.organization_id) for link in links], others
+                     link.organization_id == user.organization_id) for link in links], \
+                others, notices
 
-        rows, others = found_or(state, read)
+        rows, others, notices = found_or(state, read)
         return Template("referrals/care_team.html", status_code=status,
                         headers={"cache-control": "no-store"} if code else None, context={
             "user": user, "public_id": public_id.upper(), "rows": rows, "others": others,
-            "error": error, "code": code})
+            "error": error, "code": code, "sign_in_notices": notices})
 
     @post("/care-team", sync_to_thread=True)
     def add(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,
