@@ -307,7 +307,7 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
     participant = session.scalar(select(m.Participant).where(
         m.Participant.public_id == public_id))
     credential = session.get(m.ParticipantCredential, participant.id) if participant else None
-    participant_id = participant.id if participant else None
+    participant_id = credential.participant_id if credential else None
     if _wait_left(session, keys, utcnow()) is not None:
         _burn(code)
         raise _refused_while_waiting(session, audit, participant_id, meta, _bad_code())
@@ -472,12 +472,9 @@ def _reauthenticate(session: Session, audit: AuditLog, vault: Vault,
     stolen, is not enough). Wrong ones count like wrong sign-ins."""
     keys: Keys = (("address", _address_key(vault, session, meta)),
                   ("account", credential.username_bidx or str(participant.id)))
-    left = _wait_left(session, keys, utcnow())
-    if left is not None:
-        minutes = int(left.total_seconds() // 60) + 1
+    if _wait_left(session, keys, utcnow()) is not None:
         raise _refused_while_waiting(session, audit, participant.id, meta, SignInRefused(
-            "locked", f"Too many tries. Please wait {minutes} minutes.",
-            params={"minutes": minutes}))
+            "locked", "Too many wrong tries. Please wait a few minutes and try again."))
     assert credential.passphrase_hash is not None
     try:
         HASHER.verify(credential.passphrase_hash, passphrase)
