@@ -473,8 +473,9 @@ def _reauthenticate(session: Session, audit: AuditLog, vault: Vault,
     keys: Keys = (("address", _address_key(vault, session, meta)),
                   ("account", credential.username_bidx or str(participant.id)))
     if _wait_left(session, keys, utcnow()) is not None:
-        raise _refused_while_waiting(session, audit, participant.id, meta, SignInRefused(
-            "locked", "Too many wrong tries. Please wait a few minutes and try again."))
+        waiting = SignInRefused("locked", "Too many wrong tries. Please wait a few minutes "
+                                          "and try again.")
+        raise _refused_while_waiting(session, audit, participant.id, meta, waiting)
     assert credential.passphrase_hash is not None
     try:
         HASHER.verify(credential.passphrase_hash, passphrase)
