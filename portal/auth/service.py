@@ -547,9 +547,13 @@ def sign_in_notices(session: Session, public_id: str, tz: tzinfo = UTC, *,
     rows = session.execute(select(m.AuditEvent.action, m.AuditEvent.occurred_at).where(
         m.AuditEvent.participant_id == participant_id,
         m.AuditEvent.action.in_(NOTICE_ACTIONS),
-    ).order_by(m.AuditEvent.occurred_at.desc(), m.AuditEvent.seq.desc()).limit(limit))
-    return [SignInNotice(on=at.astimezone(tz).date(), change=NOTICE_ACTIONS[action])
-            for action, at in rows]
+    ).order_by(m.AuditEvent.occurred_at.desc(), m.AuditEvent.seq.desc()).limit(10 * limit))
+    notices: list[SignInNotice] = []
+    for action, at in rows:
+        notice = SignInNotice(on=at.astimezone(tz).date(), change=NOTICE_ACTIONS[action])
+        if notice not in notices:  # one line a day for each kind (waits come in runs)
+            notices.append(notice)
+    return notices[:limit]
 
 
 def username_index(vault: Vault, session: Session, username: str) -> str:

@@ -96,15 +96,17 @@ def test_spanish_everywhere_on_the_participant_side(client: TestClient[Any]) -> 
     assert missing.status_code == 404 and "No encontramos esa página" in missing.text
 
 
-def _answer(response: Any, username: str) -> tuple[int, str]:
-    """What a sign-in answer shows: its status and the page's main part, with the two things
-    that differ on every page or by what was typed (the CSRF token, the username echoed back
-    into the form) taken out."""
+def _answer(response: Any, *typed: str) -> tuple[int, str]:
+    """What a sign-in answer shows: its status and the page's main part, with what differs on
+    every page or by what was typed (the CSRF token, the username or id echoed back into the
+    form) taken out."""
     main = re.search(r"<main.*?</main>", response.text, re.S)
     assert main, response.text
     text = re.sub(r'name="_csrf_token" value="[^"]+"', 'name="_csrf_token" value=""',
                   main.group(0))
-    return response.status_code, text.replace(f'value="{username}"', 'value=""')
+    for value in typed:
+        text = text.replace(f'value="{value}"', 'value=""')
+    return response.status_code, text
 
 
 def _pause(factory: sessionmaker[Session], rows: str = "account") -> list[m.SignInThrottle]:
@@ -138,6 +140,25 @@ def test_unknown_paused_and_wrong_get_the_very_same_answer(
         ("marcus", "river stone morning"), ("nobody-here", "x"), ("otra-persona", "y"))]
     assert spanish[0] == spanish[1] == spanish[2]
     assert "no coinciden" in spanish[0][1]
+
+
+def test_enrolment_answers_an_unknown_id_and_a_paused_one_alike(
+        client: TestClient[Any], demo: sessionmaker[Session], services: Services) -> None:
+    """Enrolment is guessed by participant id: an id that does not exist, a wrong code and an
+    id whose tries must wait all get the same status and page."""
+    code = _issue(demo, services)  # LP-1003 has a code
+    unknown = _answer(enrol(client, "LP-9999", "AAAA-BBBB-CCCC", "someone"), "someone",
+                      "LP-9999")
+    wrong = _answer(enrol(client, "LP-1003", "AAAA-BBBB-CCCC", "someone"), "someone",
+                    "LP-1003")
+    for _ in range(MAX_FAILURES - 1):
+        enrol(client, "LP-1003", "AAAA-BBBB-CCCC", "someone")
+    assert any(row.blocked_until is not None for row in _pause(demo, "enrol"))
+    # Now even the right code waits, with the same answer as a wrong one.
+    paused = _answer(enrol(client, "LP-1003", code, "someone"), "someone", "LP-1003")
+    assert unknown == wrong == paused and unknown[0] == 400
+    assert "That ID and code do not match" in paused[1]
+    assert events(demo, "auth:enrolment_code:use") == []
 
 
 def test_waits_grow_with_each_failure_and_end(client: TestClient[Any],
