@@ -148,8 +148,7 @@ def issue_enrolment_code(session: Session, audit: AuditLog, participant: m.Parti
     credential.updated_at = utcnow()
     if credential.username_bidx is not None:
         _forget(session, "account", credential.username_bidx)
-    session.execute(delete(m.SignInThrottle).where(
-        m.SignInThrottle.scope == "enrol", m.SignInThrottle.key == participant.public_id))
+    _forget(session, "enrol", participant.public_id)
     session.execute(delete(m.WebSession).where(m.WebSession.participant_id == participant.id))
     audit.append(session, staff_event(
         AuditAction.AUTH_ENROLMENT_CODE_ISSUE, by, meta, participant_id=participant.id,

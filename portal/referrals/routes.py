@@ -107,7 +107,8 @@ class CareTeamController(Controller):
     def _render(self, request: Request[Any, Any, Any], state: State, who: Principal,
                 user: m.StaffUser, public_id: str, error: str | None, status: int,
                 code: str | None = None) -> Template:
-        def read(db: Session) -> tuple[list[tuple[Any, ...]], list[m.Organization], Any]:
+        def read(db: Session) -> tuple[list[tuple[Any, ...]], list[m.Organization],
+                                       list[auth_service.SignInNotice]]:
             links, others = rs.care_team(db, services_of(state), user, public_id,
                                          request_meta(request, who))
             # Sign-in changes and pauses, for the case manager (the view above is audited).
