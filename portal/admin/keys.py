@@ -23,7 +23,7 @@ ENCRYPTED: list[tuple[type[Any], list[str]]] = [
     (m.ConsentDocument, ["content"]),
     (m.ConsentRequest, ["note"]),
     (m.Referral, ["given_name", "family_name", "date_of_birth"]),
-    (m.ParticipantCredential, ["totp_secret"]),
+    (m.ParticipantCredential, ["totp_secret", "totp_pending"]),
     (m.ShownOnce, ["payload"]),
 ]
 

@@ -230,39 +230,64 @@ class ParticipantAuthController(Controller):
 
 
 class ParticipantSecurityController(Controller):
-    """Adding an authenticator app (TOTP) as a second step at sign-in."""
+    """The second step at sign-in: an authenticator app (TOTP). The portal makes the key and
+    keeps it until confirmed; turning the app on or off needs the passphrase again."""
 
     path = "/me/security"
 
-    @get("/", sync_to_thread=False)
-    def page(self, request: Request[Any, Any, Any],
+    @get("/", sync_to_thread=True)
+    def page(self, request: Request[Any, Any, Any], state: State,
              principal: NamedDependency[Principal | None]) -> Response[Any]:
-        participant = require_participant(principal).participant
+        who = require_participant(principal)
+        done = request.query_params.get("done")
+        return with_language(request, self._render(
+            request, state, who, None, 200, removed=done == "removed"))
+
+    def _render(self, request: Request[Any, Any, Any], state: State, who: Principal,
+                refused: auth_service.SignInRefused | None, status: int, *,
+                removed: bool = False) -> Template:
+        participant = who.participant
         assert participant is not None
-        secret = auth_service.new_totp_secret()
-        return with_language(request, Template("selfservice/security.html", context=me_context(
-            request, secret=secret, uri=auth_service.totp_uri(secret, participant.public_id))))
+        components = components_of(state)
+        with database_of(state).begin() as db:
+            step = auth_service.second_step(db, components.vault, db.merge(participant))
+        return Template("selfservice/security.html", status_code=status, context=me_context(
+            request, on=step.on, secret=step.pending, removed=removed,
+            error=_refusal(request, refused) if refused else None,
+            uri=auth_service.totp_uri(step.pending, participant.public_id)
+            if step.pending else None))
+
+    def _change(self, request: Request[Any, Any, Any], state: State, who: Principal,
+                data: dict[str, str], change: Any, done: str) -> Response[Any]:
+        assert who.participant is not None
+        components = components_of(state)
+        refused = None
+        with database_of(state).begin() as db:
+            try:
+                # Whatever else is posted (a "secret", say) is not read.
+                change(db, components.audit, components.vault, db.merge(who.participant),
+                       data.get("passphrase", ""), data.get("code", ""),
+                       request_meta(request, who))
+            except auth_service.SignInRefused as exc:
+                refused = exc  # a wrong passphrase is counted, and that count is kept
+        if refused is not None:
+            return self._render(request, state, who, refused,
+                                429 if refused.code == "locked" else 400)
+        return Redirect(done)
 
     @post("/", sync_to_thread=True)
     def add(self, request: Request[Any, Any, Any], state: State,
             principal: NamedDependency[Principal | None],
             data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
-        who = require_participant(principal)
-        assert who.participant is not None
-        components = components_of(state)
-        secret = data.get("secret", "")
-        refused = None
-        with database_of(state).begin() as db:
-            try:
-                auth_service.add_totp(db, components.audit, components.vault, who.participant,
-                                      secret, data.get("code", ""), request_meta(request, who))
-            except auth_service.SignInRefused as exc:
-                refused = exc
-        if refused is not None:
-            return Template("selfservice/security.html", status_code=400, context=me_context(
-                request, secret=secret, error=_refusal(request, refused),
-                uri=auth_service.totp_uri(secret, who.participant.public_id)))
-        return Redirect("/me?totp=added")
+        return self._change(request, state, require_participant(principal), data,
+                            auth_service.add_totp, "/me?totp=added")
+
+    @post("/remove", sync_to_thread=True)
+    def remove(self, request: Request[Any, Any, Any], state: State,
+               principal: NamedDependency[Principal | None],
+               data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+        return self._change(request, state, require_participant(principal), data,
+                            auth_service.remove_totp, "/me/security/?done=removed")
 
 
 def login_redirect(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -544,17 +544,32 @@ class ParticipantCredential(Base):
     username_bidx: Mapped[str | None] = mapped_column(String(64), unique=True)
     passphrase_hash: Mapped[str | None] = mapped_column(String(200))
     totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A key the portal made and showed, not yet confirmed with a code from the app.
+    totp_pending_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_version: Mapped[int | None] = mapped_column(Integer)
     enrolment_code_hash: Mapped[str | None] = mapped_column(String(200))
     enrolment_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def id(self) -> uuid.UUID:
         """The row id that encryption binds values to."""
         return self.participant_id
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per client address and per account (both as keyed hashes), for
+    waits that grow with each failure. In the database, so every process sees one count."""
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (Index("ix_sign_in_throttle_last_failure", "last_failure_at"),)
+
+    # "address", "account" (a username, known or not) or "enrol" (a participant id).
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WebSession(Base):

@@ -45,6 +45,7 @@ class AuditAction(StrEnum):
     AUTH_LOGOUT = "auth:logout"
     AUTH_SESSION_EXPIRED = "auth:session:expired"
     AUTH_TOTP_ADD = "auth:totp:add"
+    AUTH_TOTP_REMOVE = "auth:totp:remove"
     BREAK_GLASS_GRANT_CREATE = "break_glass:grant:create"
     BREAK_GLASS_GRANT_REVIEW = "break_glass:grant:review"
     CARE_TEAM_MEMBER_ADD = "care_team:member:add"

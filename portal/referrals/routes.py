@@ -13,6 +13,7 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
+from portal.auth import service as auth_service
 from portal.auth.guards import request_meta
 from portal.auth.service import ENROLMENT_CODE_HOURS
 from portal.auth.sessions import Principal
@@ -114,17 +115,20 @@ class CareTeamController(Controller):
                 user: m.StaffUser, public_id: str, error: str | None, status: int,
                 done: str = "") -> Template:
         def read(db: Session) -> tuple[rs.Person, list[tuple[Any, ...]],
-                                       list[m.Organization]]:
+                                       list[m.Organization], list[auth_service.SignInNotice]]:
             person, links, others = rs.care_team_page(db, services_of(state), user, public_id,
                                                       request_meta(request, who))
+            # Sign-in changes and pauses, for the case manager (the view above is audited).
+            notices = auth_service.sign_in_notices(db, person.public_id,
+                                                   services_of(state).settings.zone)
             return person, [(link.id, link.organization.name, link.start_date, link.end_date,
                              link.organization_id == user.organization_id)
-                            for link in links], others
+                            for link in links], others, notices
 
-        person, rows, others = found_or(state, read)
+        person, rows, others, notices = found_or(state, read)
         return Template("referrals/care_team.html", status_code=status, context={
             "user": user, "public_id": person.public_id, "person": person, "rows": rows,
-            "others": others, "error": error, "done": done})
+            "others": others, "error": error, "done": done, "sign_in_notices": notices})
 
     @post("/care-team", sync_to_thread=True)
     def add(self, public_id: FromPath[str], request: Request[Any, Any, Any], state: State,

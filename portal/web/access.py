@@ -60,6 +60,7 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"{_AUTH}.ParticipantAuthController.login": PUBLIC,
     f"{_AUTH}.ParticipantSecurityController.page": PARTICIPANT_SELF,
     f"{_AUTH}.ParticipantSecurityController.add": PARTICIPANT_SELF,
+    f"{_AUTH}.ParticipantSecurityController.remove": PARTICIPANT_SELF,
     **{f"{_ME}.{name}": PARTICIPANT_SELF for name in (
         "home", "change_page", "change", "confirm_revoke", "revoke", "who_looked")},
     f"{_WS}.caseload": PARTICIPANT_INFORMATION,

@@ -96,22 +96,123 @@ def test_spanish_everywhere_on_the_participant_side(client: TestClient[Any]) -> 
     assert missing.status_code == 404 and "No encontramos esa página" in missing.text
 
 
-def test_wrong_passphrase_then_lockout(client: TestClient[Any],
-                                       demo: sessionmaker[Session]) -> None:
+def _answer(response: Any, *typed: str) -> tuple[int, str]:
+    """What a sign-in answer shows: its status and the page's main part, with what differs on
+    every page or by what was typed (the CSRF token, the username or id echoed back into the
+    form) taken out."""
+    main = re.search(r"<main.*?</main>", response.text, re.S)
+    assert main, response.text
+    text = re.sub(r'name="_csrf_token" value="[^"]+"', 'name="_csrf_token" value=""',
+                  main.group(0))
+    for value in typed:
+        text = text.replace(f'value="{value}"', 'value=""')
+    return response.status_code, text
+
+
+def _pause(factory: sessionmaker[Session], rows: str = "account") -> list[m.SignInThrottle]:
+    with factory() as s:
+        return list(s.scalars(select(m.SignInThrottle).where(m.SignInThrottle.scope == rows)))
+
+
+def test_unknown_paused_and_wrong_get_the_very_same_answer(
+        client: TestClient[Any], demo: sessionmaker[Session]) -> None:
+    """Issue 20, item 6: nothing tells a made-up username from a real one, or a paused account
+    from a wrong passphrase; the status and the page are byte for byte the same."""
+    wrong = _answer(login(client, "marcus", "not my passphrase"), "marcus")
+    unknown = _answer(login(client, "nobody-here", "whatever passphrase"), "nobody-here")
+    for _ in range(MAX_FAILURES - 1):
+        login(client, "marcus", "not my passphrase")
+    assert sorted(r.blocked_until is not None for r in _pause(demo)) == [False, True]
+    # Marcus's account waits now: even his right passphrase gets the same answer.
+    paused = _answer(login(client, "marcus", "river stone morning"), "marcus")
+    assert wrong[0] == unknown[0] == paused[0] == 401
+    assert wrong[1] == unknown[1] == paused[1]
+    assert "That username and passphrase do not match." in paused[1]
+    # A made-up username tried as often waits just the same, so that is no tell either.
     for _ in range(MAX_FAILURES):
-        response = login(client, "marcus", "not my passphrase")
-        assert response.status_code == 401
-        assert "do not match" in response.text
-    # Now even the right passphrase is refused until the lock ends.
-    response = login(client, "marcus", "river stone morning")
-    assert response.status_code == 401
-    assert "Too many tries" in response.text
-    assert len(events(demo, "auth:lockout")) == 1
-    assert len(events(demo, "auth:login:failure")) == MAX_FAILURES
+        login(client, "nobody-here", "whatever passphrase")
+    assert len(_pause(demo)) == 2
+    assert _answer(login(client, "nobody-here", "whatever passphrase"),
+                   "nobody-here") == paused
+    # In Spanish, the same for all three too.
+    client.get("/me/login?lang=es")
+    spanish = [_answer(login(client, name, words), name) for name, words in (
+        ("marcus", "river stone morning"), ("nobody-here", "x"), ("otra-persona", "y"))]
+    assert spanish[0] == spanish[1] == spanish[2]
+    assert "no coinciden" in spanish[0][1]
+
+
+def test_enrolment_answers_an_unknown_id_and_a_paused_one_alike(
+        client: TestClient[Any], demo: sessionmaker[Session], services: Services) -> None:
+    """Enrolment is guessed by participant id: an id that does not exist, a wrong code and an
+    id whose tries must wait all get the same status and page."""
+    code = _issue(demo, services)  # LP-1003 has a code
+    unknown = _answer(enrol(client, "LP-9999", "AAAA-BBBB-CCCC", "someone"), "someone",
+                      "LP-9999")
+    wrong = _answer(enrol(client, "LP-1003", "AAAA-BBBB-CCCC", "someone"), "someone",
+                    "LP-1003")
+    for _ in range(MAX_FAILURES - 1):
+        enrol(client, "LP-1003", "AAAA-BBBB-CCCC", "someone")
+    assert any(row.blocked_until is not None for row in _pause(demo, "enrol"))
+    # Now even the right code waits, with the same answer as a wrong one.
+    paused = _answer(enrol(client, "LP-1003", code, "someone"), "someone", "LP-1003")
+    assert unknown == wrong == paused and unknown[0] == 400
+    assert "That ID and code do not match" in paused[1]
+    assert events(demo, "auth:enrolment_code:use") == []
+
+
+def test_waits_grow_with_each_failure_and_end(client: TestClient[Any],
+                                              demo: sessionmaker[Session]) -> None:
+    """A failure past the free tries makes the account wait 1 minute, then 2, 4, ... up to 15;
+    tries during a wait change nothing; after it the right passphrase works."""
+    for _ in range(MAX_FAILURES):
+        assert login(client, "marcus", "not my passphrase").status_code == 401
+    waits = []
+    for _ in range(3):
+        (row,) = _pause(demo)
+        assert row.blocked_until is not None
+        waits.append(row.blocked_until - row.last_failure_at)
+        login(client, "marcus", "river stone morning")  # during the wait: not counted
+        assert _pause(demo)[0].failures == row.failures
+        with demo.begin() as s:  # the wait runs out
+            s.execute(update(m.SignInThrottle).values(blocked_until=utcnow()
+                                                      - timedelta(seconds=1)))
+        login(client, "marcus", "not my passphrase")
+    assert waits == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
+    assert [e.detail["seconds"] for e in events(demo, "auth:lockout")] == [60, 120, 240, 480]
+    assert all(e.participant_id is not None for e in events(demo, "auth:lockout"))
     with demo.begin() as s:
-        s.execute(update(m.ParticipantCredential).values(locked_until=utcnow()
-                                                         - timedelta(seconds=1)))
+        s.execute(update(m.SignInThrottle).values(blocked_until=utcnow()
+                                                  - timedelta(seconds=1)))
     assert login(client, "marcus", "river stone morning").status_code in (302, 303)
+    assert _pause(demo) == []
+
+
+def test_the_case_manager_sees_pauses_and_second_step_changes(
+        client: TestClient[Any], demo: sessionmaker[Session],
+        as_user: Any) -> None:
+    import pyotp
+
+    maria = as_user("maria.lopez@harbor-lead.example")
+    assert "Sign-in paused" not in maria.get("/participants/LP-1001/care-team").text
+    for _ in range(MAX_FAILURES):
+        login(client, "marcus", "not my passphrase")
+    with demo.begin() as s:
+        s.execute(update(m.SignInThrottle).values(blocked_until=None))
+    assert login(client, "marcus", "river stone morning").status_code in (302, 303)
+    key = _key(client.get("/me/security/").text)
+    assert _security_post(client, "/me/security/", "river stone morning",
+                          pyotp.TOTP(key).now()).status_code in (302, 303)
+    page = maria.get("/participants/LP-1001/care-team")
+    assert page.status_code == 200
+    today = utcnow().date().isoformat()  # the test settings' time zone is UTC
+    notices = re.findall(r"<li>(Sign-in [^<]+)</li>", page.text)
+    assert notices == [f"Sign-in settings changed on {today}: second step added",
+                       f"Sign-in paused on {today} after repeated wrong tries. If the "
+                       "participant did not make them, issue a new sign-in code."]
+    # Another case manager's participant shows nothing of Marcus's.
+    assert "Sign-in settings changed" not in maria.get(
+        "/participants/LP-1002/care-team").text
 
 
 def test_passphrases_are_hashed_with_argon2id_at_the_production_cost(
@@ -285,32 +386,129 @@ def test_security_headers_on_every_page(client: TestClient[Any]) -> None:
         assert headers["referrer-policy"] == "no-referrer", path
 
 
+def _key(page: str) -> str:
+    found = re.search(r'<code class="secret">([A-Z2-7]{32})</code>', page)
+    assert found, page
+    return found.group(1)
+
+
+def _security_post(client: TestClient[Any], path: str, passphrase: str, code: str,
+                   **extra: str) -> Any:
+    token = csrf(client, "/me/security/")
+    return client.post(path, data={"passphrase": passphrase, "code": code,
+                                   "_csrf_token": token, **extra}, follow_redirects=False)
+
+
 def test_adding_an_authenticator_app_then_signing_in_with_it(
         client: TestClient[Any], demo: sessionmaker[Session]) -> None:
     import pyotp
 
     login(client, "marcus", "river stone morning")
     page = client.get("/me/security/")
-    secret = re.search(r'name="secret" value="([A-Z2-7]+)"', page.text)
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
-    assert secret and token
-    wrong = client.post("/me/security/", data={"secret": secret.group(1), "code": "000000",
-                                               "_csrf_token": token.group(1)})
-    assert wrong.status_code == 400
-    right = client.post("/me/security/", data={
-        "secret": secret.group(1), "code": pyotp.TOTP(secret.group(1)).now(),
-        "_csrf_token": token.group(1)}, follow_redirects=False)
-    assert right.status_code in (302, 303)
+    assert 'name="secret"' not in page.text  # the browser is not given a key to send back
+    secret = _key(page.text)
+    totp = pyotp.TOTP(secret)
+    wrong = next(c for c in ("000000", "111111", "222222") if not totp.verify(c, valid_window=1))
+    assert _security_post(client, "/me/security/", "river stone morning",
+                          wrong).status_code == 400
+    right = _security_post(client, "/me/security/", "river stone morning", totp.now())
+    assert right.status_code in (302, 303) and right.headers["location"] == "/me?totp=added"
     with demo() as s:
         stored = s.scalar(select(m.ParticipantCredential.totp_secret_enc).where(
             m.ParticipantCredential.totp_secret_enc.is_not(None)))
-        assert stored is not None and secret.group(1).encode() not in stored
+        assert stored is not None and secret.encode() not in stored
+    assert len(events(demo, "auth:totp:add")) == 1
     client.cookies.clear()
     without = login(client, "marcus", "river stone morning")
     assert without.status_code == 401 and "6-digit code" in without.text
     form = csrf(client, "/me/login")
     with_code = client.post("/me/login", data={
         "username": "marcus", "passphrase": "river stone morning",
-        "totp": pyotp.TOTP(secret.group(1)).now(), "_csrf_token": form},
+        "totp": totp.now(), "_csrf_token": form},
         follow_redirects=False)
     assert with_code.status_code in (302, 303)
+
+
+def test_the_key_stays_the_same_across_visits_and_languages(client: TestClient[Any]) -> None:
+    """Issue 18: the key changed on every visit, a language switch included."""
+    login(client, "marcus", "river stone morning")
+    first = _key(client.get("/me/security/").text)
+    spanish = client.get("/me/security/?lang=es")
+    assert "Escriba esta clave en la aplicación" in spanish.text
+    assert _key(spanish.text) == first
+    assert _key(client.get("/me/security/?lang=en").text) == first
+    assert f"secret={first}" in client.get("/me/security/").text  # the app link, same key
+
+
+def test_a_key_the_browser_sends_is_never_used(client: TestClient[Any],
+                                               demo: sessionmaker[Session]) -> None:
+    """Issue 20, item 5: a constant secret posted with a code valid for it used to be taken."""
+    import pyotp
+
+    login(client, "marcus", "river stone morning")
+    chosen = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    response = _security_post(client, "/me/security/", "river stone morning",
+                              pyotp.TOTP(chosen).now(), secret=chosen)
+    assert response.status_code == 400
+    assert "That 6-digit code is not right" in response.text
+    assert events(demo, "auth:totp:add") == []
+    with demo() as s:
+        assert s.scalar(select(m.ParticipantCredential.totp_secret_enc).where(
+            m.ParticipantCredential.totp_secret_enc.is_not(None))) is None
+
+
+@pytest.mark.parametrize("fields", [
+    {"secret": "", "code": ""}, {"secret": "ABC", "code": "123456"},
+    {"secret": "not base32 at all!", "code": "12"}, {"code": "abcdef"},
+    {"code": "١٢٣٤٥٦"}, {"code": "1" * 5000}, {}])
+def test_bad_input_on_the_security_page_is_a_4xx_in_the_participants_language(
+        client: TestClient[Any], demo: sessionmaker[Session], fields: dict[str, str]) -> None:
+    """Issue 18 / issue 20, item 5: short, empty or non-base32 secrets gave 500."""
+    login(client, "marcus", "river stone morning")
+    key = _key(client.get("/me/security/").text)
+    token = csrf(client, "/me/security/")
+    for path in ("/me/security/", "/me/security/remove"):
+        response = client.post(path, data={"passphrase": "river stone morning",
+                                           "_csrf_token": token, **fields})
+        assert 400 <= response.status_code < 500, (path, response.text)
+        assert 'role="alert"' in response.text
+    client.get("/me/security/?lang=es")
+    spanish = client.post("/me/security/", data={"passphrase": "river stone morning",
+                                                 "_csrf_token": token, **fields})
+    assert spanish.status_code == 400 and "no es correcto" in spanish.text
+    assert _key(spanish.text) == key  # and nothing changed
+    assert events(demo, "auth:totp:add") == events(demo, "auth:totp:remove") == []
+
+
+def test_a_session_alone_cannot_change_the_second_step(client: TestClient[Any],
+                                                       demo: sessionmaker[Session]) -> None:
+    """Issue 20, item 5: someone with the participant's open session (but not the passphrase)
+    cannot add an app of their own, nor turn off the participant's."""
+    import pyotp
+
+    login(client, "marcus", "river stone morning")
+    key = _key(client.get("/me/security/").text)
+    totp = pyotp.TOTP(key)
+    for passphrase in ("", "a guess at it"):
+        refused = _security_post(client, "/me/security/", passphrase, totp.now())
+        assert refused.status_code == 400 and "That passphrase is not right" in refused.text
+    assert events(demo, "auth:totp:add") == []
+    assert _security_post(client, "/me/security/", "river stone morning",
+                          totp.now()).status_code in (302, 303)
+    on = client.get("/me/security/")
+    assert "Your authenticator app" in on.text and 'class="secret"' not in on.text
+    for passphrase, code in (("", totp.now()), ("a guess", totp.now()),
+                             ("river stone morning", "")):
+        refused = _security_post(client, "/me/security/remove", passphrase, code)
+        assert refused.status_code == 400, refused.text
+    assert events(demo, "auth:totp:remove") == []
+    # Those were five wrong tries (wrong codes for the app count too): the account waits, on
+    # this page as at sign-in, so a stolen session cannot guess on and on.
+    waiting = _security_post(client, "/me/security/remove", "river stone morning", totp.now())
+    assert waiting.status_code == 429 and "wait a few minutes" in waiting.text
+    with demo.begin() as s:  # the wait runs out
+        s.execute(update(m.SignInThrottle).values(blocked_until=None))
+    off = _security_post(client, "/me/security/remove", "river stone morning", totp.now())
+    assert off.status_code in (302, 303)
+    assert "Your authenticator app is off" in client.get(off.headers["location"]).text
+    assert len(events(demo, "auth:totp:remove")) == 1

@@ -233,3 +233,48 @@ def test_language_chosen_on_the_confirmation_page_is_kept(
     page.get_by_role("link", name="No, mantenerlo").click()
     page.wait_for_url(f"{portal}/me")
     assert page.locator("html").get_attribute("lang") == "es"
+
+
+def test_the_security_page_on_a_phone(page: Any, live_portals: LivePortals,
+                                      backend: str) -> None:
+    """Adding an authenticator app on a phone: the key the portal made stays the same after a
+    switch to Spanish, a wrong passphrase is explained in Spanish, and the right one turns the
+    app on; turning it off asks for the passphrase and a code again. axe-core on each step."""
+    import pyotp
+
+    portal = live_portals.fresh(backend).base_url  # a fresh database: Marcus gets an app
+    _sign_in(page, portal, "marcus", "river stone morning")
+    page.get_by_role("link", name="Add an authenticator app (optional)").click()
+    page.wait_for_url(f"{portal}/me/security/")
+    assert_accessible(page)
+    _fits(page)
+    key = page.locator("code.secret").inner_text()
+    assert re.fullmatch(r"[A-Z2-7]{32}", key), key
+
+    page.locator("p.language").get_by_role("link", name="Español", exact=True).click()
+    _in_spanish(page, "Agregar una aplicación de autenticación")
+    assert page.locator("code.secret").inner_text() == key  # the same key
+    page.fill("#code", pyotp.TOTP(key).now())
+    page.fill("#passphrase", "no es la frase")
+    page.get_by_role("button", name="Activar").click()
+    assert "Esa frase de contraseña no es correcta" in page.get_by_role("alert").inner_text()
+    _in_spanish(page, "Agregar una aplicación de autenticación")
+    assert page.locator("code.secret").inner_text() == key
+
+    page.fill("#code", pyotp.TOTP(key).now())
+    page.fill("#passphrase", "river stone morning")
+    page.get_by_role("button", name="Activar").click()
+    page.wait_for_url(f"{portal}/me?totp=added")
+    assert "Su aplicación de autenticación está activada." in \
+        page.get_by_role("status").inner_text()
+
+    page.goto(f"{portal}/me/security/")
+    _in_spanish(page, "Su aplicación de autenticación")
+    assert page.locator("code.secret").count() == 0
+    page.fill("#passphrase", "river stone morning")
+    page.fill("#code", pyotp.TOTP(key).now())
+    page.get_by_role("button", name="Desactivar la aplicación").click()
+    page.wait_for_url(f"{portal}/me/security/?done=removed")
+    assert "está desactivada" in page.get_by_role("status").inner_text()
+    _in_spanish(page, "Agregar una aplicación de autenticación")
+    assert page.locator("code.secret").inner_text() != key  # a new key for a new app

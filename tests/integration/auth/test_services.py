@@ -216,9 +216,9 @@ def test_enrolment_refusals(demo: sessionmaker[Session], services: Services) -> 
         assert refused.code == "bad_enrolment_code"
     assert [e.participant_id for e in _events(demo, "auth:login:failure")] == [None, None]
 
-    code = _issue(demo, services)
+    code = _issue(demo, services)  # lifts any wait on the ID
     assert _refused(_enrol, demo, services, "WRONG-CODE-0000").code == "bad_enrolment_code"
-    assert _credential(demo, "LP-1003").failed_attempts == 1
+    assert _throttle(demo, "enrol", "LP-1003").failures == 1
 
     choice = _refused(_enrol, demo, services, code, username="x", passphrase="short")
     assert choice.code == "invalid_choice"
@@ -228,7 +228,7 @@ def test_enrolment_refusals(demo: sessionmaker[Session], services: Services) -> 
                       passphrase="p" * 201)
     assert choice.problems == ("passphrase_long", "username_invalid")
     # Choice problems are not failed attempts; the code still works.
-    assert _credential(demo, "LP-1003").failed_attempts == 1
+    assert _throttle(demo, "enrol", "LP-1003").failures == 1
     # The demo's Marcus already uses "marcus".
     taken = _refused(_enrol, demo, services, code, username="Marcus")
     assert taken.problems == ("username_taken",)
@@ -248,32 +248,89 @@ def test_an_expired_code_or_an_exited_participant(demo: sessionmaker[Session],
     assert refused.code == "participant_exited" and "left LEAD" in refused.message
 
 
-def test_failures_lock_the_account_for_growing_times(demo: sessionmaker[Session],
+def _throttle(factory: sessionmaker[Session], scope: str, key: str) -> m.SignInThrottle:
+    with factory() as session:
+        row = session.get(m.SignInThrottle, (scope, key))
+        assert row is not None, (scope, key)
+        return row
+
+
+def _account_key(services: Services, factory: sessionmaker[Session], username: str) -> str:
+    with factory() as session:
+        return service.username_index(services.vault, session, username)
+
+
+def _end_wait(factory: sessionmaker[Session], scope: str, key: str) -> None:
+    """The wait runs out (the clock is not the test's to move)."""
+    with factory.begin() as session:
+        row = session.get(m.SignInThrottle, (scope, key))
+        assert row is not None and row.blocked_until is not None
+        row.blocked_until = utcnow() - timedelta(seconds=1)
+
+
+def _wait_of(row: m.SignInThrottle) -> timedelta:
+    assert row.blocked_until is not None
+    return row.blocked_until - row.last_failure_at
+
+
+def test_failures_make_the_account_wait_longer_each_time_up_to_a_cap(
+        demo: sessionmaker[Session], services: Services) -> None:
+    code = _issue(demo, services)
+    _enrol(demo, services, code)
+    account = _account_key(services, demo, "darnell")
+
+    def sign_in(passphrase: str, meta: RequestMeta = META) -> m.Participant:
+        return _committed(demo, lambda session: service.authenticate_participant(
+            session, services.audit, services.vault, "darnell", passphrase, None, meta))
+
+    for _ in range(service.MAX_FAILURES - 1):
+        assert _refused(sign_in, "wrong passphrase").code == "bad_credentials"
+    assert _throttle(demo, "account", account).blocked_until is None  # free tries
+    assert _refused(sign_in, "wrong passphrase").code == "bad_credentials"
+    (lockout,) = _events(demo, "auth:lockout")
+    assert lockout.detail == {"scope": "account", "failures": 5, "seconds": 60}
+    assert lockout.decision == "deny" and lockout.participant_id is not None
+    assert _wait_of(_throttle(demo, "account", account)) == timedelta(minutes=1)
+    # During the wait even the right passphrase gets the same answer as a wrong one, and
+    # tries are not counted: a stranger cannot make the wait longer by trying more.
+    paused = _refused(sign_in, "a long enough phrase")
+    assert (paused.code, paused.message) == ("bad_credentials", service.WRONG)
+    _refused(sign_in, "wrong again")
+    assert _throttle(demo, "account", account).failures == 5
+    assert _events(demo, "auth:login:failure")[-1].reasons == ["waiting"]
+
+    waits = []
+    for _ in range(6):  # each wait runs out; the next failure doubles it, up to 15 minutes
+        _end_wait(demo, "account", account)
+        _refused(sign_in, "still wrong")
+        waits.append(_wait_of(_throttle(demo, "account", account)))
+    assert waits == [timedelta(minutes=m) for m in (2, 4, 8, 15, 15, 15)]
+    assert [e.detail["seconds"] for e in _events(demo, "auth:lockout")] == [
+        60, 120, 240, 480, 900, 900, 900]
+
+    # After a wait the right passphrase works, and the account's count is forgotten.
+    _end_wait(demo, "account", account)
+    assert sign_in("a long enough phrase").public_id == "LP-1003"
+    with demo() as session:
+        assert session.get(m.SignInThrottle, ("account", account)) is None
+    # The address's count is separate, and a success does not clear it.
+    assert _throttle(demo, "address", _address(services, demo, META)).failures == 11
+
+
+def _address(services: Services, factory: sessionmaker[Session], meta: RequestMeta) -> str:
+    with factory() as session:
+        return service._address_key(services.vault, session, meta)
+
+
+def test_a_new_code_lifts_the_wait_and_ends_sessions(demo: sessionmaker[Session],
                                                      services: Services) -> None:
     code = _issue(demo, services)
     _enrol(demo, services, code)
-
-    def sign_in(passphrase: str) -> m.Participant:
-        return _committed(demo, lambda session: service.authenticate_participant(
-            session, services.audit, services.vault, "darnell", passphrase, None, META))
-
+    account = _account_key(services, demo, "darnell")
     for _ in range(service.MAX_FAILURES):
-        assert _refused(sign_in, "wrong passphrase").code == "bad_credentials"
-    (lockout,) = _events(demo, "auth:lockout")
-    assert lockout.detail == {"minutes": 15, "failures": 5} and lockout.decision == "deny"
-    locked = _refused(sign_in, "a long enough phrase")  # even the right one
-    assert locked.code == "locked" and locked.params["minutes"] in (15, 16)
-    assert "Please wait" in locked.message
-
-    with demo.begin() as session:  # the lock runs out; the next failure doubles it
-        p = repo.participant_by_public_id(session, "LP-1003")
-        credential = session.get(m.ParticipantCredential, p.id)  # type: ignore[union-attr]
-        assert credential is not None
-        credential.locked_until = utcnow() - timedelta(seconds=1)
-    _refused(sign_in, "still wrong")
-    assert _events(demo, "auth:lockout")[-1].detail == {"minutes": 30, "failures": 6}
-
-    # A new code from the case manager resets everything, and ends the participant's sessions.
+        _refused(_committed, demo, lambda session: service.authenticate_participant(
+            session, services.audit, services.vault, "darnell", "wrong one", None, META))
+    assert _throttle(demo, "account", account).blocked_until is not None
     with demo.begin() as session:
         p = repo.participant_by_public_id(session, "LP-1003")
         assert p is not None
@@ -281,9 +338,39 @@ def test_failures_lock_the_account_for_growing_times(demo: sessionmaker[Session]
             session, participant_id=p.id)
     _issue(demo, services)
     reset = _credential(demo, "LP-1003")
-    assert (reset.failed_attempts, reset.locked_until, reset.passphrase_hash) == (0, None, None)
+    assert reset.passphrase_hash is None and reset.totp_pending_enc is None
+    with demo() as session:
+        assert session.get(m.SignInThrottle, ("account", account)) is None
     with demo.begin() as session:
         assert SessionManager(services.settings, services.audit).resolve(session, token) is None
+
+
+def test_an_address_with_many_failures_waits_whoever_it_tries(
+        demo: sessionmaker[Session], services: Services) -> None:
+    """Guessing across many usernames from one address: after the address's free tries,
+    every try from it waits (with the same answer), while other addresses sign in."""
+    attacker = RequestMeta(actor="anonymous", client_address="203.0.113.9")
+    rule = service.THROTTLE["address"]
+
+    def sign_in(username: str, passphrase: str, meta: RequestMeta) -> m.Participant:
+        return _committed(demo, lambda session: service.authenticate_participant(
+            session, services.audit, services.vault, username, passphrase, None, meta))
+
+    for n in range(rule.free):
+        assert _refused(sign_in, f"guess{n}", "some passphrase", attacker).code == \
+            "bad_credentials"
+    row = _throttle(demo, "address", _address(services, demo, attacker))
+    assert row.failures == rule.free and _wait_of(row) == rule.first
+    # Marcus's right passphrase, from that address: the same answer as any wrong one.
+    refused = _refused(sign_in, "marcus", "river stone morning", attacker)
+    assert (refused.code, refused.message) == ("bad_credentials", service.WRONG)
+    # From another address he signs in; the attacker's address wait was audited, with no
+    # participant named.
+    assert sign_in("marcus", "river stone morning", META).public_id == "LP-1001"
+    (lockout,) = _events(demo, "auth:lockout")
+    assert lockout.participant_id is None and lockout.detail["scope"] == "address"
+    # No single made-up username was tried often enough to wait.
+    assert all(e.detail["scope"] == "address" for e in _events(demo, "auth:lockout"))
 
 
 def test_unknown_usernames_fail_like_wrong_passphrases(demo: sessionmaker[Session],
@@ -298,22 +385,51 @@ def test_unknown_usernames_fail_like_wrong_passphrases(demo: sessionmaker[Sessio
         None, ["bad_credentials"], {"kind": "participant"})
 
 
-def test_an_authenticator_app_is_required_once_added(demo: sessionmaker[Session],
-                                                     services: Services) -> None:
-    secret = service.new_totp_secret()
-    assert "issuer=LEAD%20Partner%20Portal" in service.totp_uri(secret, "marcus")
-    totp = pyotp.TOTP(secret)
+def _marcus(session: Session) -> m.Participant:
+    marcus = repo.participant_by_public_id(session, "LP-1001")
+    assert marcus is not None
+    return marcus
+
+
+def _other_code(totp: pyotp.TOTP) -> str:
+    """A well-formed code that is not valid now (nor 30 seconds either side)."""
+    near = {totp.at(utcnow() + timedelta(seconds=s)) for s in (-30, 0, 30)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
+
+
+def test_the_portal_makes_the_key_and_keeps_it_until_confirmed(
+        demo: sessionmaker[Session], services: Services) -> None:
     with demo.begin() as session:
-        marcus = repo.participant_by_public_id(session, "LP-1001")
-        assert marcus is not None
-        wrong = str((int(totp.now()) + 500_000) % 1_000_000).zfill(6)
-        assert _refused(service.add_totp, session, services.audit, services.vault, marcus,
-                        secret, wrong, META).code == "bad_totp"
-        service.add_totp(session, services.audit, services.vault, marcus, secret,
-                         f" {totp.now()} ", META)
+        first = service.second_step(session, services.vault, _marcus(session))
+    assert not first.on and first.pending and len(first.pending) == 32
+    with demo.begin() as session:  # the next visit shows the same key
+        assert service.second_step(session, services.vault, _marcus(session)) == first
+    stored = _credential(demo, "LP-1001").totp_pending_enc
+    assert stored is not None and first.pending.encode() not in stored  # encrypted
+    assert "issuer=LEAD%20Partner%20Portal" in service.totp_uri(first.pending, "LP-1001")
+    totp = pyotp.TOTP(first.pending)
+
+    def add(passphrase: str, code: str) -> m.Participant:
+        def run(session: Session) -> m.Participant:
+            marcus = _marcus(session)
+            service.add_totp(session, services.audit, services.vault, marcus, passphrase,
+                             code, META)
+            return marcus
+        return _committed(demo, run)
+
+    # Bad input of every kind is a refusal (never an error), and changes nothing.
+    for code in ("", "12345", "abcdef", "1234567", "١٢٣٤٥٦", _other_code(totp)):
+        assert _refused(add, "river stone morning", code).code == "bad_totp", code
+    assert _refused(add, "not my passphrase", totp.now()).code == "bad_passphrase"
+    assert _events(demo, "auth:totp:add") == []
+    assert _credential(demo, "LP-1001").totp_secret_enc is None
+
+    add("river stone morning", f" {totp.now()} ")
     (added,) = _events(demo, "auth:totp:add")
     assert added.actor == "LP-1001"
-    assert _credential(demo, "LP-1001").totp_secret_enc != b""
+    after = _credential(demo, "LP-1001")
+    assert after.totp_secret_enc is not None and after.totp_pending_enc is None
+    assert _refused(add, "river stone morning", totp.now()).code == "totp_already_on"
 
     def sign_in(code: str | None) -> m.Participant:
         return _committed(demo, lambda session: service.authenticate_participant(
@@ -321,21 +437,80 @@ def test_an_authenticator_app_is_required_once_added(demo: sessionmaker[Session]
             META))
 
     assert _refused(sign_in, None).code == "totp_required"
-    assert _refused(sign_in, "000000" if totp.now() != "000000" else "111111").code == "bad_totp"
+    assert _refused(sign_in, _other_code(totp)).code == "bad_totp"
     assert sign_in(totp.now()).public_id == "LP-1001"
     assert _events(demo, "auth:login:success")[-1].detail == {"kind": "participant",
                                                              "totp": True}
-    assert _credential(demo, "LP-1001").failed_attempts == 0  # reset by the success
+
+
+def test_turning_the_app_off_needs_the_passphrase_and_a_code(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        key = service.second_step(session, services.vault, _marcus(session)).pending
+        assert key is not None
+        service.add_totp(session, services.audit, services.vault, _marcus(session),
+                         "river stone morning", pyotp.TOTP(key).now(), META)
+    totp = pyotp.TOTP(key)
+
+    def remove(passphrase: str, code: str) -> m.Participant:
+        def run(session: Session) -> m.Participant:
+            marcus = _marcus(session)
+            service.remove_totp(session, services.audit, services.vault, marcus, passphrase,
+                                code, META)
+            return marcus
+        return _committed(demo, run)
+
+    assert _refused(remove, "not my passphrase", totp.now()).code == "bad_passphrase"
+    assert _refused(remove, "river stone morning", "").code == "bad_totp"
+    assert _refused(remove, "river stone morning", _other_code(totp)).code == "bad_totp"
+    assert _events(demo, "auth:totp:remove") == []
+    assert _credential(demo, "LP-1001").totp_secret_enc is not None
+    remove("river stone morning", totp.now())
+    (removed,) = _events(demo, "auth:totp:remove")
+    assert removed.actor == "LP-1001"
+    assert _refused(remove, "river stone morning", totp.now()).code == "totp_not_on"
+    with demo.begin() as session:  # a new key, not the old one, when added again
+        again = service.second_step(session, services.vault, _marcus(session))
+    assert not again.on and again.pending != key
+    # The case manager's notices, newest first.
+    with demo() as session:
+        notices = service.sign_in_notices(session, "lp-1001")
+    assert [n.change for n in notices] == ["totp_removed", "totp_added"]
+    assert notices[0].on == utcnow().date()
+
+
+def test_wrong_passphrases_on_the_security_page_count_and_then_wait(
+        demo: sessionmaker[Session], services: Services) -> None:
+    """A stolen session cannot try passphrases without limit."""
+    with demo.begin() as session:
+        key = service.second_step(session, services.vault, _marcus(session)).pending
+    assert key is not None
+
+    def add(passphrase: str) -> m.Participant:
+        def run(session: Session) -> m.Participant:
+            marcus = _marcus(session)
+            service.add_totp(session, services.audit, services.vault, marcus, passphrase,
+                             pyotp.TOTP(key).now(), META)
+            return marcus
+        return _committed(demo, run)
+
+    for _ in range(service.MAX_FAILURES):
+        assert _refused(add, "a guess at it").code == "bad_passphrase"
+    waiting = _refused(add, "river stone morning")
+    assert waiting.code == "locked" and "wait a few minutes" in waiting.message
+    with demo() as session:
+        assert [n.change for n in service.sign_in_notices(session, "LP-1001")] == ["paused"]
 
 
 def test_an_authenticator_needs_a_credential_first(demo: sessionmaker[Session],
                                                    services: Services) -> None:
-    secret = service.new_totp_secret()
     with demo.begin() as session:
         p = repo.participant_by_public_id(session, "LP-1005")
         assert p is not None
+        assert _refused(service.second_step, session, services.vault, p).code == \
+            "no_credential"
         refused = _refused(service.add_totp, session, services.audit, services.vault, p,
-                           secret, pyotp.TOTP(secret).now(), META)
+                           "a passphrase", "123456", META)
     assert refused.code == "no_credential"
     assert _events(demo, "auth:totp:add") == []
 

@@ -54,9 +54,10 @@ def test_keys_built_at_render_time_exist() -> None:
     keys += ["me.sharing.asked_more", "me.sharing.asked_less"]
     keys += [f"me.error.{code}" for code in CHOICE_PROBLEMS]
     source = (PROJECT_ROOT / "portal" / "auth" / "service.py").read_text()
-    participant_part = source[source.index("def _check_lock"):]
+    participant_part = source[source.index("# --- participants"):]
     codes = set(re.findall(r'(?:SignInRefused\(|_fail\([^"]*)"([a-z_]+)"', participant_part))
-    assert {"locked", "bad_credentials", "bad_enrolment_code"} <= codes
+    assert {"locked", "bad_credentials", "bad_enrolment_code", "bad_passphrase",
+            "totp_no_key"} <= codes
     keys += [f"me.error.{code}" for code in codes - {"invalid_choice"}]
     assert set(keys) <= set(TEXT), sorted(set(keys) - set(TEXT))
 
@@ -86,7 +87,7 @@ def test_participant_templates_have_no_untranslated_text() -> None:
 
 
 def test_a_participant_refusal_reads_in_their_language() -> None:
-    assert "Espere 7 minutos" in refusal_text("locked", (), {"minutes": 7}, "es")
+    assert "Espere unos minutos" in refusal_text("locked", (), {}, "es")
     both = refusal_text("invalid_choice", ("passphrase_short", "username_taken"), {}, "es")
     assert "al menos 10 caracteres" in both and "ya está en uso" in both
     assert "try again" in refusal_text("something_new", (), {}, "en")
