@@ -229,3 +229,76 @@ def test_no_mapped_role_gets_a_clear_page(client: TestClient[Any], op: ForgedOP,
     assert_rejected(response, session_factory, "no_mapped_role")
     assert response.status_code == 403
     assert "contact your agency" in response.text.lower()
+
+
+# --- the sign-in is bound to the browser that started it (login CSRF, RFC 9700 section 4.7) ---
+
+
+def test_the_sign_in_cookie_is_short_lived_http_only_and_same_site(
+        client: TestClient[Any]) -> None:
+    response = client.get("/auth/login/forged", follow_redirects=False)
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("portal_login=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Max-Age=600" in cookie
+    assert "Secure" not in cookie  # plain http on loopback (Secure over https, __Host- name)
+
+
+def test_a_callback_without_the_browser_cookie_signs_nobody_in(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    query = start(client, op)
+    client.cookies.delete("portal_login")
+    assert_rejected(finish(client, query["state"]), session_factory, "browser_not_bound")
+    # The state was used up: a second try (even with a cookie again) is refused.
+    client.cookies.set("portal_login", "x" * 43)
+    op.challenges["code-1"] = (query["code_challenge"], query["nonce"])
+    assert_rejected(finish(client, query["state"]), session_factory, "unknown_state")
+
+
+def test_a_callback_with_another_browsers_cookie_is_refused(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    query = start(client, op)
+    client.cookies.set("portal_login", "another-browsers-value-0123456789abcdefghij")
+    assert_rejected(finish(client, query["state"]), session_factory, "browser_mismatch")
+
+
+def test_a_sign_in_started_in_one_browser_and_finished_in_another_changes_nothing(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    """The attack of issue 20: an officer's sign-in, stopped before its last redirect, opened
+    in a case manager's browser. She is not signed in as the officer, and her own session
+    goes on. (Two browsers: two cookie jars on one client.)"""
+    # The victim's own sign-in and session.
+    own = start(client, op, code="code-victim")
+    assert finish(client, own["state"], code="code-victim").status_code in (302, 303)
+    victim_jar = dict(client.cookies)
+    # The attacker, in another browser, starts a sign-in and hands over the callback address.
+    client.cookies.clear()
+    attack = start(client, op, code="code-attack")
+    client.cookies.clear()
+    for name, value in victim_jar.items():
+        client.cookies.set(name, value)
+    response = finish(client, attack["state"], code="code-attack")
+    assert response.status_code == 400
+    assert "not started in this browser" in response.text
+    assert "portal_session" not in response.headers.get("set-cookie", "")
+    assert failures(session_factory)[-1] == "browser_not_bound"
+    # Her session is the one she had, still signed in; nobody else's was created.
+    assert client.cookies["portal_session"] == victim_jar["portal_session"]
+    assert sessions(session_factory) == 1
+    assert client.get("/staff").status_code == 200
+    # The attacker's code was never redeemed at the provider.
+    assert "code-attack" in op.challenges
+
+
+def test_a_second_sign_in_started_in_another_tab_does_not_break_the_first(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    first = start(client, op, code="code-a")
+    value = client.cookies["portal_login"]
+    start(client, op, code="code-b")
+    assert client.cookies["portal_login"] == value  # one value a browser, kept
+    response = finish(client, first["state"], code="code-a")
+    assert response.status_code in (302, 303), response.text
+    assert sessions(session_factory) == 1
+    # Used: the sign-in cookie is cleared with the answer.
+    assert 'portal_login=""' in response.headers["set-cookie"] or \
+        "portal_login=;" in response.headers["set-cookie"]
