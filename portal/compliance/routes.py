@@ -292,7 +292,7 @@ class ComplianceController(Controller):
                         principal: NamedDependency[Principal | None]) -> Response[bytes]:
         user, meta = _exporter(state, request, principal)
         report = self._report(request, state, user, meta, "pdf")
-        return Response(reports.render_disclosures_pdf(report),
+        return Response(reports.render_disclosures_pdf(report, _services(state).settings.zone),
                         media_type="application/pdf", headers={
             "content-disposition":
                 f'attachment; filename="disclosures-{report.public_id}.pdf"'})
