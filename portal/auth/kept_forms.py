@@ -74,17 +74,17 @@ def posted_fields(request: Request[Any, Any, Any]) -> list[tuple[str, str]] | No
     return fields
 
 
-def keep(db: Session, vault: Vault, settings: Settings, response: Response[Any], *,
-         staff_user_id: int, action: str, fields: list[tuple[str, str]]) -> bool:
-    """Keep the posted form; False (nothing kept) without a page to return to, or when the
-    form is too big to keep."""
+def keep(db: Session, vault: Vault, *, staff_user_id: int, action: str,
+         fields: list[tuple[str, str]]) -> str | None:
+    """Keep the posted form; the token for this browser's cookie (``cookie``), or None
+    (nothing kept) without a page to return to, or when the form is too big to keep."""
     pages = [value for name, value in fields if name == PAGE_FIELD]
     page = local_path(pages[0]) if pages else None
     kept = [(name, value) for name, value in fields if name not in NOT_KEPT]
     blob = json.dumps(kept)
     if page is None or local_path(action) is None or len(kept) > MAX_FIELDS \
             or len(blob.encode()) > MAX_BYTES:
-        return False
+        return None
     token = secrets.token_urlsafe(32)
     row_id = token_hash(token)
     now = utcnow()
@@ -95,10 +95,12 @@ def keep(db: Session, vault: Vault, settings: Settings, response: Response[Any],
                       fields_enc=vault.encrypt(blob, table="kept_form", column="fields_enc",
                                                row_id=row_id),
                       created_at=now, expires_at=now + timedelta(minutes=KEPT_MINUTES)))
-    response.set_cookie(Cookie(key=cookie_name(settings), value=token, path="/", httponly=True,
-                               secure=settings.https, samesite="lax",
-                               max_age=KEPT_MINUTES * 60))
-    return True
+    return token
+
+
+def cookie(settings: Settings, token: str) -> Cookie:
+    return Cookie(key=cookie_name(settings), value=token, path="/", httponly=True,
+                  secure=settings.https, samesite="lax", max_age=KEPT_MINUTES * 60)
 
 
 def _row(db: Session, request: Request[Any, Any, Any], staff_user_id: int) -> m.KeptForm | None:

@@ -379,23 +379,24 @@ def login_redirect(request: Request[Any, Any, Any], exc: Exception) -> Response[
     why = "needed" if not had_session else "ended" if ended is None \
         or ended.reason not in ("idle_timeout", "absolute_timeout") else ended.reason
     query = {"why": why}
-    response: Response[Any]
-    if request.headers.get("hx-request") == "true":
-        response = Response(None, status_code=204)  # htmx goes to the page itself (HX-Redirect)
-    else:
-        response = Redirect("/auth/login")
+    kept = None
     if request.method == "POST" and ended is not None and ended.staff_user_id is not None \
             and why in ("idle_timeout", "absolute_timeout"):
         fields = kept_forms.posted_fields(request)
         if fields:
             with database_of(state).begin() as db:
-                if kept_forms.keep(db, components_of(state).vault, state.settings, response,
-                                   staff_user_id=ended.staff_user_id,
-                                   action=request.url.path, fields=fields):
-                    query["kept"] = "1"
+                kept = kept_forms.keep(db, components_of(state).vault,
+                                       staff_user_id=ended.staff_user_id,
+                                       action=request.url.path, fields=fields)
+            if kept is not None:
+                query["kept"] = "1"
     target = f"/auth/login?{urlencode(query)}"
-    if isinstance(response, Redirect):
-        response.headers["location"] = target
+    response: Response[Any]
+    if request.headers.get("hx-request") == "true":
+        # htmx goes to the sign-in page itself, instead of swapping it into this one.
+        response = Response(None, status_code=204, headers={"hx-redirect": target})
     else:
-        response.headers["hx-redirect"] = target
+        response = Redirect(target)
+    if kept is not None:
+        response.set_cookie(kept_forms.cookie(state.settings, kept))
     return response

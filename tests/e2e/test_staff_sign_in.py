@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -302,3 +303,126 @@ def test_a_second_sign_in_started_in_another_tab_does_not_break_the_first(
     # Used: the sign-in cookie is cleared with the answer.
     assert 'portal_login=""' in response.headers["set-cookie"] or \
         "portal_login=;" in response.headers["set-cookie"]
+
+
+# --- a form posted after the session ended is kept for the same person (issue 18) -------------
+
+FORM_PAGE = "/participants/LP-1001/consents/new"
+FORM_ACTION = "/participants/LP-1001/consents/"
+
+
+def _signed_in_with_csrf(client: TestClient[Any], op: ForgedOP, code: str) -> str:
+    assert finish(client, start(client, op, code)["state"], code).status_code in (302, 303)
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', client.get("/staff").text)
+    assert token
+    return token.group(1)
+
+
+def _time_out(factory: sessionmaker[Session]) -> None:
+    with factory.begin() as s:
+        for row in s.scalars(select(m.WebSession)):
+            row.last_seen_at = row.last_seen_at - timedelta(hours=1)
+
+
+def _consents(factory: sessionmaker[Session]) -> int:
+    with factory() as s:
+        return s.scalar(select(func.count()).select_from(m.Consent)) or 0
+
+
+def test_the_sign_in_page_says_why_it_is_shown(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    never = client.get("/staff", follow_redirects=False)
+    assert never.headers["location"] == "/auth/login?why=needed"
+    assert "Please sign in to open that page." in client.get(never.headers["location"]).text
+    _signed_in_with_csrf(client, op, "code-1")
+    _time_out(session_factory)
+    ended = client.get("/staff", follow_redirects=False)
+    assert ended.headers["location"] == "/auth/login?why=idle_timeout"
+    page = client.get(ended.headers["location"]).text
+    assert "Your session ended because nothing happened for 15 minutes." in page
+    assert "Your form was kept" not in page
+    # A made-up reason shows nothing.
+    assert 'id="sign-in-reason"' not in client.get("/auth/login?why=<script>").text
+
+
+def test_a_form_posted_after_the_idle_timeout_is_kept_and_brought_back(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    consents = _consents(session_factory)
+    _time_out(session_factory)
+    posted = client.post(FORM_ACTION, data={
+        "_csrf_token": csrf, "_kept_page": FORM_PAGE, "kind": "roi",
+        "recipients": ["hope-housing", "cedar-recovery"], "expiry_event": "lead_exit"},
+        follow_redirects=False)
+    assert posted.status_code in (302, 303)
+    assert posted.headers["location"] == "/auth/login?why=idle_timeout&kept=1"
+    kept_cookie = posted.headers["set-cookie"]
+    assert "portal_kept_form=" in kept_cookie and "HttpOnly" in kept_cookie
+    assert "SameSite=lax" in kept_cookie
+    page = client.get(posted.headers["location"]).text
+    assert "Your form was kept." in page and "It was not sent" in page
+    with session_factory() as s:
+        (row,) = s.scalars(select(m.KeptForm))
+        assert row.page == FORM_PAGE and row.action == FORM_ACTION.rstrip("/")
+        assert b"hope-housing" not in row.fields_enc  # encrypted
+    assert _consents(session_factory) == consents  # nothing was saved
+
+    # Signing in again in this browser lands on the form's page, which asks for the fields.
+    back = finish(client, start(client, op, "code-2")["state"], "code-2")
+    assert back.headers["location"] == f"{FORM_PAGE}?kept=1"
+    kept = client.get("/auth/kept-form")
+    assert kept.status_code == 200
+    assert kept.json() == {"action": FORM_ACTION.rstrip("/"), "page": FORM_PAGE, "fields": [
+        ["kind", "roi"], ["recipients", "hope-housing"], ["recipients", "cedar-recovery"],
+        ["expiry_event", "lead_exit"]]}
+    # Handed over once; never submitted by the portal.
+    assert client.get("/auth/kept-form").status_code == 404
+    assert _consents(session_factory) == consents
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(m.KeptForm)) == 0
+
+
+def test_a_kept_form_is_never_shown_to_someone_else(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    _time_out(session_factory)
+    posted = client.post(FORM_ACTION, data={"_csrf_token": csrf, "_kept_page": FORM_PAGE,
+                                             "kind": "roi"}, follow_redirects=False)
+    assert posted.headers["location"].endswith("kept=1")
+    # Bob signs in on the same computer: his home page, and Alice's form is gone.
+    op.make_id_token = _claims(op, lambda c: c.update(sub="bob", email="bob@harbor.example"))
+    op.userinfo_sub = "bob"
+    back = finish(client, start(client, op, "code-2")["state"], "code-2")
+    assert back.headers["location"] == "/staff"
+    assert client.get("/auth/kept-form").status_code == 404
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(m.KeptForm)) == 0
+
+
+def test_nothing_is_kept_without_a_page_to_return_to_or_from_another_site(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    _time_out(session_factory)
+    no_page = client.post(FORM_ACTION, data={"_csrf_token": csrf, "kind": "roi"},
+                          follow_redirects=False)
+    assert no_page.headers["location"] == "/auth/login?why=idle_timeout"
+    csrf = _signed_in_with_csrf(client, op, "code-2")
+    _time_out(session_factory)
+    elsewhere = client.post(FORM_ACTION, data={"_csrf_token": csrf, "kind": "roi",
+                                               "_kept_page": "//evil.example/x"},
+                            follow_redirects=False)
+    assert elsewhere.headers["location"] == "/auth/login?why=idle_timeout"
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(m.KeptForm)) == 0
+
+
+def test_stay_signed_in_needs_a_session(client: TestClient[Any], op: ForgedOP,
+                                        session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    extended = client.post("/auth/session/extend", headers={"x-csrftoken": csrf})
+    assert extended.status_code == 200 and extended.json() == {"status": "extended"}
+    _time_out(session_factory)
+    late = client.post("/auth/session/extend", headers={"x-csrftoken": csrf},
+                       follow_redirects=False)
+    assert late.status_code in (302, 303)
+    assert late.headers["location"] == "/auth/login?why=idle_timeout"

@@ -109,6 +109,8 @@
     return names;
   }
 
+  function trimmed(path) { return path.replace(/\/+$/, ""); }
+
   function restore() {
     if (!/[?&]kept=1(&|$)/.test(location.search)) { return; }
     history.replaceState(null, "", location.pathname +
@@ -121,7 +123,7 @@
         if (kept) {
           form = Array.prototype.find.call(document.querySelectorAll("form"), function (f) {
             return (f.getAttribute("method") || "").toLowerCase() === "post" &&
-              new URL(f.action, location.href).pathname === kept.action;
+              trimmed(new URL(f.action, location.href).pathname) === trimmed(kept.action);
           });
         }
         if (!form) { missing.hidden = false; return; }
