@@ -23,13 +23,19 @@
     box.querySelectorAll("[data-when]").forEach(function (el) {
       el.hidden = el.getAttribute("data-when") !== which;
     });
+    box.setAttribute("role", "alert");
     box.hidden = false;
+  }
+
+  function hide() {
+    box.hidden = true;
+    box.removeAttribute("role");
   }
 
   function schedule() {
     clearTimeout(warnTimer);
     clearTimeout(endTimer);
-    box.hidden = true;
+    hide();
     if (!idle) { return; }
     var deadline = new Date(Date.now() + idle * 1000);
     box.querySelector("[data-slot=deadline]").textContent =
@@ -115,7 +121,11 @@
     if (!/[?&]kept=1(&|$)/.test(location.search)) { return; }
     history.replaceState(null, "", location.pathname +
       location.search.replace(/([?&])kept=1(&|$)/, "$1").replace(/[?&]$/, "") + location.hash);
-    var missing = document.getElementById("kept-form-missing");
+    function showMissing() {
+      var missing = document.getElementById("kept-form-missing");
+      missing.setAttribute("role", "status");
+      missing.hidden = false;
+    }
     fetch("/auth/kept-form", { credentials: "same-origin", headers: { accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (kept) {
@@ -126,13 +136,14 @@
               trimmed(new URL(f.action, location.href).pathname) === trimmed(kept.action);
           });
         }
-        if (!form) { missing.hidden = false; return; }
+        if (!form) { showMissing(); return; }
         clearChecks(form, kept.fields);
         fill(form, kept.fields);
         var notice = document.getElementById("kept-form-notice");
+        notice.setAttribute("role", "status");
         notice.hidden = false;
         notice.focus();
-      }, function () { missing.hidden = false; });
+      }, function () { showMissing(); });
   }
 
   notePage(document);
