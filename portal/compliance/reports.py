@@ -88,7 +88,7 @@ def render_disclosures_pdf(report: DisclosureReport, zone: tzinfo = UTC) -> byte
 
     title = f"Accounting of disclosures for {report.public_id}"
 
-    class Document(FPDF):  # type: ignore[misc]
+    class Document(FPDF):
         def footer(self) -> None:
             self.set_y(-12)
             self.set_font("helvetica", size=8)

@@ -155,6 +155,15 @@ class ComplianceController(Controller):
             "user": user, "info": info, "run": run,
             "may_export": console.may_export(_services(state), user)})
 
+    def _progress(self, state: State, view: integrity.RunView) -> Template:
+        """The progress fragment; once the run has finished, with the "Last verification"
+        section again (swapped out of band), so the page shows this run's result."""
+        context: dict[str, Any] = {"run": view}
+        if view.status != "running":
+            with _db(state).begin() as db:
+                context["info"] = integrity.integrity(db, _services(state))
+        return Template("compliance/_verify_progress.html", context=context)
+
     @get("/integrity", sync_to_thread=True)
     def integrity(self, request: Request[Any, Any, Any], state: State,
                   principal: NamedDependency[Principal | None]) -> Template:
@@ -170,15 +179,6 @@ class ComplianceController(Controller):
         if request.htmx:
             return self._progress(state, view)
         return Redirect(f"/compliance/integrity/runs/{run.id}", status_code=303)
-
-    def _progress(self, state: State, view: integrity.RunView) -> Template:
-        """The progress fragment; once the run has finished, with the "Last verification"
-        section again (swapped out of band), so the page shows this run's result."""
-        context: dict[str, Any] = {"run": view}
-        if view.status != "running":
-            with _db(state).begin() as db:
-                context["info"] = integrity.integrity(db, _services(state))
-        return Template("compliance/_verify_progress.html", context=context)
 
     @get("/integrity/runs/{run_id:uuid}", sync_to_thread=True)
     def verification_run(self, run_id: FromPath[uuid.UUID], request: HTMXRequest,
