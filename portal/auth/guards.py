@@ -13,11 +13,13 @@ from litestar.exceptions import NotAuthorizedException
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth.oidc import RelyingParty
-from portal.auth.sessions import Principal, SessionManager, client_address
+from portal.auth.sessions import Principal, SessionEnded, SessionManager, client_address
 from portal.crypto.vault import Vault
 from portal.db.audit_chain import AuditLog
 from portal.domain.vocabulary import Role
 from portal.kernel.request import RequestMeta
+
+SESSION_ENDED = "portal_session_ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +62,15 @@ def provide_principal(request: Request[Any, Any, Any], state: State) -> Principa
     token = components.sessions.token(request)
     if not token:
         return None
+    ended: list[SessionEnded] = []
     with database_of(state).begin() as db:
-        return components.sessions.resolve(db, token, client_address=client_address(request))
+        principal = components.sessions.resolve(db, token,
+                                                client_address=client_address(request),
+                                                ended=ended)
+    if ended:
+        # For the sign-in redirect: why the session ended, and whose it was.
+        request.state[SESSION_ENDED] = ended[0]
+    return principal
 
 
 def require_staff(principal: NamedDependency[Principal | None]) -> Principal:

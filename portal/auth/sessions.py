@@ -43,6 +43,14 @@ class Principal:
         return self.participant.public_id
 
 
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """A session found ended on this request: whose it was, and why."""
+
+    staff_user_id: int | None
+    reason: str  # idle_timeout, absolute_timeout, suspended
+
+
 class SessionManager:
     def __init__(self, settings: Settings, audit: AuditLog) -> None:
         self.secure = settings.base_url.startswith("https://")
@@ -69,8 +77,10 @@ class SessionManager:
         return token
 
     def resolve(self, db: Session, token: str | None, *,
-                client_address: str | None = None) -> Principal | None:
-        """The signed-in principal, or None; an expired session is deleted and audited."""
+                client_address: str | None = None,
+                ended: list[SessionEnded] | None = None) -> Principal | None:
+        """The signed-in principal, or None; an expired session is deleted and audited (and,
+        when ``ended`` is given, described there: the sign-in page says why it is shown)."""
         if not token:
             return None
         row = db.get(m.WebSession, token_hash(token))
@@ -89,6 +99,8 @@ class SessionManager:
                 actor_user_id=row.staff_user_id, participant_id=row.participant_id,
                 session_id=row.id[:16], client_address=client_address, reasons=(reason,)))
             db.delete(row)
+            if ended is not None:
+                ended.append(SessionEnded(staff_user_id=row.staff_user_id, reason=reason))
             return None
         if now - row.last_seen_at >= TOUCH_EVERY:
             row.last_seen_at = now

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import (
@@ -20,10 +21,12 @@ from portal.domain.audit import (
     AuditAction,
     escape_for_display,
 )
+from portal.domain.consent import ConsentKind
 from portal.domain.vocabulary import (
     PURPOSE_LABELS,
     Purpose,
 )
+from portal.kernel.access import CONSENT_KIND_LABELS
 from portal.kernel.errors import InvalidInput, NotFound
 from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
@@ -46,6 +49,9 @@ class DisclosureReport:
     generated_at: datetime
     generated_by: str
     rows: list[list[str]]  # raw cell values (escape on output)
+    # For the PDF: each row's time, and each consent id's readable description.
+    times: list[datetime] = field(default_factory=list)
+    consents: dict[str, str] = field(default_factory=dict)
 
     @property
     def shown_rows(self) -> list[list[str]]:
@@ -94,9 +100,44 @@ def disclosure_report(session: Session, services: Services, user: m.StaffUser,
             ", ".join(r.replace("_", " ") for r in d.recipient_roles),
             ", ".join(orgs.get(s, s) for s in d.disclosers), sql.category_label(d.category),
             str(len(d.record_ids)), purpose, _BASIS_TEXT.get(d.basis, d.basis), reference])
+    consents = _consent_descriptions(
+        session, {c for d in found for c in d.consent_ids}, orgs)
     services.audit.append(session, requester(user, meta).event(
         AuditAction.AUDIT_DISCLOSURES_VIEW, participant_id=participant_id,
         detail={"format": output, "since": None if since is None else since.isoformat(),
                 "until": None if until is None else until.isoformat(), "count": len(rows)}))
     return DisclosureReport(public_id=public_id, since=since, until=until,
-                            generated_at=utcnow(), generated_by=user.email, rows=rows)
+                            generated_at=utcnow(), generated_by=user.email, rows=rows,
+                            times=[d.occurred_at for d in found], consents=consents)
+
+
+def _consent_descriptions(session: Session, ids: set[str],
+                          orgs: dict[str, str]) -> dict[str, str]:
+    """"42 CFR Part 2 consent to Hope Housing, signed 2026-02-14 (version 1)" for each id."""
+    wanted = []
+    for text in ids:
+        with contextlib.suppress(ValueError):
+            wanted.append(uuid.UUID(text))
+    if not wanted:
+        return {}
+    described = {}
+    for consent in session.scalars(select(m.Consent).where(m.Consent.id.in_(wanted))):
+        recipients: list[str] = []
+        for provision in consent.provisions:
+            if provision.effect != "permit":
+                continue
+            for ref in provision.recipients:
+                kind, _, name = ref.partition(":")
+                label = orgs.get(name, name) if kind == "org" else f"any {name} agency"
+                if label not in recipients:
+                    recipients.append(label)
+        kind = consent.kind
+        with contextlib.suppress(ValueError):
+            kind = CONSENT_KIND_LABELS[ConsentKind(consent.kind)]
+        text = kind[:1].upper() + kind[1:]
+        if recipients:
+            text += " to " + ", ".join(recipients)
+        text += (f", signed {consent.signed_at:%Y-%m-%d}" if consent.signed_at
+                 else ", not signed")
+        described[str(consent.id)] = f"{text} (version {consent.version})"
+    return described

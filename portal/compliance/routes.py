@@ -156,6 +156,15 @@ class ComplianceController(Controller):
             "user": user, "info": info, "run": run,
             "may_export": console.may_export(_services(state), user)})
 
+    def _progress(self, state: State, view: integrity.RunView) -> Template:
+        """The progress fragment; once the run has finished, with the "Last verification"
+        section again (swapped out of band), so the page shows this run's result."""
+        context: dict[str, Any] = {"run": view}
+        if view.status != "running":
+            with _db(state).begin() as db:
+                context["info"] = integrity.integrity(db, _services(state))
+        return Template("compliance/_verify_progress.html", context=context)
+
     @get("/integrity", sync_to_thread=True)
     def integrity(self, request: Request[Any, Any, Any], state: State,
                   principal: NamedDependency[Principal | None]) -> Template:
@@ -169,7 +178,7 @@ class ComplianceController(Controller):
         run = integrity.start_verification(_db(state), _services(state), user, meta)
         view = integrity.run_view(_db(state), run.id)
         if request.htmx:
-            return Template("compliance/_verify_progress.html", context={"run": view})
+            return self._progress(state, view)
         return Redirect(f"/compliance/integrity/runs/{run.id}", status_code=303)
 
     @get("/integrity/runs/{run_id:uuid}", sync_to_thread=True)
@@ -179,7 +188,7 @@ class ComplianceController(Controller):
         user, _ = _officer(state, request, principal)
         view = _call(lambda: integrity.run_view(_db(state), run_id))
         if request.htmx and not request.htmx.history_restore_request:
-            return Template("compliance/_verify_progress.html", context={"run": view})
+            return self._progress(state, view)
         return self._integrity_page(state, user, view)
 
     @get("/integrity/checkpoints.jsonl", sync_to_thread=True)
@@ -284,7 +293,7 @@ class ComplianceController(Controller):
                         principal: NamedDependency[Principal | None]) -> Response[bytes]:
         user, meta = _exporter(state, request, principal)
         report = self._report(request, state, user, meta, "pdf")
-        return Response(reports.render_disclosures_pdf(report),
+        return Response(reports.render_disclosures_pdf(report, _services(state).settings.zone),
                         media_type="application/pdf", headers={
             "content-disposition":
                 f'attachment; filename="disclosures-{report.public_id}.pdf"'})

@@ -626,6 +626,26 @@ class OidcLoginState(Base):
     provider_id: Mapped[str] = mapped_column(String(64))
     nonce: Mapped[str] = mapped_column(String(128))
     code_verifier: Mapped[str] = mapped_column(String(128))
+    # SHA-256 of the random value in the browser's sign-in cookie (RFC 9700 section 4.7): the
+    # callback is accepted only from the browser that started the sign-in.
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class KeptForm(Base):
+    """A form posted after its session ended, kept (encrypted, short-lived) for the same person
+    in the same browser until they sign in again. The browser's cookie holds a random token
+    whose SHA-256 is the id; the form is never submitted again by itself."""
+
+    __tablename__ = "kept_form"
+    __table_args__ = (Index("ix_kept_form_expiry", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(500))
+    page: Mapped[str] = mapped_column(String(500))
+    fields_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

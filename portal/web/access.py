@@ -54,6 +54,8 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"{_AUTH}.StaffAuthController.start": PUBLIC,
     f"{_AUTH}.StaffAuthController.callback": PUBLIC,
     f"{_AUTH}.StaffAuthController.logout": SIGNED_IN,
+    f"{_AUTH}.StaffAuthController.kept_form": SIGNED_IN,
+    f"{_AUTH}.StaffAuthController.extend": SIGNED_IN,
     f"{_AUTH}.ParticipantAuthController.enrol_page": PUBLIC,
     f"{_AUTH}.ParticipantAuthController.enrol": PUBLIC,
     f"{_AUTH}.ParticipantAuthController.login_page": PUBLIC,

@@ -114,7 +114,7 @@ def test_suspending_ends_all_sessions_at_once_and_reinstating_restores_sign_in(
     for client in (dev, dev_phone):
         gone = client.get("/staff", follow_redirects=False)
         assert gone.status_code in (302, 303)
-        assert gone.headers["location"] == "/auth/login"
+        assert gone.headers["location"] == "/auth/login?why=ended"
     assert maria.get("/staff").status_code == 200
     with demo() as s:
         assert status_of(demo, DEV) == "suspended"

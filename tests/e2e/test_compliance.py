@@ -299,6 +299,12 @@ def test_verification_runs_in_the_background_and_finds_tampering(
     assert started.text.lstrip().startswith('<div id="verify-progress"')
     done = _poll(officer, started.text)
     assert 'data-ok="true"' in done and "The log is intact" in done
+    # The finished run's own result also replaces the "Last verification" section (out of
+    # band), which said "not verified yet" when the page was loaded.
+    last_section = done[done.index('<section id="last-verification"'):]
+    assert last_section.startswith('<section id="last-verification" aria-labelledby="h-last" '
+                                   'hx-swap-oob="true">')
+    assert "<strong>Intact</strong>" in last_section
     with demo() as s:
         stored = s.scalars(select(m.AuditVerification)).one()
         assert stored.status == "done" and stored.ok and stored.first_bad_seq is None
@@ -324,6 +330,9 @@ def test_verification_runs_in_the_background_and_finds_tampering(
     assert 'data-ok="false"' in damaged and "altered" in damaged
     assert "first bad sequence number 3" in damaged
     assert 'href="/compliance/audit/main/3"' in damaged
+    # Not the previous run's "Intact": this run's damage.
+    last_section = damaged[damaged.index('<section id="last-verification"'):]
+    assert "Damaged" in last_section and "Intact" not in last_section
     with demo() as s:
         last = s.scalars(select(m.AuditVerification).order_by(
             m.AuditVerification.started_at.desc())).first()

@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -229,3 +230,199 @@ def test_no_mapped_role_gets_a_clear_page(client: TestClient[Any], op: ForgedOP,
     assert_rejected(response, session_factory, "no_mapped_role")
     assert response.status_code == 403
     assert "contact your agency" in response.text.lower()
+
+
+# --- the sign-in is bound to the browser that started it (login CSRF, RFC 9700 section 4.7) ---
+
+
+def test_the_sign_in_cookie_is_short_lived_http_only_and_same_site(
+        client: TestClient[Any]) -> None:
+    response = client.get("/auth/login/forged", follow_redirects=False)
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("portal_login=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Max-Age=600" in cookie
+    assert "Secure" not in cookie  # plain http on loopback (Secure over https, __Host- name)
+
+
+def test_a_callback_without_the_browser_cookie_signs_nobody_in(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    query = start(client, op)
+    client.cookies.delete("portal_login")
+    assert_rejected(finish(client, query["state"]), session_factory, "browser_not_bound")
+    # The state was used up: a second try (even with a cookie again) is refused.
+    client.cookies.set("portal_login", "x" * 43)
+    op.challenges["code-1"] = (query["code_challenge"], query["nonce"])
+    assert_rejected(finish(client, query["state"]), session_factory, "unknown_state")
+
+
+def test_a_callback_with_another_browsers_cookie_is_refused(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    query = start(client, op)
+    client.cookies.set("portal_login", "another-browsers-value-0123456789abcdefghij")
+    assert_rejected(finish(client, query["state"]), session_factory, "browser_mismatch")
+
+
+def test_a_sign_in_started_in_one_browser_and_finished_in_another_changes_nothing(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    """The attack of issue 20: an officer's sign-in, stopped before its last redirect, opened
+    in a case manager's browser. She is not signed in as the officer, and her own session
+    goes on. (Two browsers: two cookie jars on one client.)"""
+    # The victim's own sign-in and session.
+    own = start(client, op, code="code-victim")
+    assert finish(client, own["state"], code="code-victim").status_code in (302, 303)
+    victim_jar = dict(client.cookies)
+    # The attacker, in another browser, starts a sign-in and hands over the callback address.
+    client.cookies.clear()
+    attack = start(client, op, code="code-attack")
+    client.cookies.clear()
+    for name, value in victim_jar.items():
+        client.cookies.set(name, value)
+    response = finish(client, attack["state"], code="code-attack")
+    assert response.status_code == 400
+    assert "not started in this browser" in response.text
+    assert "portal_session" not in response.headers.get("set-cookie", "")
+    assert failures(session_factory)[-1] == "browser_not_bound"
+    # Her session is the one she had, still signed in; nobody else's was created.
+    assert client.cookies["portal_session"] == victim_jar["portal_session"]
+    assert sessions(session_factory) == 1
+    assert client.get("/staff").status_code == 200
+    # The attacker's code was never redeemed at the provider.
+    assert "code-attack" in op.challenges
+
+
+def test_a_second_sign_in_started_in_another_tab_does_not_break_the_first(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    first = start(client, op, code="code-a")
+    value = client.cookies["portal_login"]
+    start(client, op, code="code-b")
+    assert client.cookies["portal_login"] == value  # one value a browser, kept
+    response = finish(client, first["state"], code="code-a")
+    assert response.status_code in (302, 303), response.text
+    assert sessions(session_factory) == 1
+    # Used: the sign-in cookie is cleared with the answer.
+    assert 'portal_login=""' in response.headers["set-cookie"] or \
+        "portal_login=;" in response.headers["set-cookie"]
+
+
+# --- a form posted after the session ended is kept for the same person (issue 18) -------------
+
+FORM_PAGE = "/participants/LP-1001/consents/new"
+FORM_ACTION = "/participants/LP-1001/consents/"
+
+
+def _signed_in_with_csrf(client: TestClient[Any], op: ForgedOP, code: str) -> str:
+    assert finish(client, start(client, op, code)["state"], code).status_code in (302, 303)
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', client.get("/staff").text)
+    assert token
+    return token.group(1)
+
+
+def _time_out(factory: sessionmaker[Session]) -> None:
+    with factory.begin() as s:
+        for row in s.scalars(select(m.WebSession)):
+            row.last_seen_at = row.last_seen_at - timedelta(hours=1)
+
+
+def _consents(factory: sessionmaker[Session]) -> int:
+    with factory() as s:
+        return s.scalar(select(func.count()).select_from(m.Consent)) or 0
+
+
+def test_the_sign_in_page_says_why_it_is_shown(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    never = client.get("/staff", follow_redirects=False)
+    assert never.headers["location"] == "/auth/login?why=needed"
+    assert "Please sign in to open that page." in client.get(never.headers["location"]).text
+    _signed_in_with_csrf(client, op, "code-1")
+    _time_out(session_factory)
+    ended = client.get("/staff", follow_redirects=False)
+    assert ended.headers["location"] == "/auth/login?why=idle_timeout"
+    page = client.get(ended.headers["location"]).text
+    assert "Your session ended because nothing happened for 15 minutes." in page
+    assert "Your form was kept" not in page
+    # A made-up reason shows nothing.
+    assert 'id="sign-in-reason"' not in client.get("/auth/login?why=<script>").text
+
+
+def test_a_form_posted_after_the_idle_timeout_is_kept_and_brought_back(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    consents = _consents(session_factory)
+    _time_out(session_factory)
+    posted = client.post(FORM_ACTION, data={
+        "_csrf_token": csrf, "_kept_page": FORM_PAGE, "kind": "roi",
+        "recipients": ["hope-housing", "cedar-recovery"], "expiry_event": "lead_exit"},
+        follow_redirects=False)
+    assert posted.status_code in (302, 303)
+    assert posted.headers["location"] == "/auth/login?why=idle_timeout&kept=1"
+    kept_cookie = posted.headers["set-cookie"]
+    assert "portal_kept_form=" in kept_cookie and "HttpOnly" in kept_cookie
+    assert "SameSite=lax" in kept_cookie
+    page = client.get(posted.headers["location"]).text
+    assert "Your form was kept." in page and "It was not sent" in page
+    with session_factory() as s:
+        (row,) = s.scalars(select(m.KeptForm))
+        assert row.page == FORM_PAGE and row.action == FORM_ACTION.rstrip("/")
+        assert b"hope-housing" not in row.fields_enc  # encrypted
+    assert _consents(session_factory) == consents  # nothing was saved
+
+    # Signing in again in this browser lands on the form's page, which asks for the fields.
+    back = finish(client, start(client, op, "code-2")["state"], "code-2")
+    assert back.headers["location"] == f"{FORM_PAGE}?kept=1"
+    kept = client.get("/auth/kept-form")
+    assert kept.status_code == 200
+    assert kept.json() == {"action": FORM_ACTION.rstrip("/"), "page": FORM_PAGE, "fields": [
+        ["kind", "roi"], ["recipients", "hope-housing"], ["recipients", "cedar-recovery"],
+        ["expiry_event", "lead_exit"]]}
+    # Handed over once; never submitted by the portal.
+    assert client.get("/auth/kept-form").status_code == 404
+    assert _consents(session_factory) == consents
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(m.KeptForm)) == 0
+
+
+def test_a_kept_form_is_never_shown_to_someone_else(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    _time_out(session_factory)
+    posted = client.post(FORM_ACTION, data={"_csrf_token": csrf, "_kept_page": FORM_PAGE,
+                                             "kind": "roi"}, follow_redirects=False)
+    assert posted.headers["location"].endswith("kept=1")
+    # Bob signs in on the same computer: his home page, and Alice's form is gone.
+    op.make_id_token = _claims(op, lambda c: c.update(sub="bob", email="bob@harbor.example"))
+    op.userinfo_sub = "bob"
+    back = finish(client, start(client, op, "code-2")["state"], "code-2")
+    assert back.headers["location"] == "/staff"
+    assert client.get("/auth/kept-form").status_code == 404
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(m.KeptForm)) == 0
+
+
+def test_nothing_is_kept_without_a_page_to_return_to_or_from_another_site(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    _time_out(session_factory)
+    no_page = client.post(FORM_ACTION, data={"_csrf_token": csrf, "kind": "roi"},
+                          follow_redirects=False)
+    assert no_page.headers["location"] == "/auth/login?why=idle_timeout"
+    csrf = _signed_in_with_csrf(client, op, "code-2")
+    _time_out(session_factory)
+    elsewhere = client.post(FORM_ACTION, data={"_csrf_token": csrf, "kind": "roi",
+                                               "_kept_page": "//evil.example/x"},
+                            follow_redirects=False)
+    assert elsewhere.headers["location"] == "/auth/login?why=idle_timeout"
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(m.KeptForm)) == 0
+
+
+def test_stay_signed_in_needs_a_session(client: TestClient[Any], op: ForgedOP,
+                                        session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    extended = client.post("/auth/session/extend", headers={"x-csrftoken": csrf})
+    assert extended.status_code == 200 and extended.json() == {"status": "extended"}
+    _time_out(session_factory)
+    late = client.post("/auth/session/extend", headers={"x-csrftoken": csrf},
+                       follow_redirects=False)
+    assert late.status_code in (302, 303)
+    assert late.headers["location"] == "/auth/login?why=idle_timeout"

@@ -170,14 +170,27 @@ def test_integrity_verification_shows_progress_with_htmx(
     page.set_viewport_size(DESKTOP)
     signed_in(page, server, RENEE)
 
-    # A real run from the button: the result replaces the progress in place.
+    # A real run from the button: the result replaces the progress in place, and the "Last
+    # verification" section shows this run's result without a reload (it said "not verified").
     _go(page, f"{portal}/compliance/integrity")
+    before = page.get_by_role("region", name="Last verification").inner_text()
     url = page.url
     set_marker(page)
     page.get_by_role("button", name="Verify the whole log").click()
     page.wait_for_selector('#verify-progress[data-status="done"]', timeout=60_000)
     assert marker_survived(page) and page.url == url
     assert "The log is intact" in page.locator("#verify-progress").inner_text()
+    after = page.get_by_role("region", name="Last verification").inner_text()
+    assert "Intact" in after, (before, after)
+
+    def events_checked(text: str) -> int:
+        found = re.search(r"Events checked\s+(\d+)", text)
+        return int(found.group(1)) if found else 0
+
+    # This run read more of the log than any run shown before (the log only grows).
+    assert events_checked(after) > events_checked(before), (before, after)
+    assert "by renee.walsh@harbor-lead.example" in after
+    assert marker_survived(page)
     assert_accessible(page)
     # The page shows the stored result of that run and the latest signed checkpoint.
     _go(page, f"{portal}/compliance/integrity")

@@ -64,9 +64,11 @@ PARTICIPANT_PAGES: dict[str, str] = {
     "/me/security": "/me/security",
     "/me/consents/{consent_id}/revoke": "/me/consents/{active}/revoke",
 }
-# Not pages: sign-in redirects, downloads, fragments polled by htmx, probes, the API.
+# Not pages: sign-in redirects, downloads, fragments polled by htmx, probes, the API, the
+# kept form handed to the page script after sign-in (JSON).
 NOT_PAGES = ("/auth/callback/", "/auth/login/", "/healthz", "/static/", "/schema", "/api/",
-             "/dev-idp", "/document", ".csv", ".pdf", ".jsonl", "/integrity/runs/")
+             "/dev-idp", "/document", ".csv", ".pdf", ".jsonl", "/integrity/runs/",
+             "/auth/kept-form")
 
 
 def test_every_page_is_in_the_list(live_portal_server: LivePortal) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
-from tests.e2e.browser.conftest import LivePortal, OidcProvider, assert_accessible
+from tests.e2e.browser.conftest import PHONE, LivePortal, OidcProvider, assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -70,3 +71,60 @@ def test_demo_persona_sign_in_through_the_development_provider(
     page.wait_for_url(f"{live_portal}/**")
     page.goto(f"{live_portal}/staff")
     assert page.url.startswith(f"{live_portal}/auth/login")
+
+
+def test_a_sign_in_opened_in_another_browser_signs_nobody_in(
+        browser: Any, live_portal_server: LivePortal, oidc_provider: OidcProvider,
+        backend: str) -> None:
+    """Issue 20, forced sign-in: a sign-in started in browser A and stopped before its last
+    redirect is opened in browser B. B is not signed in as A's account, and B's own session
+    goes on (RFC 9700 section 4.7)."""
+    portal = live_portal_server.base_url
+    a = browser.new_context(viewport=PHONE)
+    b = browser.new_context(viewport=PHONE)
+    try:
+        # B: the housing navigator, signed in.
+        page_b = b.new_page()
+        _sign_in(page_b, portal, oidc_provider, "housing_navigator")
+        page_b.wait_for_url(f"{portal}/staff")
+        assert "Hana Ito" in page_b.content()
+        session_b = {c["name"]: c["value"] for c in b.cookies()}["portal_session"]
+
+        # A: the case manager's sign-in, stopped at the redirect back to the portal.
+        page_a = a.new_page()
+        stopped: list[str] = []
+
+        def stop(route: Any) -> None:
+            """A's form posts to the provider, with its redirects followed here (a browser's
+            own redirect hops cannot be intercepted), up to the one back to the portal."""
+            response = route.fetch(max_redirects=0)
+            while 300 <= response.status < 400:
+                target = urljoin(response.url, response.headers["location"])
+                if target.startswith(f"{portal}/auth/callback/"):
+                    stopped.append(target)
+                    route.fulfill(status=200, content_type="text/plain", body="stopped")
+                    return
+                response = a.request.get(target, max_redirects=0)
+            route.fulfill(response=response)
+
+        page_a.route(lambda url: url.startswith(oidc_provider.issuer),
+                     lambda route: stop(route) if route.request.method == "POST"
+                     else route.continue_())
+        _sign_in(page_a, portal, oidc_provider, "case_manager")
+        page_a.wait_for_load_state("networkidle")
+        assert len(stopped) == 1 and "code=" in stopped[0] and "state=" in stopped[0]
+        assert "portal_login" in {c["name"] for c in a.cookies()}
+
+        # B opens A's callback address.
+        response = page_b.goto(stopped[0])
+        assert response is not None and response.status == 400
+        assert page_b.get_by_role("heading", level=1).inner_text() == "Sign-in did not work"
+        assert "not started in this browser" in page_b.content()
+        assert_accessible(page_b)
+        assert {c["name"]: c["value"] for c in b.cookies()}["portal_session"] == session_b
+        page_b.goto(f"{portal}/staff")
+        assert page_b.url == f"{portal}/staff"
+        assert "Hana Ito" in page_b.content() and "Casey Morgan" not in page_b.content()
+    finally:
+        a.close()
+        b.close()

@@ -7,6 +7,7 @@ import io
 import re
 import zlib
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -47,6 +48,13 @@ def test_real_views_by_another_agency_are_listed(world: Demo) -> None:
             "Participant's written consent")
         assert "Hope Housing Collaborative" not in row[4]  # one's own records are no disclosure
         assert row[9]  # the consent it was under
+        # ... and, for the PDF, described in words: kind, recipient, date signed.
+        for consent_id in row[9].split(", "):
+            assert re.fullmatch(r"[A-Z0-9].* to .*Hope Housing Collaborative.*, signed "
+                                r"\d{4}-\d\d-\d\d \(version \d+\)",
+                                report.consents[consent_id]), report.consents
+    assert len(report.times) == len(report.rows)
+    assert all(t.tzinfo is not None for t in report.times)
     (event,) = world.events("audit:disclosures:view")
     assert (event.actor, event.participant_id, event.purpose) == (
         RENEE, world.participant_id("LP-1001"), "HOPERAT")
@@ -144,7 +152,7 @@ def test_the_csv_is_spreadsheet_safe() -> None:
     assert reports.disclosures_csv(_document([])).count("\r\n") == 1
 
 
-def _pdf_text(data: bytes) -> str:
+def _pdf_text(data: bytes, *, joined: bool = True) -> str | list[str]:
     """The text drawn on the pages (fpdf deflates each page's content stream)."""
     text = []
     for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
@@ -153,8 +161,13 @@ def _pdf_text(data: bytes) -> str:
         except zlib.error:
             continue
         text.extend(re.findall(rb"\((.*?)(?<!\\)\)\s*Tj", content, re.S))
-    return " ".join(t.decode("latin-1").replace("\\(", "(").replace("\\)", ")")
-                    for t in text)
+    lines = [t.decode("latin-1").replace("\\(", "(").replace("\\)", ")") for t in text]
+    return " ".join(lines) if joined else lines
+
+
+def _pdf_lines(data: bytes) -> list[str]:
+    """The text drawn on the pages, one string per line drawn."""
+    return _pdf_text(data, joined=False)  # type: ignore[return-value]
 
 
 def test_the_pdf_has_the_header_period_and_rows() -> None:
@@ -171,6 +184,50 @@ def test_the_pdf_has_the_header_period_and_rows() -> None:
     assert "Zo\xeb ?" in text  # outside Latin-1: replaced, never an error
     assert "Consent or emergency" in text
     assert "No disclosures in this period." not in text
+
+
+LONG_EMAIL = "maria.lopez-hernandez.case-management@harbor-lead-case-management.example"
+CONSENT_ID = "0b7f1c2e-5a4d-4c3b-9e8f-1a2b3c4d5e6f"
+
+
+def test_the_pdf_reads_naturally() -> None:
+    """Issue 18: left-aligned text (never stretched), long addresses broken at their
+    punctuation, consents described in words, local times with the zone named, page numbers."""
+    zone = ZoneInfo("America/Los_Angeles")
+    rows = [["2026-03-01 10:00", LONG_EMAIL + LONG_EMAIL, "Hope Housing", "housing navigator",
+             "Cedar Recovery", "Housing", "2", "LEAD care coordination",
+             "Participant's written consent", CONSENT_ID]] * 40
+    report = _document(rows, times=[datetime(2026, 3, 1, 10, 0, tzinfo=UTC)] * 40,
+                       consents={CONSENT_ID: "42 CFR Part 2 consent to Hope Housing "
+                                             "Collaborative, signed 2026-02-14 (version 1)"})
+    data = reports.render_disclosures_pdf(report, zone)
+    # No word spacing stretched to justify a line (fpdf's Tw operator with a non-zero value).
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            content = zlib.decompress(stream)
+        except zlib.error:
+            continue
+        assert not re.search(rb"[1-9][0-9.]* Tw", content), "justified (stretched) text"
+    lines = _pdf_lines(data)
+    text = " ".join(lines)
+    assert "Times are in the America/Los_Angeles time zone." in text
+    assert "Generated 2026-03-02 01:30 PST by" in text
+    assert "1. 2026-03-01 02:00 PST: Housing" in text
+    assert "UTC" not in text
+    assert "\\n" not in text  # the lines wrapped here are lines, not escaped newlines
+    assert "42 CFR Part 2 consent to Hope Housing Collaborative, signed 2026-02-14 (version 1)" \
+        in text
+    assert CONSENT_ID not in text
+    # The address too long for its line breaks after its punctuation, not inside a word.
+    email_lines = [line for line in lines if "harbor-lead" in line or "maria." in line]
+    assert email_lines
+    for line in email_lines:
+        assert line[-1] in "@.-_" or line.endswith("example"), line
+    assert "".join(email_lines).count(LONG_EMAIL) == 2 * 40  # nothing lost or added
+    pages = re.findall(r"Page (\d+) of\s+(\d+)", text)
+    assert len(pages) >= 2
+    assert [int(n) for n, _ in pages] == list(range(1, len(pages) + 1))
+    assert {int(total) for _, total in pages} == {len(pages)}
 
 
 def test_an_empty_pdf_says_there_was_nothing() -> None:
