@@ -21,7 +21,7 @@ from portal.config import Settings
 from portal.db import models as m
 from portal.kernel.errors import InvalidInput, NotFound, Refused
 from portal.referrals import service as rs
-from portal.web.deps import db_of, found_or, services_of, staff_of
+from portal.web.deps import RowNumber, db_of, found_or, services_of, staff_of
 from portal.web.i18n import LANGUAGE_NAMES
 
 
@@ -144,7 +144,7 @@ class CareTeamController(Controller):
         return Redirect(f"/participants/{public_id.upper()}/care-team")
 
     @post("/care-team/{member_id:int}/end", sync_to_thread=True)
-    def end(self, public_id: FromPath[str], member_id: FromPath[int],
+    def end(self, public_id: FromPath[str], member_id: RowNumber,
             request: Request[Any, Any, Any], state: State,
             principal: NamedDependency[Principal | None]) -> Response[Any]:
         who, user = staff_of(principal)

@@ -16,9 +16,10 @@ from portal.db import models as m
 from portal.kernel.errors import NotFound, Refused
 from portal.kernel.wiring import Services
 
-# An integer id or sequence number in a path, within what a database integer holds: a larger
-# one is refused as bad input (400) instead of failing in the driver (500).
-RowNumber = Annotated[int, PathParameter(ge=0, le=2**63 - 1)]
+# An integer id or sequence number in a path, within what an INTEGER column holds on every
+# database (PostgreSQL's is 32 bits): a larger one is refused as bad input (400) instead of
+# failing in the driver (500).
+RowNumber = Annotated[int, PathParameter(ge=0, le=2**31 - 1)]
 
 
 def services_of(state: State) -> Services:
