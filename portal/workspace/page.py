@@ -11,7 +11,7 @@ before it returns anything (portal/workspace/service.py::participant_page).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -20,6 +20,7 @@ from portal.domain import permissions
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.explain import Names, reason_text
 from portal.domain.ports import RolePolicy
+from portal.domain.text import N_
 from portal.domain.vocabulary import (
     GOAL_DETAIL_CATEGORY,
     Action,
@@ -63,9 +64,33 @@ class GoalLine:
     owner: str
     urgent: bool
     detail: str | None  # None: withheld (only the status is shared)
-    detail_category: DataCategory
+    detail_category: DataCategory | None  # None: the line may not say what the goal is about
     can_update: bool = False  # the user's organization owns it and may record progress
     part2: bool = False  # disclosed by a Part 2 program: the 42 CFR 2.32 notice goes with it
+    since: datetime | None = None  # when the goal (an immediate need) was set
+    # Only "engaged in services": no domain, provider, status or note (decide()'s
+    # STATUS_AS_ENGAGEMENT obligation, for a goal about care the reader must never see).
+    engagement_only: bool = False
+    # Where it goes among immediate needs (urgency_key): the most pressing first.
+    order: tuple[int, float] = (4, 0.0)
+
+
+ENGAGED_IN_SERVICES = N_("Engaged in services")
+
+# How pressing an immediate need is, by what it is about: a bed tonight first, then food,
+# then care, then the rest (DESIGN: "a bed tonight, food, utility assistance").
+URGENCY: dict[GoalDomain, int] = {
+    GoalDomain.SHELTER: 0, GoalDomain.FOOD: 1, GoalDomain.HEALTH: 2,
+    GoalDomain.MENTAL_HEALTH: 2, GoalDomain.TREATMENT: 2, GoalDomain.UTILITIES: 3,
+}
+NOT_URGENT_DOMAIN = 4
+
+
+def urgency_key(domain: GoalDomain, since: datetime | None) -> tuple[int, float]:
+    """Immediate needs in order: the most pressing kind first, and within a kind the newest
+    first (a need raised an hour ago is likelier still open tonight than one from last week;
+    an older need still open is on the caseload's list either way)."""
+    return (URGENCY.get(domain, NOT_URGENT_DOMAIN), -(since.timestamp() if since else 0.0))
 
 
 # --- what the page is made from ---------------------------------------------------------------
@@ -91,6 +116,7 @@ class SealedGoal:
     status_note: str
     urgent: bool
     has_detail: bool
+    since: datetime | None = None  # when the goal was set
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +182,18 @@ class GoalToShow:
     can_update: bool
     status_part2: bool  # the status decision carries the 42 CFR 2.32 notice
     detail_part2: bool  # the detail decision does (counts only if the detail is shown)
+    engagement_only: bool = False  # decide() permits only "engaged in services"
 
     def line(self, detail: str | None) -> GoalLine:
         """``detail``: the opened detail, or None (withheld, or it could not be opened)."""
         goal = self.goal
+        if self.engagement_only:
+            return GoalLine(goal.id, ENGAGED_IN_SERVICES, "", "", "", False, None, None,
+                            part2=self.status_part2, engagement_only=True)
         part2 = self.status_part2 or (detail is not None and self.detail_part2)
         return GoalLine(goal.id, goal.summary, GoalStatus(goal.status).value, goal.status_note,
                         self.owner, goal.urgent, detail, self.detail_category, self.can_update,
-                        part2)
+                        part2, goal.since, order=urgency_key(goal.domain, goal.since))
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,17 +226,23 @@ def view_purposes(policy: RolePolicy, actor: d.Actor, category: DataCategory,
 def decide_source(policy: RolePolicy, actor: d.Actor, participant_id: str,
                   context: d.ParticipantContext, category: DataCategory,
                   source: d.Organization, purposes: list[Purpose],
-                  at: datetime) -> tuple[d.Decision, Purpose]:
-    """The first permit among the purposes the user's role may use, else the first deny."""
+                  at: datetime, about: DataCategory | None = None
+                  ) -> tuple[d.Decision, Purpose]:
+    """The first permit among the purposes the user's role may use (one that shows a goal's
+    status in full before one that shows only "engaged in services"), else the first deny.
+    ``about``: for a goal's status, the goal's own category."""
     first: tuple[d.Decision, Purpose] | None = None
+    partial: tuple[d.Decision, Purpose] | None = None
     for purpose in purposes:
         decision = d.decide(d.AccessRequest(actor, participant_id, category, Action.VIEW,
-                                            purpose, at, source), context, policy)
-        if decision.permitted:
+                                            purpose, at, source, about), context, policy)
+        if decision.permitted and not decision.engagement_only:
             return decision, purpose
+        if decision.permitted:
+            partial = partial or (decision, purpose)
         first = first or (decision, purpose)
     assert first is not None
-    return first
+    return partial or first
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,13 +427,25 @@ def _category(inputs: PageInputs, decided: _Decided, goal_ids: GoalIds,
     return _Category(section, event, _page_notices(decided))
 
 
+StatusDecider = Callable[[d.Organization, DataCategory], d.Decision]
+
+
 def _goal_to_show(goal: SealedGoal, owner: d.Organization,
                   decisions: Mapping[tuple[DataCategory, str], d.Decision],
-                  updater_org: int | None) -> GoalToShow | None:
-    status = decisions.get((DataCategory.PROGRESS, owner.slug))
-    if status is None or not status.permitted:
+                  status_of: StatusDecider, updater_org: int | None) -> GoalToShow | None:
+    progress = decisions.get((DataCategory.PROGRESS, owner.slug))
+    if progress is None or not progress.permitted:
         return None
     detail_category = GOAL_DETAIL_CATEGORY[goal.domain]
+    # The status asked about the goal's own category: decide() says whether the line may
+    # say what the goal is about and who provides it.
+    status = status_of(owner, detail_category)
+    if not status.permitted:
+        return None
+    if status.engagement_only:
+        return GoalToShow(goal, "", detail_category, detail_permitted=False, can_update=False,
+                          status_part2=d.Obligation.NOTICE_PART2 in status.obligations,
+                          detail_part2=False, engagement_only=True)
     detail = decisions.get((detail_category, owner.slug))
     return GoalToShow(
         goal, owner.name, detail_category,
@@ -407,14 +455,41 @@ def _goal_to_show(goal: SealedGoal, owner: d.Organization,
         detail_part2=detail is not None and d.Obligation.NOTICE_PART2 in detail.obligations)
 
 
+def _status_decider(inputs: PageInputs) -> StatusDecider:
+    """Each goal's status decided with what it is about (one decision per owner and goal
+    category)."""
+    purposes = view_purposes(inputs.policy, inputs.actor, DataCategory.PROGRESS,
+                             emergency=not inputs.on_team)
+    cache: dict[tuple[str, DataCategory], d.Decision] = {}
+
+    def status_of(owner: d.Organization, about: DataCategory) -> d.Decision:
+        key = (owner.slug, about)
+        if key not in cache:
+            cache[key] = decide_source(inputs.policy, inputs.actor, str(inputs.participant_id),
+                                       inputs.context, DataCategory.PROGRESS, owner, purposes,
+                                       inputs.at, about)[0]
+        return cache[key]
+    return status_of
+
+
 def _goals(inputs: PageInputs, decisions: Mapping[tuple[DataCategory, str], d.Decision],
            may_update: bool) -> list[GoalToShow]:
     """Goal statuses are `progress`; their details belong to the goal's own category. Only
-    the owning organization updates a goal (if the user may record progress)."""
+    the owning organization updates a goal (if the user may record progress). Goals shown
+    only as "engaged in services" become one such line (how many there are, and of what
+    kind, is not told)."""
     updater = inputs.user_organization_id if may_update else None
-    lines = (_goal_to_show(g, inputs.organizations[g.organization_id], decisions, updater)
-             for g in inputs.goals)
-    return [line for line in lines if line is not None]
+    status_of = _status_decider(inputs)
+    lines = (_goal_to_show(g, inputs.organizations[g.organization_id], decisions, status_of,
+                           updater) for g in inputs.goals)
+    shown: list[GoalToShow] = []
+    engaged = False
+    for line in lines:
+        if line is None or (line.engagement_only and engaged):
+            continue
+        engaged = engaged or line.engagement_only
+        shown.append(line)
+    return shown
 
 
 def _decision_order() -> list[DataCategory]:

@@ -54,6 +54,13 @@ class UrgentNeed:
     owner_slug: str
     decision: d.Decision  # what let the user see it, and under which purpose
     purpose: Purpose
+    domain: GoalDomain = GoalDomain.SHELTER
+    status: str = GoalStatus.NOT_STARTED.value
+    since: datetime | None = None  # when the need was raised
+
+    @property
+    def order(self) -> tuple[int, float]:
+        return page.urgency_key(self.domain, self.since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,8 @@ class Caseload:
     works_with_participants: bool = True
     # The user's roles may view consents: the consent flags (and their filter) are shown.
     shows_consent_flags: bool = False
+    # The rows with urgent needs, the most pressing first (UrgentNeed.order).
+    urgent_rows: list[CaseloadRow] = field(default_factory=list)
 
 
 REVOCATION_FLAG_DAYS = 14  # how long "took back a consent" stays on the caseload
@@ -148,6 +157,10 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
             name = None
         rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id],
                                 p.id in recent, p.id in requested))
+    # The urgent list's order: each person by their most pressing need (the table below
+    # keeps its order by id, which paging needs).
+    rows_by_urgency = sorted((r for r in rows if r.urgent),
+                             key=lambda r: (r.urgent[0].order, r.public_id))
     services.audit.append_many(session, [staff_event(
         AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
         record_ids=tuple(r.public_id for r in rows), policy_version=services.policy.version,
@@ -162,7 +175,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
                               {n.owner_slug for n in needs}, None, view="caseload")
           for p in people if (needs := urgent[p.id]))])
     return Caseload(rows, scanned[-1].public_id if more and scanned else None, query,
-                    shows_consent_flags=consent_flags)
+                    shows_consent_flags=consent_flags, urgent_rows=rows_by_urgency)
 
 
 CLOSED_GOALS = ("achieved", "closed")
@@ -186,18 +199,26 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
                                   emergency=False)
     contexts = repo.load_contexts(session, [g.participant_id for g in goals],
                                   user_id=actor.user_id, at=at)
-    decided: dict[tuple[uuid.UUID, int], tuple[d.Decision, Purpose]] = {}
+    decided: dict[tuple[uuid.UUID, int, DataCategory], tuple[d.Decision, Purpose]] = {}
     for goal in goals:
-        key = (goal.participant_id, goal.organization_id)
+        domain = GoalDomain(goal.domain)
+        about = GOAL_DETAIL_CATEGORY[domain]
+        key = (goal.participant_id, goal.organization_id, about)
         owner = orgs.by_id[goal.organization_id]
         if key not in decided:
             decided[key] = page.decide_source(
                 services.policy, actor, str(goal.participant_id),
-                contexts[goal.participant_id], DataCategory.PROGRESS, owner, purposes, at)
+                contexts[goal.participant_id], DataCategory.PROGRESS, owner, purposes, at,
+                about)
         decision, purpose = decided[key]
-        if decision.permitted:
+        # A need whose status may be told only as "engaged in services" (care a justice
+        # partner must never learn of) is not listed at all: its urgency would tell.
+        if decision.permitted and not decision.engagement_only:
             needs[goal.participant_id].append(UrgentNeed(
-                goal.summary, owner.name, str(goal.id), owner.slug, decision, purpose))
+                goal.summary, owner.name, str(goal.id), owner.slug, decision, purpose,
+                domain, goal.status, goal.created_at))
+    for listed in needs.values():
+        listed.sort(key=lambda n: n.order)
     return needs
 
 
@@ -242,7 +263,9 @@ class ParticipantPage:
 
     @property
     def urgent_goals(self) -> list[GoalLine]:
-        return [g for g in self.goals if g.urgent and g.status not in CLOSED_GOALS]
+        """Open immediate needs, the most pressing first (page.urgency_key)."""
+        return sorted((g for g in self.goals if g.urgent and g.status not in CLOSED_GOALS),
+                      key=lambda g: g.order)
 
 
 def _participant(session: Session, public_id: str) -> m.Participant:
@@ -334,7 +357,7 @@ def _sealed_record(row: m.Record) -> page.SealedRecord:
 def _sealed_goal(row: m.Goal) -> page.SealedGoal:
     return page.SealedGoal(str(row.id), row.organization_id, GoalDomain(row.domain),
                            row.summary, row.status, row.status_note, row.urgent,
-                           has_detail=row.detail_enc is not None)
+                           has_detail=row.detail_enc is not None, since=row.created_at)
 
 
 def _open_record(vault: Vault, row: m.Record, item: page.RecordToShow) -> ShownRecord:

@@ -337,3 +337,70 @@ def test_the_part2_notice_of_a_goal_detail_counts_only_when_the_detail_is_shown(
     assert item.line("two groups a week").part2
     assert not item.line(None).part2  # could not be opened: nothing of it is disclosed
     assert item.line(None).detail is None and item.line("").detail == ""
+
+
+# --- goal statuses that would reveal health care (issue 20, item 11) ----------------------------
+
+STATUS_TO_PROBATION = consent(provision(disclosers=(HARBOR, NORTHSIDE), recipients=(PROBATION,),
+                                        categories=(C.PROGRESS,)), cid="roi-status")
+CJ_NORTHSIDE = consent(provision(disclosers=(NORTHSIDE,), recipients=(PROBATION,),
+                                 categories=(C.PROGRESS,), purposes=(Purpose.LEADMON,)),
+                       kind=ConsentKind.PART2_CRIMINAL_JUSTICE, cid="cj-northside",
+                       revocable_after=TODAY + timedelta(days=90))
+
+
+def test_a_justice_user_sees_health_goals_only_as_engaged_in_services() -> None:
+    therapy = replace(goal(NORTHSIDE, GoalDomain.MENTAL_HEALTH), summary="Weekly therapy")
+    meds = replace(goal(NORTHSIDE, GoalDomain.HEALTH), summary="Blood pressure check")
+    housing = goal(HARBOR, GoalDomain.HOUSING)
+    plan = plan_page(inputs(PROBATION, STATUS_TO_PROBATION, goals=(therapy, meds, housing)))
+    lines = [g.line(None) for g in plan.goals]
+    engaged = [x for x in lines if x.engagement_only]
+    # One line however many such goals there are: neither count nor kind is told.
+    assert len(engaged) == 1
+    [line] = engaged
+    assert (line.summary, line.status, line.status_note, line.owner, line.detail,
+            line.detail_category, line.urgent) == ("Engaged in services", "", "", "", None,
+                                                   None, False)
+    text = repr(lines)
+    for secret in ("Weekly therapy", "Blood pressure", NORTHSIDE.name, "mental_health"):
+        assert secret not in text
+    # The housing goal is shown as it is.
+    assert [x.summary for x in lines if not x.engagement_only] == ["Working toward housing"]
+
+
+def test_a_2_35_consent_from_the_program_shows_its_goal_statuses_in_full() -> None:
+    therapy = replace(goal(NORTHSIDE, GoalDomain.MENTAL_HEALTH), summary="Weekly therapy")
+    plan = plan_page(inputs(PROBATION, STATUS_TO_PROBATION, CJ_NORTHSIDE, goals=(therapy,)))
+    [line] = [g.line(None) for g in plan.goals]
+    assert not line.engagement_only
+    assert (line.summary, line.owner) == ("Weekly therapy", NORTHSIDE.name)
+
+
+def test_care_staff_see_health_goal_statuses_as_they_are() -> None:
+    therapy = replace(goal(NORTHSIDE, GoalDomain.MENTAL_HEALTH), summary="Weekly therapy")
+    plan = plan_page(inputs(HARBOR, consent(provision(
+        disclosers=(NORTHSIDE,), recipients=(HARBOR,), categories=(C.PROGRESS,)), cid="r"),
+        goals=(therapy,)))
+    [line] = [g.line(None) for g in plan.goals]
+    assert (line.summary, line.owner, line.engagement_only) == ("Weekly therapy",
+                                                               NORTHSIDE.name, False)
+
+
+# --- immediate needs in order (issue 18) ---------------------------------------------------------
+
+
+def test_immediate_needs_go_most_pressing_first_then_newest() -> None:
+    def need(domain: GoalDomain, hours_ago: int, summary: str) -> SealedGoal:
+        return replace(goal(HARBOR, domain, urgent=True), summary=summary,
+                       since=NOW - timedelta(hours=hours_ago))
+    needs = (need(GoalDomain.UTILITIES, 1, "Power shut-off notice"),
+             need(GoalDomain.FOOD, 30, "Food box"),
+             need(GoalDomain.SHELTER, 200, "Shelter last week"),
+             need(GoalDomain.SHELTER, 2, "A bed tonight"),
+             need(GoalDomain.BENEFITS, 0, "ID replacement"))
+    plan = plan_page(inputs(HARBOR, goals=needs))
+    lines = sorted((g.line(None) for g in plan.goals), key=lambda x: x.order)
+    assert [x.summary for x in lines] == ["A bed tonight", "Shelter last week", "Food box",
+                                          "Power shut-off notice", "ID replacement"]
+    assert all(x.since is not None and x.status == "in_progress" for x in lines)
