@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from portal.domain import decision as d
 from portal.domain import permissions
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.explain import Names, reason_text
+from portal.domain.explain import (
+    CONSENT_REASONS,
+    REASON_ORDER,
+    Names,
+    Reader,
+    leading_reason,
+    next_steps,
+    reason_text,
+    withheld_line,
+)
 from portal.domain.ports import RolePolicy
 from portal.domain.text import N_
 from portal.domain.vocabulary import (
@@ -28,6 +37,8 @@ from portal.domain.vocabulary import (
     GoalDomain,
     GoalStatus,
     Purpose,
+    Role,
+    Sector,
 )
 from portal.kernel.events import StaffRef, staff_event
 from portal.kernel.request import RequestMeta
@@ -53,6 +64,8 @@ class CategorySection:
     withheld_reason: str
     notices: list[str]
     can_create: bool
+    withheld_line: str = ""  # explain.Withheld: the one line the section shows
+    withheld_next: str = ""  # what the reader can do about it (explain.next_step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +179,13 @@ class SectionPlan:
     withheld_reason: str
     notices: list[str]
     can_create: bool
+    withheld_line: str = ""
+    withheld_next: str = ""
 
     def section(self, records: list[ShownRecord]) -> CategorySection:
         return CategorySection(self.category, self.label, records, self.withheld,
-                               self.withheld_reason, self.notices, self.can_create)
+                               self.withheld_reason, self.notices, self.can_create,
+                               self.withheld_line, self.withheld_next)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,13 +312,37 @@ def _by_slug(organizations: Mapping[int, d.Organization], slug: str) -> d.Organi
     return next(o for o in organizations.values() if o.slug == slug)
 
 
-def _candidates(inputs: PageInputs, holders: frozenset[str]) -> list[str]:
-    """The holders and every current team member: deciding for the team too means "withheld"
-    does not depend on whether anything exists (its existence can itself be a disclosure,
-    e.g. Part 2 records)."""
+_AUTHORS: dict[tuple[int, str, Sector, DataCategory], bool] = {}
+
+
+def sector_may_author(policy: RolePolicy, sector: Sector, category: DataCategory) -> bool:
+    """Some role of the sector may add information in this category (the role policy, and
+    the Golden Rule): an agency that never can has nothing there to withhold. Remembered per
+    policy version (the answer is a fact about the policy files, not about a participant)."""
+    key = (id(policy), policy.version, sector, category)
+    if key not in _AUTHORS:
+        if len(_AUTHORS) > 4096:
+            _AUTHORS.clear()
+        _AUTHORS[key] = any(permissions.may_create(
+            policy, d.Actor(None, d.Organization("any", sector), frozenset({role})), category)
+            for role in Role)
+    return _AUTHORS[key]
+
+
+def _candidates(inputs: PageInputs, category: DataCategory,
+                holders: frozenset[str]) -> list[str]:
+    """The holders and every current team member whose sector may author the category:
+    deciding for the team too means "withheld" does not depend on whether anything exists
+    (its existence can itself be a disclosure, e.g. Part 2 records). A member that could
+    never have written anything here (police and a case plan) is not asked about: saying
+    its information is withheld would be noise, and says nothing about records either way."""
     today = inputs.at.date()
-    team = {link.organization_slug for link in inputs.context.care_team if link.current(today)}
-    return sorted((holders | team) & {o.slug for o in inputs.organizations.values()})
+    by_slug = {o.slug: o for o in inputs.organizations.values()}
+    team = {link.organization_slug for link in inputs.context.care_team if link.current(today)
+            if link.organization_slug in by_slug
+            and sector_may_author(inputs.policy, by_slug[link.organization_slug].sector,
+                                  category)}
+    return sorted((holders | team) & set(by_slug))
 
 
 def _decide_category(inputs: PageInputs, category: DataCategory,
@@ -312,7 +352,7 @@ def _decide_category(inputs: PageInputs, category: DataCategory,
         {inputs.organizations[r.organization_id].slug for r in _records_in(inputs, category)}
         | {slug for (c, slug) in goal_ids if c is category})
     sources = []
-    for slug in _candidates(inputs, holders):
+    for slug in _candidates(inputs, category, holders):
         source = _by_slug(inputs.organizations, slug)
         decision, purpose = decide_source(inputs.policy, inputs.actor, str(inputs.participant_id),
                                           inputs.context, category, source, purposes, inputs.at)
@@ -355,17 +395,60 @@ def _goals_shown_by(decided: _Decided, goal_ids: GoalIds,
     return shown
 
 
-def _withheld_reason(inputs: PageInputs, decided: _Decided) -> str:
-    """Why (some of) the category is withheld, never naming which agency holds it."""
+def reader_of(inputs: PageInputs) -> Reader:
+    """Who reads the page, for what a withheld section tells them to do."""
+    if not inputs.on_team:
+        return Reader.EMERGENCY
+    if permissions.may(inputs.policy, inputs.actor, permissions.Permission.CONSENT_CREATE):
+        return Reader.CONSENT_TAKER
+    if inputs.actor.organization.sector.is_justice:
+        return Reader.JUSTICE
+    return Reader.TEAM
+
+
+@dataclass(frozen=True, slots=True)
+class _Withheld:
+    reason: str  # why, in words (the rule, never the content nor which agency holds what)
+    line: str  # Withheld code: the section's one line
+    next_step: str  # what the reader can do about it
+
+
+def _withheld(inputs: PageInputs, decided: _Decided, reader: Reader) -> _Withheld:
+    """Why (some of) the category is withheld, and what this reader can do about it, from
+    decide()'s reasons (portal.domain.explain). The agencies named are the care-team members
+    whose decision gave that reason: every member is decided whatever exists, so naming them
+    says nothing about records."""
     if not decided.withheld:
-        return ""
-    first = min(decided.withheld, key=lambda x: x.reasons[0].value)
+        return _Withheld("", "", "")
+    reason = leading_reason(x.reasons[0] for x in decided.withheld)
+    today = inputs.at.date()
+    team = {link.organization_slug for link in inputs.context.care_team if link.current(today)}
     actor = inputs.actor
     request = d.AccessRequest(actor, str(inputs.participant_id), decided.category, Action.VIEW,
                               decided.purposes[0], inputs.at, actor.organization)
-    return reason_text(first.reasons[0], request, Names(
-        participant=inputs.public_id, source="another agency",
-        recipient=actor.organization.name))
+
+    def names(why: d.Reason) -> Names:
+        sources = sorted(s.organization.name for s in decided.sources
+                         if not s.decision.permitted and s.decision.reasons[0] is why
+                         and s.slug in team and s.slug != actor.organization.slug)
+        return Names(participant=inputs.public_id,
+                     source=_and(sources) if sources else "other agencies on the care team",
+                     recipient=actor.organization.name)
+
+    because = reason_text(reason, request, replace(names(reason), source="another agency"))
+    # Each consent the participant could give is its own step (a release for some agencies,
+    # a Part 2 consent for a Part 2 program's), the leading reason's first.
+    reasons = [reason] + sorted({x.reasons[0] for x in decided.withheld
+                                 if x.reasons[0] is not reason
+                                 and x.reasons[0] in CONSENT_REASONS
+                                 and reason in CONSENT_REASONS},
+                                key=REASON_ORDER.index)
+    return _Withheld(because, withheld_line(reason, reader).value,
+                     next_steps([(why, names(why)) for why in reasons], request, reader))
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def category_event(user: StaffRef, meta: RequestMeta, participant_id: uuid.UUID,
@@ -414,9 +497,11 @@ def _category(inputs: PageInputs, decided: _Decided, goal_ids: GoalIds,
     disclosed_by = {inputs.organizations[r.record.organization_id].slug
                     for r in records} | set(goals)
     purpose = next((s.purpose for s in decided.permitted), decided.purposes[0])
+    withheld = _withheld(inputs, decided, reader_of(inputs))
     section = SectionPlan(
         category=category, label=category.info.label, records=records,
-        withheld=bool(decided.withheld), withheld_reason=_withheld_reason(inputs, decided),
+        withheld=bool(decided.withheld), withheld_reason=withheld.reason,
+        withheld_line=withheld.line, withheld_next=withheld.next_step,
         notices=_section_notices(decided),
         can_create=inputs.on_team and permissions.may_create(inputs.policy, inputs.actor,
                                                              category))

@@ -543,9 +543,10 @@ def explain_category(session: Session, services: Services, user: m.StaffUser,
     else:
         lines.append(f"Nothing in {category.info.label.lower()} is withheld from "
                      f"{actor.organization.name}.")
-    lines.append("Only the rule is shown here, never the withheld information. Ask the "
-                 "participant's case manager if you think they should be shared with you; the "
-                 "participant decides.")
+    if section.withheld_next:
+        lines.append(section.withheld_next)
+    lines.append("Only the rule is shown here, never the withheld information, nor whether "
+                 "there is any.")
     services.audit.append(session, staff_event(
         AuditAction.DECISION_EXPLAIN, user, meta,
         participant_id=_participant(session, public_id).id, category=category.value,

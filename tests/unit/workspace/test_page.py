@@ -32,6 +32,7 @@ from tests.unit.domain.factories import (
     NOW,
     ORGS,
     PID,
+    POLICE,
     PROBATION,
     TODAY,
     actor,
@@ -404,3 +405,74 @@ def test_immediate_needs_go_most_pressing_first_then_newest() -> None:
     assert [x.summary for x in lines] == ["A bed tonight", "Shelter last week", "Food box",
                                           "Power shut-off notice", "ID replacement"]
     assert all(x.since is not None and x.status == "in_progress" for x in lines)
+
+
+# --- what a withheld section says to whom (issue 18) ----------------------------------------------
+
+
+def test_a_freshly_accepted_participant_shows_the_case_manager_nothing_withheld() -> None:
+    """Accepted a minute ago, on Harbor's team alone (with the referring police): Harbor's own
+    categories are not "withheld", and police, who never write a case plan, are not asked."""
+    plan = plan_page(inputs(HARBOR, team=(HARBOR, POLICE)))
+    withheld = {s.category for s in plan.sections if s.withheld}
+    # Police may write contact details and justice information: those would need consent.
+    assert withheld == {C.CONTACT, C.JUSTICE}
+    alone = plan_page(inputs(HARBOR, team=(HARBOR,)))
+    assert not any(s.withheld for s in alone.sections)
+
+
+def test_the_case_manager_is_told_which_consent_to_ask_the_participant_for() -> None:
+    plan = plan_page(inputs(HARBOR, team=(HARBOR, CEDAR, HOPE)))
+    sud = section(plan, C.SUD_TREATMENT)
+    assert sud.withheld_line == "consent"
+    assert sud.withheld_next.startswith(
+        "To see it, ask LP-7Q2M9 whether they want to sign a Part 2 consent (42 CFR Part 2) "
+        "that lets Cedar Recovery Services")
+    assert "share substance use treatment information with Harbor LEAD Case Management for " \
+        "LEAD care coordination" in sud.withheld_next
+    assert "case manager" not in sud.withheld_next
+    housing = section(plan, C.HOUSING)
+    # One sentence names each consent that could be asked for.
+    assert housing.withheld_next == (
+        "To see it, ask LP-7Q2M9 whether they want to sign a release of information that lets "
+        "Hope Housing Collaborative share housing information with Harbor LEAD Case "
+        "Management for LEAD care coordination, and a Part 2 consent (42 CFR Part 2) that "
+        "lets Cedar Recovery Services share it too. It is their choice, and refusing costs "
+        "them nothing.")
+
+
+def test_other_team_staff_are_sent_to_the_case_manager() -> None:
+    plan = plan_page(inputs(HOPE, team=(HARBOR, HOPE, CEDAR)))
+    housing = section(plan, C.HOUSING)
+    assert housing.withheld_line == "consent"
+    assert housing.withheld_next.startswith("If you need it, ask LP-7Q2M9's case manager")
+    sud = section(plan, C.SUD_TREATMENT)  # not the housing navigator's to see at all
+    assert sud.withheld_line == "role" and sud.withheld_next.startswith("No consent changes")
+
+
+def test_justice_partners_are_told_the_golden_rule_or_the_release() -> None:
+    plan = plan_page(inputs(PROBATION, team=(HARBOR, PROBATION, NORTHSIDE)))
+    health = section(plan, C.MENTAL_HEALTH)
+    assert health.withheld_line == "golden_rule"
+    assert health.withheld_next.startswith("No consent can change this")
+    progress = section(plan, C.PROGRESS)
+    assert progress.withheld_line == "consent"
+    assert "release for care coordination" in progress.withheld_next
+
+
+def test_emergency_access_says_what_it_does_not_cover() -> None:
+    grant = BreakGlassGrant("bg-3", 7, NOW - timedelta(minutes=5), NOW + timedelta(minutes=55))
+    plan = plan_page(inputs(NORTHSIDE, user_id=7, team=(HARBOR, CEDAR), grant=grant))
+    housing = section(plan, C.HOUSING)
+    assert housing.withheld_line == "emergency"
+    assert "Emergency access covers only" in housing.withheld_next
+
+
+def test_what_a_withheld_section_says_does_not_depend_on_records() -> None:
+    empty = plan_page(inputs(HARBOR, team=(HARBOR, CEDAR, HOPE)))
+    holding = plan_page(inputs(HARBOR, team=(HARBOR, CEDAR, HOPE),
+                               records=(record(CEDAR, C.SUD_TREATMENT),
+                                        record(HOPE, C.HOUSING))))
+    assert [(s.withheld, s.withheld_line, s.withheld_reason, s.withheld_next)
+            for s in empty.sections] == [(s.withheld, s.withheld_line, s.withheld_reason,
+                                          s.withheld_next) for s in holding.sections]
