@@ -214,7 +214,7 @@ class GoalToShow:
 
 @dataclass(frozen=True, slots=True)
 class PagePlan:
-    sections: list[SectionPlan]  # in DataCategory order
+    sections: list[SectionPlan]  # in DataCategory order (emergency access: what it opens first)
     goals: list[GoalToShow]  # empty unless revealing
     notices: list[str]  # for the whole page (the care-coordination-only notice)
     events: list[NewAuditEvent]  # to append, in order, before returning (none unless revealing)
@@ -586,6 +586,25 @@ def _all_decisions(decided: Iterable[_Decided]) -> dict[tuple[DataCategory, str]
     return {(x.category, s.slug): s.decision for x in decided for s in x.sources}
 
 
+# Under emergency access the sections it opens come first, what an emergency needs most
+# first (current substance use treatment and medications before the rest).
+EMERGENCY_ORDER = (DataCategory.SUD_TREATMENT, DataCategory.MENTAL_HEALTH, DataCategory.HEALTH)
+
+
+def _section_order(inputs: PageInputs) -> Callable[[SectionPlan], tuple[int, int]]:
+    """Category order; under emergency access (not on the care team), the sections the grant
+    opens first, so the clinician lands on them."""
+    emergency = not inputs.on_team
+
+    def key(section: SectionPlan) -> tuple[int, int]:
+        index = list(DataCategory).index(section.category)
+        if emergency and (section.records or not section.withheld):
+            return (0, EMERGENCY_ORDER.index(section.category)
+                    if section.category in EMERGENCY_ORDER else len(EMERGENCY_ORDER) + index)
+        return (1, index)
+    return key
+
+
 def plan_page(inputs: PageInputs) -> PagePlan:
     """Every category decided per source organization, and from that the page: sections,
     goals, notices, and one audit event per category (in deciding order, `progress` first)."""
@@ -594,8 +613,7 @@ def plan_page(inputs: PageInputs) -> PagePlan:
     progress = {s.slug: s.decision for x in decided if x.category is DataCategory.PROGRESS
                 for s in x.sources}
     built = [_category(inputs, x, goal_ids, progress) for x in decided]
-    sections = sorted((b.section for b in built),
-                      key=lambda section: list(DataCategory).index(section.category))
+    sections = sorted((b.section for b in built), key=_section_order(inputs))
     decisions = _all_decisions(decided)
     policy, actor = inputs.policy, inputs.actor
     may_update_goals = inputs.on_team and permissions.may_create(policy, actor,

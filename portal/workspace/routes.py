@@ -119,7 +119,7 @@ class WorkspaceController(Controller):
         if not ws.may_break_glass(services, user):
             raise PermissionDeniedException("Your role cannot use emergency access.")
         query = request.query_params.get("q", "")[:200]
-        found: list[str] = []
+        found: list[ws.EmergencyMatch] = []
         if query.strip():
             with db_of(state).begin() as db:
                 found = ws.emergency_search(db, services, user, query,
@@ -166,7 +166,9 @@ class WorkspaceController(Controller):
             return Template("workspace/break_glass_form.html", status_code=400, context={
                 "user": user, "public_id": public_id.upper(), "form": data,
                 "minutes": minutes, "error": error})
-        return Redirect(f"/participants/{public_id.upper()}")
+        # The summary: who this is, the emergency banner with its local end time, then the
+        # sections emergency access opens (the page puts them first).
+        return Redirect(f"/participants/{public_id.upper()}#summary")
 
 
 def _write(request: Request[Any, Any, Any], state: State, principal: Principal | None,

@@ -7,6 +7,7 @@ user's organization has no relationship with does not exist as far as the caller
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -554,11 +555,43 @@ def explain_category(session: Session, services: Services, user: m.StaffUser,
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class EmergencyMatch:
+    """A person found by the emergency search: the id and, to confirm who it is before asking
+    for access, their name and date of birth (nothing else)."""
+    public_id: str
+    name: PersonName | None  # None: searched by id, or it could not be decrypted
+
+
 def emergency_search(session: Session, services: Services, user: m.StaffUser, query: str,
-                     meta: RequestMeta) -> list[str]:
-    """Exact search across all participants, for emergency access only (audited)."""
-    found = [p.public_id for p in find(session, services.vault, query)]
-    services.audit.append(session, staff_event(
-        AuditAction.PARTICIPANT_VIEW, user, meta, record_ids=tuple(found), decision="permit",
-        reasons=("break_glass",), detail={"view": "emergency search"}))
-    return found
+                     meta: RequestMeta) -> list[EmergencyMatch]:
+    """Exact search across all participants, for emergency access only (audited). A search
+    by full name, family name or date of birth shows each match's name and date of birth, so
+    the clinician can confirm the person in front of them before asking for access: what they
+    typed already identifies someone, and the match adds only what tells two people apart
+    (42 CFR 2.51; no information category is opened). A search by portal id shows no name, so
+    ids cannot be turned into names."""
+    vault = services.vault.ready(session)
+    found = find(session, services.vault, query)
+    by_id = bool(re.fullmatch(r"LP-[0-9A-Z]+", query.strip().upper()))
+    matches = []
+    events = []
+    for participant in found:
+        name: PersonName | None = None
+        if not by_id:
+            try:
+                name = vault.open_participant(participant)
+            except DecryptionError as exc:
+                events.append(staff_event(
+                    AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta,
+                    participant_id=participant.id, reasons=(exc.reason,),
+                    detail={"table": exc.table, "column": exc.column}))
+        matches.append(EmergencyMatch(participant.public_id, name))
+    services.audit.append_many(session, [staff_event(
+        AuditAction.PARTICIPANT_VIEW, user, meta,
+        record_ids=tuple(x.public_id for x in matches), decision="permit",
+        reasons=("break_glass",),
+        detail={"view": "emergency search",
+                "identity_shown": [x.public_id for x in matches if x.name is not None]}),
+        *events])
+    return matches

@@ -476,3 +476,15 @@ def test_what_a_withheld_section_says_does_not_depend_on_records() -> None:
     assert [(s.withheld, s.withheld_line, s.withheld_reason, s.withheld_next)
             for s in empty.sections] == [(s.withheld, s.withheld_line, s.withheld_reason,
                                           s.withheld_next) for s in holding.sections]
+
+
+def test_emergency_access_puts_the_sections_it_opens_first() -> None:
+    grant = BreakGlassGrant("bg-4", 7, NOW - timedelta(minutes=5), NOW + timedelta(minutes=55))
+    plan = plan_page(inputs(NORTHSIDE, user_id=7, team=(HARBOR, CEDAR), grant=grant,
+                            records=(record(CEDAR, C.SUD_TREATMENT),)))
+    order = [s.category for s in plan.sections]
+    assert order[:3] == [C.SUD_TREATMENT, C.MENTAL_HEALTH, C.HEALTH]
+    assert all(s.withheld and not s.records for s in plan.sections[3:])
+    # On the care team, the usual order.
+    usual = plan_page(inputs(HARBOR))
+    assert [s.category for s in usual.sections] == list(DataCategory)
