@@ -438,11 +438,9 @@ def _withheld(inputs: PageInputs, decided: _Decided, reader: Reader) -> _Withhel
     because = reason_text(reason, request, replace(names(reason), source="another agency"))
     # Each consent the participant could give is its own step (a release for some agencies,
     # a Part 2 consent for a Part 2 program's), the leading reason's first.
-    reasons = [reason] + sorted({x.reasons[0] for x in decided.withheld
-                                 if x.reasons[0] is not reason
-                                 and x.reasons[0] in CONSENT_REASONS
-                                 and reason in CONSENT_REASONS},
-                                key=REASON_ORDER.index)
+    others = {x.reasons[0] for x in decided.withheld if x.reasons[0] is not reason
+              and x.reasons[0] in CONSENT_REASONS and reason in CONSENT_REASONS}
+    reasons = [reason, *sorted(others, key=REASON_ORDER.index)]
     return _Withheld(because, withheld_line(reason, reader).value,
                      next_steps([(why, names(why)) for why in reasons], request, reader))
 

@@ -104,7 +104,7 @@ def _new_participant(demo: sessionmaker[Session], services: Services, *team: str
     """A person accepted a minute ago, with no records, on the given agencies' care team."""
     public_id = f"LP-{uuid.uuid4().hex[:6].upper()}"
     with demo.begin() as s:
-        p = m.Participant(id=uuid.uuid4(), public_id=public_id, enrolled_on=date.today(),
+        p = m.Participant(id=uuid.uuid4(), public_id=public_id, enrolled_on=utcnow().date(),
                           referral_pathway="social_contact", status="enrolled",
                           preferred_language="en")
         services.vault.ready(s).seal_participant(p, "Nia", "Fresh", date(1990, 2, 3))
@@ -113,7 +113,7 @@ def _new_participant(demo: sessionmaker[Session], services: Services, *team: str
         for slug in team:
             org = s.scalars(select(m.Organization).where(m.Organization.slug == slug)).one()
             s.add(m.CareTeamMember(participant_id=p.id, organization_id=org.id,
-                                   start_date=date.today()))
+                                   start_date=utcnow().date()))
     return public_id
 
 
@@ -151,7 +151,7 @@ def test_the_case_manager_is_told_which_consent_to_ask_for(
         assert participant is not None
         record = m.Record(id=uuid.uuid4(), participant_id=participant.id,
                           organization_id=cedar.id, category="sud_treatment",
-                          effective_date=date.today(), created_at=utcnow())
+                          effective_date=utcnow().date(), created_at=utcnow())
         services.vault.ready(s).seal(record, {"title": "Intake", "body": "Private"})
         s.add(record)
     again = maria.get(f"/participants/{public_id}/why/sud_treatment").text
