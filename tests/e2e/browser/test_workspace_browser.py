@@ -279,7 +279,7 @@ def test_core_forms_work_without_javascript(browser: Any, server: LivePortal) ->
         page.fill("#emergency_nature", "Suspected overdose")
         page.fill("#facility", "Eastgate clinic")
         page.get_by_role("button", name="Open emergency access").click()
-        page.wait_for_url(f"{portal}/participants/LP-1003")
+        page.wait_for_url(f"{portal}/participants/LP-1003#summary")
         banner = page.locator("p.notice.emergency[role=alert]")
         assert banner.is_visible()
         assert "Emergency access" in banner.inner_text()
