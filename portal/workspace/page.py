@@ -415,9 +415,9 @@ class _Withheld:
 
 def _withheld(inputs: PageInputs, decided: _Decided, reader: Reader) -> _Withheld:
     """Why (some of) the category is withheld, and what this reader can do about it, from
-    decide()'s reasons (portal.domain.explain). The agencies named are the care-team members
-    whose decision gave that reason: every member is decided whatever exists, so naming them
-    says nothing about records."""
+    decide()'s reasons (portal.domain.explain). The agencies named (to a case manager only)
+    are the care-team members whose decision gave that reason: every member is decided
+    whatever exists, so naming them says nothing about records."""
     if not decided.withheld:
         return _Withheld("", "", "")
     reason = leading_reason(x.reasons[0] for x in decided.withheld)
@@ -428,9 +428,12 @@ def _withheld(inputs: PageInputs, decided: _Decided, reader: Reader) -> _Withhel
                               decided.purposes[0], inputs.at, actor.organization)
 
     def names(why: d.Reason) -> Names:
+        # Only the case manager, who builds the care team, is told which agencies: to anyone
+        # else that a Part 2 program is on the team would itself disclose treatment (2.12).
         sources = sorted(s.organization.name for s in decided.sources
                          if not s.decision.permitted and s.decision.reasons[0] is why
-                         and s.slug in team and s.slug != actor.organization.slug)
+                         and s.slug in team and s.slug != actor.organization.slug
+                         ) if reader is Reader.CONSENT_TAKER else []
         return Names(participant=inputs.public_id,
                      source=_and(sources) if sources else "other agencies on the care team",
                      recipient=actor.organization.name)

@@ -446,6 +446,9 @@ def test_other_team_staff_are_sent_to_the_case_manager() -> None:
     housing = section(plan, C.HOUSING)
     assert housing.withheld_line == "consent"
     assert housing.withheld_next.startswith("If you need it, ask LP-7Q2M9's case manager")
+    # Which agencies is the case manager's to know: that a Part 2 program is on the team
+    # would itself tell a housing navigator of treatment.
+    assert "Cedar" not in housing.withheld_next and "Harbor" not in housing.withheld_next
     sud = section(plan, C.SUD_TREATMENT)  # not the housing navigator's to see at all
     assert sud.withheld_line == "role" and sud.withheld_next.startswith("No consent changes")
 
