@@ -402,3 +402,17 @@ def test_emergency_access_confirms_the_person_and_lands_on_treatment_on_a_phone(
     assert in_viewport(first.locator("h2"))
     assert_fits(page, PHONE)
     assert_accessible(page)
+
+
+def test_probation_sees_a_mental_health_goal_only_as_engaged_in_services_on_a_phone(
+        page: Any, server: LivePortal) -> None:
+    """Issue 20, item 11: no domain and no provider of health care reach a justice partner."""
+    page.set_viewport_size(PHONE)
+    signed_in(page, server, "Tom Becker")  # probation officer, on LP-1005's team
+    page.goto(f"{server.base_url}/participants/LP-1005")
+    plan = page.locator("section[aria-labelledby=plan-heading]")
+    assert plan.get_by_text("Engaged in services").is_visible()
+    assert "Mental health care" not in page.content()
+    assert "Northside Behavioral Health" not in plan.inner_text()
+    assert_fits(page, PHONE)
+    assert_accessible(page)
