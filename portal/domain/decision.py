@@ -11,6 +11,13 @@ DESIGN section 4. It permits only when all of these hold, and denies otherwise:
    deny provision of any consent in force matches. Part 2 information needs a Part 2 consent,
    and reaches justice agencies only through a 42 CFR 2.35 consent for monitoring.
 
+A goal's status is `progress`, but its domain and its provider say what kind of care the
+participant gets. Asked about a goal (``AccessRequest.about``, the goal's own category) by a
+reader who must never see that category (the Golden Rule for justice agencies, or a deny row
+of the role policy, as for defenders and health), a permitted status carries the obligation
+``STATUS_AS_ENGAGEMENT``: it is shown as "engaged in services", with no domain, provider, status
+or note, unless a 42 CFR 2.35 consent from that program permits it (monitoring).
+
 Any exception or unknown value is a deny with reason ``error``. The result does not depend on
 the order of consents or provisions.
 """
@@ -74,6 +81,8 @@ class Obligation(StrEnum):
     AUDIT = "audit"
     NOTICE_PART2 = "notice_part2"  # 42 CFR 2.32 notice accompanies each disclosure
     NOTICE_CARE_COORDINATION = "notice_care_coordination"  # LEAD Golden Rule
+    # A goal status that would reveal health care: show only "engaged in services".
+    STATUS_AS_ENGAGEMENT = "status_as_engagement"
 
     @property
     def text(self) -> str:
@@ -146,6 +155,9 @@ class AccessRequest:
     at: datetime
     # The organization that authored the information asked about.
     source: Organization
+    # For a goal's status (`progress`): the goal's own category (GOAL_DETAIL_CATEGORY), which
+    # its domain and provider reveal.
+    about: DataCategory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +176,11 @@ class Decision:
     @property
     def permitted(self) -> bool:
         return self.decision == "permit"
+
+    @property
+    def engagement_only(self) -> bool:
+        """Permitted, but only as "engaged in services" (a goal status about health care)."""
+        return self.permitted and Obligation.STATUS_AS_ENGAGEMENT in self.obligations
 
 
 def _deny(reason: Reason, **kwargs: object) -> Decision:
@@ -212,6 +229,8 @@ def _decide(request: AccessRequest, context: ParticipantContext, policy: RolePol
     purpose = parse(Purpose, request.purpose)
     sector = parse(Sector, actor.organization.sector)
     parse(Sector, request.source.sector)
+    if request.about is not None:
+        parse(DataCategory, request.about)
     roles = sorted(parse(Role, r) for r in actor.roles)
     if request.at.tzinfo is None:
         raise ValueError("decision time must be timezone-aware")
@@ -252,6 +271,8 @@ def _decide(request: AccessRequest, context: ParticipantContext, policy: RolePol
     if request.source.slug == actor.organization.slug:
         return Decision("permit", (Reason.OWN_ORGANIZATION,), policy_rule=allow_rule,
                         obligations=tuple(obligations), policy_version=version)
+    if _status_reveals_kept_category(request, category, sector, roles, purpose, policy):
+        obligations.append(Obligation.STATUS_AS_ENGAGEMENT)
     if grant is not None:
         # 42 CFR 2.51: disclosure to medical personnel in a bona fide medical emergency.
         if part2:
@@ -261,6 +282,22 @@ def _decide(request: AccessRequest, context: ParticipantContext, policy: RolePol
                         policy_version=version)
     return _by_consent(request, context, category, purpose, part2, sector, allow_rule,
                        obligations, version)
+
+
+def _status_reveals_kept_category(request: AccessRequest, category: DataCategory,
+                                  sector: Sector, roles: list[Role], purpose: Purpose,
+                                  policy: RolePolicy) -> bool:
+    """A goal status about a category this reader must never see: justice agencies and health
+    (the Golden Rule), or an explicit deny row of the role policy (defenders and health). A
+    category merely not granted (no row) does not count: that is minimum necessary, not a
+    prohibition, and the status line is the case plan's ordinary summary."""
+    if category is not DataCategory.PROGRESS or request.about is None:
+        return False
+    about = parse(DataCategory, request.about)
+    if sector.is_justice and about in HEALTH_CATEGORIES:
+        return True
+    verdict = role_verdict(policy, sector, roles, about.value, Action.VIEW, purpose)
+    return not verdict.allowed and verdict.rule is not None
 
 
 def _by_consent(request: AccessRequest, context: ParticipantContext, category: DataCategory,
@@ -309,6 +346,15 @@ def _by_consent(request: AccessRequest, context: ParticipantContext, category: D
                      provision=index, policy_version=version, consulted=consulted)
     if permits:
         consent_id, index = min(permits)
+        if Obligation.STATUS_AS_ENGAGEMENT in obligations:
+            # 42 CFR 2.35: a criminal-justice consent from the program itself lets the justice
+            # agency monitor that treatment's progress, so the status is shown as it is.
+            kinds = {c.id: c.kind for c in context.consents}
+            monitoring = sorted(p for p in permits
+                                if kinds[p[0]] is ConsentKind.PART2_CRIMINAL_JUSTICE)
+            if monitoring:
+                consent_id, index = monitoring[0]
+                obligations.remove(Obligation.STATUS_AS_ENGAGEMENT)
         if part2:
             obligations.append(Obligation.NOTICE_PART2)
         return Decision("permit", (Reason.CONSENT,), policy_rule=allow_rule,

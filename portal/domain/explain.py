@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from portal.domain.decision import AccessRequest, Decision, Reason
 from portal.domain.vocabulary import PURPOSE_LABELS, Role
@@ -78,3 +80,132 @@ def sentence(decision: Decision, request: AccessRequest, names: Names) -> str:
                 f"{names.participant} from {names.source}, because {because}.")
     return (f"No: {names.recipient} may not {verb} {category} information about "
             f"{names.participant} from {names.source}, because {because}.")
+
+
+# --- what a withheld section says, to whom -----------------------------------------------------
+
+
+class Reader(StrEnum):
+    """Who reads a withheld section: what they can do about it differs."""
+
+    CONSENT_TAKER = "consent_taker"  # captures consents with the participant (case manager)
+    TEAM = "team"  # other care-team staff: the participant's case manager asks
+    JUSTICE = "justice"  # justice partners: the Golden Rule; 42 CFR 2.35 for monitoring
+    EMERGENCY = "emergency"  # break-glass access (42 CFR 2.51), not on the care team
+
+
+class Withheld(StrEnum):
+    """The one line a withheld section shows (a page words each in the reader's language).
+    None says whether anything exists: each holds for any participant."""
+
+    CONSENT = "consent"  # other agencies' information needs the participant's consent
+    GOLDEN_RULE = "golden_rule"  # justice partners never see it
+    ROLE = "role"  # the reader's role does not use it; no consent changes that
+    EMERGENCY = "emergency"  # emergency access does not cover it
+    ERROR = "error"  # could not be decided safely
+
+
+CONSENT_REASONS = frozenset({
+    Reason.NO_CONSENT, Reason.PART2_CONSENT_REQUIRED, Reason.CONSENT_REVOKED,
+    Reason.CONSENT_EXPIRED, Reason.CONSENT_INVALID, Reason.DENIED_BY_PROVISION})
+# Which reason a section's line and "Why?" speak of when sources differ (the firmest first).
+REASON_ORDER = (Reason.ERROR, Reason.ACCOUNT_SUSPENDED, Reason.GOLDEN_RULE,
+                Reason.NO_ROLE_PERMISSION, Reason.NOT_ON_CARE_TEAM,
+                Reason.DENIED_BY_PROVISION, Reason.CONSENT_REVOKED, Reason.CONSENT_EXPIRED,
+                Reason.CONSENT_INVALID, Reason.NO_CONSENT, Reason.PART2_CONSENT_REQUIRED)
+
+
+def leading_reason(reasons: Iterable[Reason]) -> Reason:
+    present = set(reasons)
+    return next((r for r in REASON_ORDER if r in present), Reason.ERROR)
+
+
+def withheld_line(reason: Reason, reader: Reader) -> Withheld:
+    if reason is Reason.GOLDEN_RULE:
+        return Withheld.GOLDEN_RULE
+    if reason in CONSENT_REASONS:
+        return Withheld.CONSENT
+    if reader is Reader.EMERGENCY and reason in (Reason.NO_ROLE_PERMISSION,
+                                                 Reason.NOT_ON_CARE_TEAM):
+        return Withheld.EMERGENCY
+    if reason is Reason.NO_ROLE_PERMISSION:
+        return Withheld.ROLE
+    return Withheld.ERROR
+
+
+def _consent_kind(reason: Reason) -> str:
+    return ("a Part 2 consent (42 CFR Part 2)" if reason is Reason.PART2_CONSENT_REQUIRED
+            else "a release of information")
+
+
+ASKABLE = frozenset({Reason.NO_CONSENT, Reason.PART2_CONSENT_REQUIRED, Reason.CONSENT_EXPIRED})
+
+
+def next_steps(steps: list[tuple[Reason, Names]], request: AccessRequest,
+               reader: Reader) -> str:
+    """``next_step`` for each reason (the leading one first); a case manager who could ask
+    for several consents (a release for some agencies, a Part 2 consent for a Part 2
+    program's) reads one sentence naming each."""
+    if not steps:
+        return ""
+    askable = [(r, n) for r, n in steps if r in ASKABLE]
+    if reader is Reader.CONSENT_TAKER and len(askable) > 1 and len(askable) == len(steps):
+        (first, names), rest = askable[0], askable[1:]
+        sentence = next_step(first, request, names, reader)
+        head, tail = sentence.split(". It is their choice", 1)
+        more = "".join(f", and {_consent_kind(r)} that lets {n.source} share it too"
+                       for r, n in rest)
+        return f"{head}{more}. It is their choice{tail}"
+    return " ".join(dict.fromkeys(next_step(r, request, n, reader) for r, n in steps))
+
+
+def next_step(reason: Reason, request: AccessRequest, names: Names, reader: Reader) -> str:
+    """What the reader can do about a withheld section, in one or two sentences: a case
+    manager is told which consent to ask the participant for; others whom to ask; where no
+    consent can change it, that. ``names.source``: the care-team agencies whose information
+    it would be (decided for every member, so it never tells whether anything exists)."""
+    category = request.category.info.label.lower()
+    purpose = PURPOSE_LABELS.get(request.purpose, str(request.purpose))
+    who, recipient, sources = names.participant, names.recipient, names.source
+    justice = request.actor.organization.sector.is_justice
+    if reason is Reason.GOLDEN_RULE:
+        return ("No consent can change this: it protects the participant from care "
+                "information being used against them.")
+    if reason is Reason.NO_ROLE_PERMISSION:
+        if reader is Reader.EMERGENCY:
+            return ("Emergency access covers only what treating the emergency needs; no "
+                    "consent is asked for.")
+        return ("No consent changes this: the program's role policy keeps each role to the "
+                "information it needs (minimum necessary).")
+    if reason is Reason.NOT_ON_CARE_TEAM:
+        return "Only agencies on the participant's care team see their information."
+    if reason in (Reason.ERROR, Reason.ACCOUNT_SUSPENDED):
+        return "Try again later; if it keeps happening, tell your organization's administrator."
+    if reader is Reader.CONSENT_TAKER:
+        if reason is Reason.DENIED_BY_PROVISION:
+            return (f"{who} has said it must not be shared with {recipient}. Only they can "
+                    "change that: if it would help their care, ask whether they want to.")
+        if reason is Reason.CONSENT_REVOKED:
+            return (f"{who} took back the consent that shared it. If it would help their "
+                    "care, ask whether they want to sign a new one; it is their choice.")
+        if reason is Reason.CONSENT_INVALID:
+            return ("Review the consent with them on the Consents page and have them sign a "
+                    "complete one.")
+        again = " again" if reason is Reason.CONSENT_EXPIRED else ""
+        return (f"To see it, ask {who} whether they want to sign{again} "
+                f"{_consent_kind(reason)} that lets {sources} share {category} information "
+                f"with {recipient} for {purpose}. It is their choice, and refusing costs "
+                "them nothing.")
+    if justice:
+        if reason is Reason.PART2_CONSENT_REQUIRED:
+            return ("Substance use treatment information reaches a justice agency only "
+                    "through a 42 CFR 2.35 consent for monitoring progress, arranged with "
+                    "the participant's case manager; the participant decides.")
+        return ("It is shared only under the participant's release for care coordination; "
+                "their case manager can tell you what it covers. The participant decides.")
+    if reader is Reader.EMERGENCY:
+        return ("Emergency access covers only what treating the emergency needs; no consent "
+                "is asked for.")
+    return (f"If you need it, ask {who}'s case manager: they can ask {who} for a consent "
+            f"that lets {sources} share {category} information with {recipient}. The "
+            "participant decides.")

@@ -111,7 +111,8 @@ class GoalOut:
     owner: str
     urgent: bool
     detail: str | None  # None: withheld (only the status is shared)
-    detail_category: DataCategory
+    # None: only "engaged in services" may be told (what the goal is about is withheld)
+    detail_category: DataCategory | None
 
 
 @dataclass(frozen=True, slots=True)

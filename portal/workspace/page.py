@@ -11,15 +11,25 @@ before it returns anything (portal/workspace/service.py::participant_page).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from portal.domain import decision as d
 from portal.domain import permissions
 from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.explain import Names, reason_text
+from portal.domain.explain import (
+    CONSENT_REASONS,
+    REASON_ORDER,
+    Names,
+    Reader,
+    leading_reason,
+    next_steps,
+    reason_text,
+    withheld_line,
+)
 from portal.domain.ports import RolePolicy
+from portal.domain.text import N_
 from portal.domain.vocabulary import (
     GOAL_DETAIL_CATEGORY,
     Action,
@@ -27,6 +37,8 @@ from portal.domain.vocabulary import (
     GoalDomain,
     GoalStatus,
     Purpose,
+    Role,
+    Sector,
 )
 from portal.kernel.events import StaffRef, staff_event
 from portal.kernel.request import RequestMeta
@@ -52,6 +64,8 @@ class CategorySection:
     withheld_reason: str
     notices: list[str]
     can_create: bool
+    withheld_line: str = ""  # explain.Withheld: the one line the section shows
+    withheld_next: str = ""  # what the reader can do about it (explain.next_step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +77,33 @@ class GoalLine:
     owner: str
     urgent: bool
     detail: str | None  # None: withheld (only the status is shared)
-    detail_category: DataCategory
+    detail_category: DataCategory | None  # None: the line may not say what the goal is about
     can_update: bool = False  # the user's organization owns it and may record progress
     part2: bool = False  # disclosed by a Part 2 program: the 42 CFR 2.32 notice goes with it
+    since: datetime | None = None  # when the goal (an immediate need) was set
+    # Only "engaged in services": no domain, provider, status or note (decide()'s
+    # STATUS_AS_ENGAGEMENT obligation, for a goal about care the reader must never see).
+    engagement_only: bool = False
+    # Where it goes among immediate needs (urgency_key): the most pressing first.
+    order: tuple[int, float] = (4, 0.0)
+
+
+ENGAGED_IN_SERVICES = N_("Engaged in services")
+
+# How pressing an immediate need is, by what it is about: a bed tonight first, then food,
+# then care, then the rest (DESIGN: "a bed tonight, food, utility assistance").
+URGENCY: dict[GoalDomain, int] = {
+    GoalDomain.SHELTER: 0, GoalDomain.FOOD: 1, GoalDomain.HEALTH: 2,
+    GoalDomain.MENTAL_HEALTH: 2, GoalDomain.TREATMENT: 2, GoalDomain.UTILITIES: 3,
+}
+NOT_URGENT_DOMAIN = 4
+
+
+def urgency_key(domain: GoalDomain, since: datetime | None) -> tuple[int, float]:
+    """Immediate needs in order: the most pressing kind first, and within a kind the newest
+    first (a need raised an hour ago is likelier still open tonight than one from last week;
+    an older need still open is on the caseload's list either way)."""
+    return (URGENCY.get(domain, NOT_URGENT_DOMAIN), -(since.timestamp() if since else 0.0))
 
 
 # --- what the page is made from ---------------------------------------------------------------
@@ -91,6 +129,7 @@ class SealedGoal:
     status_note: str
     urgent: bool
     has_detail: bool
+    since: datetime | None = None  # when the goal was set
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +179,13 @@ class SectionPlan:
     withheld_reason: str
     notices: list[str]
     can_create: bool
+    withheld_line: str = ""
+    withheld_next: str = ""
 
     def section(self, records: list[ShownRecord]) -> CategorySection:
         return CategorySection(self.category, self.label, records, self.withheld,
-                               self.withheld_reason, self.notices, self.can_create)
+                               self.withheld_reason, self.notices, self.can_create,
+                               self.withheld_line, self.withheld_next)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,19 +198,23 @@ class GoalToShow:
     can_update: bool
     status_part2: bool  # the status decision carries the 42 CFR 2.32 notice
     detail_part2: bool  # the detail decision does (counts only if the detail is shown)
+    engagement_only: bool = False  # decide() permits only "engaged in services"
 
     def line(self, detail: str | None) -> GoalLine:
         """``detail``: the opened detail, or None (withheld, or it could not be opened)."""
         goal = self.goal
+        if self.engagement_only:
+            return GoalLine(goal.id, ENGAGED_IN_SERVICES, "", "", "", False, None, None,
+                            part2=self.status_part2, engagement_only=True)
         part2 = self.status_part2 or (detail is not None and self.detail_part2)
         return GoalLine(goal.id, goal.summary, GoalStatus(goal.status).value, goal.status_note,
                         self.owner, goal.urgent, detail, self.detail_category, self.can_update,
-                        part2)
+                        part2, goal.since, order=urgency_key(goal.domain, goal.since))
 
 
 @dataclass(frozen=True, slots=True)
 class PagePlan:
-    sections: list[SectionPlan]  # in DataCategory order
+    sections: list[SectionPlan]  # in DataCategory order (emergency access: what it opens first)
     goals: list[GoalToShow]  # empty unless revealing
     notices: list[str]  # for the whole page (the care-coordination-only notice)
     events: list[NewAuditEvent]  # to append, in order, before returning (none unless revealing)
@@ -196,17 +242,23 @@ def view_purposes(policy: RolePolicy, actor: d.Actor, category: DataCategory,
 def decide_source(policy: RolePolicy, actor: d.Actor, participant_id: str,
                   context: d.ParticipantContext, category: DataCategory,
                   source: d.Organization, purposes: list[Purpose],
-                  at: datetime) -> tuple[d.Decision, Purpose]:
-    """The first permit among the purposes the user's role may use, else the first deny."""
+                  at: datetime, about: DataCategory | None = None
+                  ) -> tuple[d.Decision, Purpose]:
+    """The first permit among the purposes the user's role may use (one that shows a goal's
+    status in full before one that shows only "engaged in services"), else the first deny.
+    ``about``: for a goal's status, the goal's own category."""
     first: tuple[d.Decision, Purpose] | None = None
+    partial: tuple[d.Decision, Purpose] | None = None
     for purpose in purposes:
         decision = d.decide(d.AccessRequest(actor, participant_id, category, Action.VIEW,
-                                            purpose, at, source), context, policy)
-        if decision.permitted:
+                                            purpose, at, source, about), context, policy)
+        if decision.permitted and not decision.engagement_only:
             return decision, purpose
+        if decision.permitted:
+            partial = partial or (decision, purpose)
         first = first or (decision, purpose)
     assert first is not None
-    return first
+    return partial or first
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,13 +312,37 @@ def _by_slug(organizations: Mapping[int, d.Organization], slug: str) -> d.Organi
     return next(o for o in organizations.values() if o.slug == slug)
 
 
-def _candidates(inputs: PageInputs, holders: frozenset[str]) -> list[str]:
-    """The holders and every current team member: deciding for the team too means "withheld"
-    does not depend on whether anything exists (its existence can itself be a disclosure,
-    e.g. Part 2 records)."""
+_AUTHORS: dict[tuple[int, str, Sector, DataCategory], bool] = {}
+
+
+def sector_may_author(policy: RolePolicy, sector: Sector, category: DataCategory) -> bool:
+    """Some role of the sector may add information in this category (the role policy, and
+    the Golden Rule): an agency that never can has nothing there to withhold. Remembered per
+    policy version (the answer is a fact about the policy files, not about a participant)."""
+    key = (id(policy), policy.version, sector, category)
+    if key not in _AUTHORS:
+        if len(_AUTHORS) > 4096:
+            _AUTHORS.clear()
+        _AUTHORS[key] = any(permissions.may_create(
+            policy, d.Actor(None, d.Organization("any", sector), frozenset({role})), category)
+            for role in Role)
+    return _AUTHORS[key]
+
+
+def _candidates(inputs: PageInputs, category: DataCategory,
+                holders: frozenset[str]) -> list[str]:
+    """The holders and every current team member whose sector may author the category:
+    deciding for the team too means "withheld" does not depend on whether anything exists
+    (its existence can itself be a disclosure, e.g. Part 2 records). A member that could
+    never have written anything here (police and a case plan) is not asked about: saying
+    its information is withheld would be noise, and says nothing about records either way."""
     today = inputs.at.date()
-    team = {link.organization_slug for link in inputs.context.care_team if link.current(today)}
-    return sorted((holders | team) & {o.slug for o in inputs.organizations.values()})
+    by_slug = {o.slug: o for o in inputs.organizations.values()}
+    team = {link.organization_slug for link in inputs.context.care_team if link.current(today)
+            if link.organization_slug in by_slug
+            and sector_may_author(inputs.policy, by_slug[link.organization_slug].sector,
+                                  category)}
+    return sorted((holders | team) & set(by_slug))
 
 
 def _decide_category(inputs: PageInputs, category: DataCategory,
@@ -276,7 +352,7 @@ def _decide_category(inputs: PageInputs, category: DataCategory,
         {inputs.organizations[r.organization_id].slug for r in _records_in(inputs, category)}
         | {slug for (c, slug) in goal_ids if c is category})
     sources = []
-    for slug in _candidates(inputs, holders):
+    for slug in _candidates(inputs, category, holders):
         source = _by_slug(inputs.organizations, slug)
         decision, purpose = decide_source(inputs.policy, inputs.actor, str(inputs.participant_id),
                                           inputs.context, category, source, purposes, inputs.at)
@@ -319,17 +395,61 @@ def _goals_shown_by(decided: _Decided, goal_ids: GoalIds,
     return shown
 
 
-def _withheld_reason(inputs: PageInputs, decided: _Decided) -> str:
-    """Why (some of) the category is withheld, never naming which agency holds it."""
+def reader_of(inputs: PageInputs) -> Reader:
+    """Who reads the page, for what a withheld section tells them to do."""
+    if not inputs.on_team:
+        return Reader.EMERGENCY
+    if permissions.may(inputs.policy, inputs.actor, permissions.Permission.CONSENT_CREATE):
+        return Reader.CONSENT_TAKER
+    if inputs.actor.organization.sector.is_justice:
+        return Reader.JUSTICE
+    return Reader.TEAM
+
+
+@dataclass(frozen=True, slots=True)
+class _Withheld:
+    reason: str  # why, in words (the rule, never the content nor which agency holds what)
+    line: str  # Withheld code: the section's one line
+    next_step: str  # what the reader can do about it
+
+
+def _withheld(inputs: PageInputs, decided: _Decided, reader: Reader) -> _Withheld:
+    """Why (some of) the category is withheld, and what this reader can do about it, from
+    decide()'s reasons (portal.domain.explain). The agencies named (to a case manager only)
+    are the care-team members whose decision gave that reason: every member is decided
+    whatever exists, so naming them says nothing about records."""
     if not decided.withheld:
-        return ""
-    first = min(decided.withheld, key=lambda x: x.reasons[0].value)
+        return _Withheld("", "", "")
+    reason = leading_reason(x.reasons[0] for x in decided.withheld)
+    today = inputs.at.date()
+    team = {link.organization_slug for link in inputs.context.care_team if link.current(today)}
     actor = inputs.actor
     request = d.AccessRequest(actor, str(inputs.participant_id), decided.category, Action.VIEW,
                               decided.purposes[0], inputs.at, actor.organization)
-    return reason_text(first.reasons[0], request, Names(
-        participant=inputs.public_id, source="another agency",
-        recipient=actor.organization.name))
+
+    def names(why: d.Reason) -> Names:
+        # Only the case manager, who builds the care team, is told which agencies: to anyone
+        # else that a Part 2 program is on the team would itself disclose treatment (2.12).
+        sources = sorted(s.organization.name for s in decided.sources
+                         if not s.decision.permitted and s.decision.reasons[0] is why
+                         and s.slug in team and s.slug != actor.organization.slug
+                         ) if reader is Reader.CONSENT_TAKER else []
+        return Names(participant=inputs.public_id,
+                     source=_and(sources) if sources else "other agencies on the care team",
+                     recipient=actor.organization.name)
+
+    because = reason_text(reason, request, replace(names(reason), source="another agency"))
+    # Each consent the participant could give is its own step (a release for some agencies,
+    # a Part 2 consent for a Part 2 program's), the leading reason's first.
+    others = {x.reasons[0] for x in decided.withheld if x.reasons[0] is not reason
+              and x.reasons[0] in CONSENT_REASONS and reason in CONSENT_REASONS}
+    reasons = [reason, *sorted(others, key=REASON_ORDER.index)]
+    return _Withheld(because, withheld_line(reason, reader).value,
+                     next_steps([(why, names(why)) for why in reasons], request, reader))
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def category_event(user: StaffRef, meta: RequestMeta, participant_id: uuid.UUID,
@@ -378,9 +498,11 @@ def _category(inputs: PageInputs, decided: _Decided, goal_ids: GoalIds,
     disclosed_by = {inputs.organizations[r.record.organization_id].slug
                     for r in records} | set(goals)
     purpose = next((s.purpose for s in decided.permitted), decided.purposes[0])
+    withheld = _withheld(inputs, decided, reader_of(inputs))
     section = SectionPlan(
         category=category, label=category.info.label, records=records,
-        withheld=bool(decided.withheld), withheld_reason=_withheld_reason(inputs, decided),
+        withheld=bool(decided.withheld), withheld_reason=withheld.reason,
+        withheld_line=withheld.line, withheld_next=withheld.next_step,
         notices=_section_notices(decided),
         can_create=inputs.on_team and permissions.may_create(inputs.policy, inputs.actor,
                                                              category))
@@ -391,13 +513,25 @@ def _category(inputs: PageInputs, decided: _Decided, goal_ids: GoalIds,
     return _Category(section, event, _page_notices(decided))
 
 
+StatusDecider = Callable[[d.Organization, DataCategory], d.Decision]
+
+
 def _goal_to_show(goal: SealedGoal, owner: d.Organization,
                   decisions: Mapping[tuple[DataCategory, str], d.Decision],
-                  updater_org: int | None) -> GoalToShow | None:
-    status = decisions.get((DataCategory.PROGRESS, owner.slug))
-    if status is None or not status.permitted:
+                  status_of: StatusDecider, updater_org: int | None) -> GoalToShow | None:
+    progress = decisions.get((DataCategory.PROGRESS, owner.slug))
+    if progress is None or not progress.permitted:
         return None
     detail_category = GOAL_DETAIL_CATEGORY[goal.domain]
+    # The status asked about the goal's own category: decide() says whether the line may
+    # say what the goal is about and who provides it.
+    status = status_of(owner, detail_category)
+    if not status.permitted:
+        return None
+    if status.engagement_only:
+        return GoalToShow(goal, "", detail_category, detail_permitted=False, can_update=False,
+                          status_part2=d.Obligation.NOTICE_PART2 in status.obligations,
+                          detail_part2=False, engagement_only=True)
     detail = decisions.get((detail_category, owner.slug))
     return GoalToShow(
         goal, owner.name, detail_category,
@@ -407,14 +541,41 @@ def _goal_to_show(goal: SealedGoal, owner: d.Organization,
         detail_part2=detail is not None and d.Obligation.NOTICE_PART2 in detail.obligations)
 
 
+def _status_decider(inputs: PageInputs) -> StatusDecider:
+    """Each goal's status decided with what it is about (one decision per owner and goal
+    category)."""
+    purposes = view_purposes(inputs.policy, inputs.actor, DataCategory.PROGRESS,
+                             emergency=not inputs.on_team)
+    cache: dict[tuple[str, DataCategory], d.Decision] = {}
+
+    def status_of(owner: d.Organization, about: DataCategory) -> d.Decision:
+        key = (owner.slug, about)
+        if key not in cache:
+            cache[key] = decide_source(inputs.policy, inputs.actor, str(inputs.participant_id),
+                                       inputs.context, DataCategory.PROGRESS, owner, purposes,
+                                       inputs.at, about)[0]
+        return cache[key]
+    return status_of
+
+
 def _goals(inputs: PageInputs, decisions: Mapping[tuple[DataCategory, str], d.Decision],
            may_update: bool) -> list[GoalToShow]:
     """Goal statuses are `progress`; their details belong to the goal's own category. Only
-    the owning organization updates a goal (if the user may record progress)."""
+    the owning organization updates a goal (if the user may record progress). Goals shown
+    only as "engaged in services" become one such line (how many there are, and of what
+    kind, is not told)."""
     updater = inputs.user_organization_id if may_update else None
-    lines = (_goal_to_show(g, inputs.organizations[g.organization_id], decisions, updater)
-             for g in inputs.goals)
-    return [line for line in lines if line is not None]
+    status_of = _status_decider(inputs)
+    lines = (_goal_to_show(g, inputs.organizations[g.organization_id], decisions, status_of,
+                           updater) for g in inputs.goals)
+    shown: list[GoalToShow] = []
+    engaged = False
+    for line in lines:
+        if line is None or (line.engagement_only and engaged):
+            continue
+        engaged = engaged or line.engagement_only
+        shown.append(line)
+    return shown
 
 
 def _decision_order() -> list[DataCategory]:
@@ -426,6 +587,25 @@ def _all_decisions(decided: Iterable[_Decided]) -> dict[tuple[DataCategory, str]
     return {(x.category, s.slug): s.decision for x in decided for s in x.sources}
 
 
+# Under emergency access the sections it opens come first, what an emergency needs most
+# first (current substance use treatment and medications before the rest).
+EMERGENCY_ORDER = (DataCategory.SUD_TREATMENT, DataCategory.MENTAL_HEALTH, DataCategory.HEALTH)
+
+
+def _section_order(inputs: PageInputs) -> Callable[[SectionPlan], tuple[int, int]]:
+    """Category order; under emergency access (not on the care team), the sections the grant
+    opens first, so the clinician lands on them."""
+    emergency = not inputs.on_team
+
+    def key(section: SectionPlan) -> tuple[int, int]:
+        index = list(DataCategory).index(section.category)
+        if emergency and (section.records or not section.withheld):
+            return (0, EMERGENCY_ORDER.index(section.category)
+                    if section.category in EMERGENCY_ORDER else len(EMERGENCY_ORDER) + index)
+        return (1, index)
+    return key
+
+
 def plan_page(inputs: PageInputs) -> PagePlan:
     """Every category decided per source organization, and from that the page: sections,
     goals, notices, and one audit event per category (in deciding order, `progress` first)."""
@@ -434,8 +614,7 @@ def plan_page(inputs: PageInputs) -> PagePlan:
     progress = {s.slug: s.decision for x in decided if x.category is DataCategory.PROGRESS
                 for s in x.sources}
     built = [_category(inputs, x, goal_ids, progress) for x in decided]
-    sections = sorted((b.section for b in built),
-                      key=lambda section: list(DataCategory).index(section.category))
+    sections = sorted((b.section for b in built), key=_section_order(inputs))
     decisions = _all_decisions(decided)
     policy, actor = inputs.policy, inputs.actor
     may_update_goals = inputs.on_team and permissions.may_create(policy, actor,

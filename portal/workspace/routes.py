@@ -5,7 +5,9 @@ for an htmx request, only the fragment."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
@@ -27,6 +29,18 @@ from portal.workspace import people
 from portal.workspace import service as ws
 
 
+def local_time(zone: ZoneInfo) -> Callable[[datetime], str]:
+    """A moment as staff read it: the program's local date and time, with the zone's
+    abbreviation (PORTAL_TIMEZONE; everything is stored in UTC)."""
+    def say(at: datetime) -> str:
+        return f"{at.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+    return say
+
+
+def _local(state: State) -> Callable[[datetime], str]:
+    return local_time(services_of(state).settings.zone)
+
+
 class WorkspaceController(Controller):
     @get("/staff", sync_to_thread=True, name="caseload")
     def caseload(self, request: HTMXRequest, state: State,
@@ -40,7 +54,8 @@ class WorkspaceController(Controller):
             page = ws.caseload(db, services_of(state), user, request_meta(request, who),
                                query=query, after=after, urgent_only=urgent,
                                consent_changes_only=changes)
-        context = {"user": user, "caseload": page, "urgent": urgent, "changes": changes}
+        context = {"user": user, "caseload": page, "urgent": urgent, "changes": changes,
+                   "local_time": _local(state)}
         if request.htmx and request.htmx.target == "caseload-rows":
             return Template("workspace/_caseload_rows.html", context=context)
         return Template("workspace/caseload.html", context=context)
@@ -51,7 +66,8 @@ class WorkspaceController(Controller):
         who, user = staff_of(principal)
         page = found_or(state, lambda db: ws.participant_page(
             db, services_of(state), user, public_id, request_meta(request, who)))
-        return Template("workspace/participant.html", context={"user": user, "page": page})
+        return Template("workspace/participant.html", context={
+            "user": user, "page": page, "local_time": _local(state)})
 
     @get("/participants/{public_id:str}/why/{category:str}", sync_to_thread=True)
     def why(self, public_id: FromPath[str], category: FromPath[str], request: HTMXRequest,
@@ -103,7 +119,7 @@ class WorkspaceController(Controller):
         if not ws.may_break_glass(services, user):
             raise PermissionDeniedException("Your role cannot use emergency access.")
         query = request.query_params.get("q", "")[:200]
-        found: list[str] = []
+        found: list[ws.EmergencyMatch] = []
         if query.strip():
             with db_of(state).begin() as db:
                 found = ws.emergency_search(db, services, user, query,
@@ -150,7 +166,9 @@ class WorkspaceController(Controller):
             return Template("workspace/break_glass_form.html", status_code=400, context={
                 "user": user, "public_id": public_id.upper(), "form": data,
                 "minutes": minutes, "error": error})
-        return Redirect(f"/participants/{public_id.upper()}")
+        # The summary: who this is, the emergency banner with its local end time, then the
+        # sections emergency access opens (the page puts them first).
+        return Redirect(f"/participants/{public_id.upper()}#summary")
 
 
 def _write(request: Request[Any, Any, Any], state: State, principal: Principal | None,
@@ -172,4 +190,5 @@ def _write(request: Request[Any, Any, Any], state: State, principal: Principal |
     with db_of(state).begin() as db:
         page = ws.participant_page(db, services, user, public_id, meta)
     return Template("workspace/participant.html", status_code=400, context={
-        "user": user, "page": page, "error": error, "form": form})
+        "user": user, "page": page, "error": error, "form": form,
+        "local_time": _local(state)})

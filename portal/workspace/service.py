@@ -7,6 +7,7 @@ user's organization has no relationship with does not exist as far as the caller
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -54,6 +55,13 @@ class UrgentNeed:
     owner_slug: str
     decision: d.Decision  # what let the user see it, and under which purpose
     purpose: Purpose
+    domain: GoalDomain = GoalDomain.SHELTER
+    status: str = GoalStatus.NOT_STARTED.value
+    since: datetime | None = None  # when the need was raised
+
+    @property
+    def order(self) -> tuple[int, float]:
+        return page.urgency_key(self.domain, self.since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,8 @@ class Caseload:
     works_with_participants: bool = True
     # The user's roles may view consents: the consent flags (and their filter) are shown.
     shows_consent_flags: bool = False
+    # The rows with urgent needs, the most pressing first (UrgentNeed.order).
+    urgent_rows: list[CaseloadRow] = field(default_factory=list)
 
 
 REVOCATION_FLAG_DAYS = 14  # how long "took back a consent" stays on the caseload
@@ -148,6 +158,10 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
             name = None
         rows.append(CaseloadRow(p.public_id, name, p.enrolled_on, urgent[p.id],
                                 p.id in recent, p.id in requested))
+    # The urgent list's order: each person by their most pressing need (the table below
+    # keeps its order by id, which paging needs).
+    rows_by_urgency = sorted((r for r in rows if r.urgent),
+                             key=lambda r: (r.urgent[0].order, r.public_id))
     services.audit.append_many(session, [staff_event(
         AuditAction.PARTICIPANT_VIEW, user, meta, decision="permit", reasons=("care_team",),
         record_ids=tuple(r.public_id for r in rows), policy_version=services.policy.version,
@@ -162,7 +176,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
                               {n.owner_slug for n in needs}, None, view="caseload")
           for p in people if (needs := urgent[p.id]))])
     return Caseload(rows, scanned[-1].public_id if more and scanned else None, query,
-                    shows_consent_flags=consent_flags)
+                    shows_consent_flags=consent_flags, urgent_rows=rows_by_urgency)
 
 
 CLOSED_GOALS = ("achieved", "closed")
@@ -186,18 +200,26 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
                                   emergency=False)
     contexts = repo.load_contexts(session, [g.participant_id for g in goals],
                                   user_id=actor.user_id, at=at)
-    decided: dict[tuple[uuid.UUID, int], tuple[d.Decision, Purpose]] = {}
+    decided: dict[tuple[uuid.UUID, int, DataCategory], tuple[d.Decision, Purpose]] = {}
     for goal in goals:
-        key = (goal.participant_id, goal.organization_id)
+        domain = GoalDomain(goal.domain)
+        about = GOAL_DETAIL_CATEGORY[domain]
+        key = (goal.participant_id, goal.organization_id, about)
         owner = orgs.by_id[goal.organization_id]
         if key not in decided:
             decided[key] = page.decide_source(
                 services.policy, actor, str(goal.participant_id),
-                contexts[goal.participant_id], DataCategory.PROGRESS, owner, purposes, at)
+                contexts[goal.participant_id], DataCategory.PROGRESS, owner, purposes, at,
+                about)
         decision, purpose = decided[key]
-        if decision.permitted:
+        # A need whose status may be told only as "engaged in services" (care a justice
+        # partner must never learn of) is not listed at all: its urgency would tell.
+        if decision.permitted and not decision.engagement_only:
             needs[goal.participant_id].append(UrgentNeed(
-                goal.summary, owner.name, str(goal.id), owner.slug, decision, purpose))
+                goal.summary, owner.name, str(goal.id), owner.slug, decision, purpose,
+                domain, goal.status, goal.created_at))
+    for listed in needs.values():
+        listed.sort(key=lambda n: n.order)
     return needs
 
 
@@ -242,7 +264,9 @@ class ParticipantPage:
 
     @property
     def urgent_goals(self) -> list[GoalLine]:
-        return [g for g in self.goals if g.urgent and g.status not in CLOSED_GOALS]
+        """Open immediate needs, the most pressing first (page.urgency_key)."""
+        return sorted((g for g in self.goals if g.urgent and g.status not in CLOSED_GOALS),
+                      key=lambda g: g.order)
 
 
 def _participant(session: Session, public_id: str) -> m.Participant:
@@ -334,7 +358,7 @@ def _sealed_record(row: m.Record) -> page.SealedRecord:
 def _sealed_goal(row: m.Goal) -> page.SealedGoal:
     return page.SealedGoal(str(row.id), row.organization_id, GoalDomain(row.domain),
                            row.summary, row.status, row.status_note, row.urgent,
-                           has_detail=row.detail_enc is not None)
+                           has_detail=row.detail_enc is not None, since=row.created_at)
 
 
 def _open_record(vault: Vault, row: m.Record, item: page.RecordToShow) -> ShownRecord:
@@ -520,9 +544,10 @@ def explain_category(session: Session, services: Services, user: m.StaffUser,
     else:
         lines.append(f"Nothing in {category.info.label.lower()} is withheld from "
                      f"{actor.organization.name}.")
-    lines.append("Only the rule is shown here, never the withheld information. Ask the "
-                 "participant's case manager if you think they should be shared with you; the "
-                 "participant decides.")
+    if section.withheld_next:
+        lines.append(section.withheld_next)
+    lines.append("Only the rule is shown here, never the withheld information, nor whether "
+                 "there is any.")
     services.audit.append(session, staff_event(
         AuditAction.DECISION_EXPLAIN, user, meta,
         participant_id=_participant(session, public_id).id, category=category.value,
@@ -530,11 +555,43 @@ def explain_category(session: Session, services: Services, user: m.StaffUser,
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class EmergencyMatch:
+    """A person found by the emergency search: the id and, to confirm who it is before asking
+    for access, their name and date of birth (nothing else)."""
+    public_id: str
+    name: PersonName | None  # None: searched by id, or it could not be decrypted
+
+
 def emergency_search(session: Session, services: Services, user: m.StaffUser, query: str,
-                     meta: RequestMeta) -> list[str]:
-    """Exact search across all participants, for emergency access only (audited)."""
-    found = [p.public_id for p in find(session, services.vault, query)]
-    services.audit.append(session, staff_event(
-        AuditAction.PARTICIPANT_VIEW, user, meta, record_ids=tuple(found), decision="permit",
-        reasons=("break_glass",), detail={"view": "emergency search"}))
-    return found
+                     meta: RequestMeta) -> list[EmergencyMatch]:
+    """Exact search across all participants, for emergency access only (audited). A search
+    by full name, family name or date of birth shows each match's name and date of birth, so
+    the clinician can confirm the person in front of them before asking for access: what they
+    typed already identifies someone, and the match adds only what tells two people apart
+    (42 CFR 2.51; no information category is opened). A search by portal id shows no name, so
+    ids cannot be turned into names."""
+    vault = services.vault.ready(session)
+    found = find(session, services.vault, query)
+    by_id = bool(re.fullmatch(r"LP-[0-9A-Z]+", query.strip().upper()))
+    matches = []
+    events = []
+    for participant in found:
+        name: PersonName | None = None
+        if not by_id:
+            try:
+                name = vault.open_participant(participant)
+            except DecryptionError as exc:
+                events.append(staff_event(
+                    AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta,
+                    participant_id=participant.id, reasons=(exc.reason,),
+                    detail={"table": exc.table, "column": exc.column}))
+        matches.append(EmergencyMatch(participant.public_id, name))
+    services.audit.append_many(session, [staff_event(
+        AuditAction.PARTICIPANT_VIEW, user, meta,
+        record_ids=tuple(x.public_id for x in matches), decision="permit",
+        reasons=("break_glass",),
+        detail={"view": "emergency search",
+                "identity_shown": [x.public_id for x in matches if x.name is not None]}),
+        *events])
+    return matches

@@ -163,7 +163,7 @@ def test_break_glass_pages_are_accessible(
     page.fill("#facility", "Eastgate clinic urgent care")
     page.fill("#minutes", "30")
     page.get_by_role("button", name="Open emergency access").click()
-    page.wait_for_url(f"{portal}/participants/LP-1003")
+    page.wait_for_url(f"{portal}/participants/LP-1003#summary")
     banner = page.locator("p.notice.emergency[role=alert]")
     assert banner.is_visible()
     assert "Emergency access" in banner.inner_text()
@@ -279,7 +279,7 @@ def test_core_forms_work_without_javascript(browser: Any, server: LivePortal) ->
         page.fill("#emergency_nature", "Suspected overdose")
         page.fill("#facility", "Eastgate clinic")
         page.get_by_role("button", name="Open emergency access").click()
-        page.wait_for_url(f"{portal}/participants/LP-1003")
+        page.wait_for_url(f"{portal}/participants/LP-1003#summary")
         banner = page.locator("p.notice.emergency[role=alert]")
         assert banner.is_visible()
         assert "Emergency access" in banner.inner_text()
@@ -345,4 +345,74 @@ def test_police_officer_sees_the_care_coordination_notice_and_no_health_records(
         assert text not in content, text
     for category in HEALTH_SECTIONS:  # nor may the officer write health information
         assert page.locator(f"#category option[value={category}]").count() == 0, category
+    assert_accessible(page)
+
+
+# --- 6. Issue 18: landing where the notice is, emergency access in fewer steps ------------------
+
+
+def in_viewport(locator: Any) -> bool:
+    """The element's top edge is on the screen (scrolled into view, not below or above)."""
+    box = locator.evaluate("e => { const r = e.getBoundingClientRect(); "
+                           "return [r.top, r.bottom, window.innerHeight]; }")
+    top, bottom, height = box
+    return bottom > 0 and top < height
+
+
+def test_the_officer_lands_on_the_notice_from_the_urgent_list_on_a_phone(
+        page: Any, server: LivePortal) -> None:
+    page.set_viewport_size(PHONE)
+    signed_in(page, server, JAMES)
+    urgent = page.locator("section.urgent[aria-labelledby=caseload-urgent-heading]")
+    link = urgent.get_by_role("link").first
+    assert link.is_visible()
+    link.click()
+    page.wait_for_url(re.compile(r".*/participants/LP-[0-9A-Z]+#summary$"))
+    notice = page.get_by_role("note").filter(
+        has_text="Not for use as the basis of any adverse action").first
+    assert in_viewport(notice), "the care-coordination-only notice is off-screen"
+    assert in_viewport(page.get_by_role("heading", level=1))
+    assert_fits(page, PHONE)
+    assert_accessible(page)
+
+
+def test_emergency_access_confirms_the_person_and_lands_on_treatment_on_a_phone(
+        page: Any, server: LivePortal) -> None:
+    portal = server.base_url
+    page.set_viewport_size(PHONE)
+    signed_in(page, server, LUIS)
+    page.goto(f"{portal}/break-glass?q=1992-07-23")
+    match = page.locator("ul.matches li", has_text="LP-1003")
+    assert "Darnell Hughes" in match.inner_text() and "born 1992-07-23" in match.inner_text()
+    assert_fits(page, PHONE)
+    assert_accessible(page)
+    match.get_by_role("link", name="LP-1003: request emergency access").click()
+    page.wait_for_url(f"{portal}/break-glass/LP-1003")
+    page.fill("#reason", "Unresponsive on arrival")
+    page.fill("#emergency_nature", "Suspected overdose; need current medications")
+    page.fill("#facility", "Eastgate clinic urgent care")
+    page.get_by_role("button", name="Open emergency access").click()
+    page.wait_for_url(f"{portal}/participants/LP-1003#summary")
+    banner = page.locator("p.notice.emergency[role=alert]")
+    assert in_viewport(banner)  # the end time, in the program's zone (HTTP tests check it)
+    # The first section after the summary is substance use treatment, what the emergency
+    # needs; it starts on the first screen.
+    first = page.locator("section.category").first
+    assert first.locator("h2").inner_text() == "Substance use treatment"
+    assert in_viewport(first.locator("h2"))
+    assert_fits(page, PHONE)
+    assert_accessible(page)
+
+
+def test_probation_sees_a_mental_health_goal_only_as_engaged_in_services_on_a_phone(
+        page: Any, server: LivePortal) -> None:
+    """Issue 20, item 11: no domain and no provider of health care reach a justice partner."""
+    page.set_viewport_size(PHONE)
+    signed_in(page, server, "Tom Becker")  # probation officer, on LP-1005's team
+    page.goto(f"{server.base_url}/participants/LP-1005")
+    plan = page.locator("section[aria-labelledby=plan-heading]")
+    assert plan.get_by_text("Engaged in services").is_visible()
+    assert "Mental health care" not in page.content()
+    assert "Northside Behavioral Health" not in plan.inner_text()
+    assert_fits(page, PHONE)
     assert_accessible(page)

@@ -777,7 +777,9 @@ def test_explaining_a_withheld_category_discloses_nothing(demo: sessionmaker[Ses
         events = events_since(session, mark)
     assert lines[0].startswith("Some substance use treatment information is withheld from "
                                "Hope Housing Collaborative because ")
-    assert "Only the rule is shown here" in lines[1]
+    # What he can do about it fits a housing navigator: his role never sees it.
+    assert lines[1].startswith("No consent changes this")
+    assert "Only the rule is shown here" in lines[2]
     assert not any("Opioid" in line or "Cedar" in line for line in lines)
     # An explanation is not a disclosure: no record views, one explain event.
     assert [(e.action, e.category, e.decision, e.participant_id) for e in events] == [
@@ -821,10 +823,16 @@ def test_emergency_search_is_exact_and_audited(demo: sessionmaker[Session],
         found = ws.emergency_search(session, services, luis, "Darnell Hughes", META)
         none = ws.emergency_search(session, services, luis, "Darn", META)
         events = events_since(session, mark)
-    assert found == ["LP-1003"] and none == []
+    # The match names the person and their date of birth, to confirm who it is.
+    assert [(f.public_id, f.name.display if f.name else None,
+             f.name.date_of_birth.isoformat() if f.name and f.name.date_of_birth else None)
+            for f in found] == [("LP-1003", "Darnell Hughes", "1992-07-23")]
+    assert none == []
     assert [(e.action, e.record_ids, e.reasons, e.detail) for e in events] == [
-        ("participant:view", ["LP-1003"], ["break_glass"], {"view": "emergency search"}),
-        ("participant:view", [], ["break_glass"], {"view": "emergency search"})]
+        ("participant:view", ["LP-1003"], ["break_glass"],
+         {"view": "emergency search", "identity_shown": ["LP-1003"]}),
+        ("participant:view", [], ["break_glass"],
+         {"view": "emergency search", "identity_shown": []})]
     assert_staff_event(events[0], "participant:view", luis, decision="permit")
 
 

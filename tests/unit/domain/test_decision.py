@@ -49,6 +49,7 @@ from tests.unit.domain.factories import (
     PID,
     POLICE,
     PROBATION,
+    TEAM,
     TODAY,
     actor,
     consent,
@@ -72,6 +73,9 @@ CJ = consent(provision(disclosers=(CEDAR,), recipients=(PROBATION,), categories=
              revocable_after=TODAY + timedelta(days=90))
 PROGRESS_TO_PROBATION = consent(provision(disclosers=(HARBOR,), recipients=(PROBATION,),
                                           categories=(C.PROGRESS,)), cid="roi-prob")
+
+
+TEAM_WITH_DEFENDER = (*TEAM, Organization("riverton-defender", Sector.DEFENSE))
 
 
 def check(dec: Decision, verdict: str, reason: Reason) -> None:
@@ -149,6 +153,71 @@ def test_decision_table(who: Organization, category: DataCategory, source: Organ
     dec = decide(request(actor(who), category, source, purpose), context(*consents), POLICY)
     check(dec, verdict, reason)
     assert dec.policy_version == POLICY.version
+
+
+DEFENDER = Organization("riverton-defender", Sector.DEFENSE, name="Public Defender")
+# Goal statuses (`progress`) under the multi-party release, from every care-team agency.
+STATUS_RELEASE = consent(provision(disclosers=(HARBOR, NORTHSIDE, CEDAR, HOPE),
+                                   recipients=(PROBATION, POLICE, DEFENDER),
+                                   categories=(C.PROGRESS,)), cid="roi-status")
+# 42 CFR 2.35: Northside's progress to probation, for monitoring.
+CJ_NORTHSIDE = consent(provision(disclosers=(NORTHSIDE,), recipients=(PROBATION,),
+                                 categories=(C.PROGRESS,), purposes=(Purpose.LEADMON,)),
+                       kind=ConsentKind.PART2_CRIMINAL_JUSTICE, cid="cj-northside",
+                       revocable_after=TODAY + timedelta(days=90))
+
+
+@pytest.mark.parametrize(
+    ("who", "role", "about", "source", "purpose", "consents", "reason", "engagement_only"),
+    [
+        # Issue 20 item 11: a justice user learns of health care only as "engaged in
+        # services" (no domain, no provider), unless a 2.35 consent covers that program.
+        (PROBATION, None, C.MENTAL_HEALTH, NORTHSIDE, Purpose.CAREMGT, (STATUS_RELEASE,),
+         Reason.CONSENT, True),
+        (POLICE, None, C.HEALTH, HARBOR, Purpose.CAREMGT, (STATUS_RELEASE,), Reason.CONSENT,
+         True),
+        (PROBATION, None, C.MENTAL_HEALTH, NORTHSIDE, Purpose.LEADMON, (CJ_NORTHSIDE,),
+         Reason.CONSENT, False),
+        # The release and the 2.35 consent both permit: the 2.35 consent decides, in full.
+        (PROBATION, None, C.MENTAL_HEALTH, NORTHSIDE, Purpose.LEADMON,
+         (STATUS_RELEASE, replace(CJ_NORTHSIDE, id="a-cj")), Reason.CONSENT, False),
+        # SUD treatment progress reaches probation only by a 2.35 consent, and then in full.
+        (PROBATION, None, C.SUD_TREATMENT, CEDAR, Purpose.LEADMON, (CJ,), Reason.CONSENT,
+         False),
+        # Defenders: the role policy's deny row on health information counts like the rule.
+        (DEFENDER, Role.DEFENDER, C.MENTAL_HEALTH, NORTHSIDE, Purpose.CAREMGT,
+         (STATUS_RELEASE,), Reason.CONSENT, True),
+        # Not about health care: the status as it is.
+        (PROBATION, None, C.HOUSING, HOPE, Purpose.CAREMGT, (STATUS_RELEASE,), Reason.CONSENT,
+         False),
+        # Care staff see health goal statuses as they are (no prohibition, only no grant).
+        (HOPE, None, C.MENTAL_HEALTH, NORTHSIDE, Purpose.CAREMGT,
+         (consent(provision(disclosers=(NORTHSIDE,), recipients=(HOPE,),
+                            categories=(C.PROGRESS,)), cid="roi-hope"),), Reason.CONSENT,
+         False),
+        # The organization's own goal needs no disguise.
+        (HARBOR, None, C.MENTAL_HEALTH, HARBOR, Purpose.CAREMGT, (), Reason.OWN_ORGANIZATION,
+         False),
+    ],
+)
+def test_goal_status_decision_table(who: Organization, role: Role | None, about: DataCategory,
+                                    source: Organization, purpose: Purpose,
+                                    consents: tuple[Directive, ...], reason: Reason,
+                                    engagement_only: bool) -> None:
+    asked = replace(request(actor(who, role), C.PROGRESS, source, purpose), about=about)
+    team = (*TEAM_WITH_DEFENDER,)
+    dec = decide(asked, context(*consents, team=team), POLICY)
+    check(dec, "permit", reason)
+    assert dec.engagement_only is engagement_only
+    assert (Obligation.STATUS_AS_ENGAGEMENT in dec.obligations) is engagement_only
+    # Without ``about`` (a progress record, not a goal) nothing changes.
+    plain = decide(replace(asked, about=None), context(*consents, team=team), POLICY)
+    assert plain.permitted and not plain.engagement_only
+
+
+def test_goal_status_about_an_unknown_category_fails_closed() -> None:
+    asked = replace(request(actor(PROBATION), C.PROGRESS, HARBOR), about="astrology")
+    check(decide(asked, context(PROGRESS_TO_PROBATION), POLICY), "deny", Reason.ERROR)
 
 
 def test_permit_names_the_rule_and_consent_provision() -> None:

@@ -32,6 +32,7 @@ from tests.unit.domain.factories import (
     NOW,
     ORGS,
     PID,
+    POLICE,
     PROBATION,
     TODAY,
     actor,
@@ -337,3 +338,156 @@ def test_the_part2_notice_of_a_goal_detail_counts_only_when_the_detail_is_shown(
     assert item.line("two groups a week").part2
     assert not item.line(None).part2  # could not be opened: nothing of it is disclosed
     assert item.line(None).detail is None and item.line("").detail == ""
+
+
+# --- goal statuses that would reveal health care (issue 20, item 11) ----------------------------
+
+STATUS_TO_PROBATION = consent(provision(disclosers=(HARBOR, NORTHSIDE), recipients=(PROBATION,),
+                                        categories=(C.PROGRESS,)), cid="roi-status")
+CJ_NORTHSIDE = consent(provision(disclosers=(NORTHSIDE,), recipients=(PROBATION,),
+                                 categories=(C.PROGRESS,), purposes=(Purpose.LEADMON,)),
+                       kind=ConsentKind.PART2_CRIMINAL_JUSTICE, cid="cj-northside",
+                       revocable_after=TODAY + timedelta(days=90))
+
+
+def test_a_justice_user_sees_health_goals_only_as_engaged_in_services() -> None:
+    therapy = replace(goal(NORTHSIDE, GoalDomain.MENTAL_HEALTH), summary="Weekly therapy")
+    meds = replace(goal(NORTHSIDE, GoalDomain.HEALTH), summary="Blood pressure check")
+    housing = goal(HARBOR, GoalDomain.HOUSING)
+    plan = plan_page(inputs(PROBATION, STATUS_TO_PROBATION, goals=(therapy, meds, housing)))
+    lines = [g.line(None) for g in plan.goals]
+    engaged = [x for x in lines if x.engagement_only]
+    # One line however many such goals there are: neither count nor kind is told.
+    assert len(engaged) == 1
+    [line] = engaged
+    assert (line.summary, line.status, line.status_note, line.owner, line.detail,
+            line.detail_category, line.urgent) == ("Engaged in services", "", "", "", None,
+                                                   None, False)
+    text = repr(lines)
+    for secret in ("Weekly therapy", "Blood pressure", NORTHSIDE.name, "mental_health"):
+        assert secret not in text
+    # The housing goal is shown as it is.
+    assert [x.summary for x in lines if not x.engagement_only] == ["Working toward housing"]
+
+
+def test_a_2_35_consent_from_the_program_shows_its_goal_statuses_in_full() -> None:
+    therapy = replace(goal(NORTHSIDE, GoalDomain.MENTAL_HEALTH), summary="Weekly therapy")
+    plan = plan_page(inputs(PROBATION, STATUS_TO_PROBATION, CJ_NORTHSIDE, goals=(therapy,)))
+    [line] = [g.line(None) for g in plan.goals]
+    assert not line.engagement_only
+    assert (line.summary, line.owner) == ("Weekly therapy", NORTHSIDE.name)
+
+
+def test_care_staff_see_health_goal_statuses_as_they_are() -> None:
+    therapy = replace(goal(NORTHSIDE, GoalDomain.MENTAL_HEALTH), summary="Weekly therapy")
+    plan = plan_page(inputs(HARBOR, consent(provision(
+        disclosers=(NORTHSIDE,), recipients=(HARBOR,), categories=(C.PROGRESS,)), cid="r"),
+        goals=(therapy,)))
+    [line] = [g.line(None) for g in plan.goals]
+    assert (line.summary, line.owner, line.engagement_only) == ("Weekly therapy",
+                                                               NORTHSIDE.name, False)
+
+
+# --- immediate needs in order (issue 18) ---------------------------------------------------------
+
+
+def test_immediate_needs_go_most_pressing_first_then_newest() -> None:
+    def need(domain: GoalDomain, hours_ago: int, summary: str) -> SealedGoal:
+        return replace(goal(HARBOR, domain, urgent=True), summary=summary,
+                       since=NOW - timedelta(hours=hours_ago))
+    needs = (need(GoalDomain.UTILITIES, 1, "Power shut-off notice"),
+             need(GoalDomain.FOOD, 30, "Food box"),
+             need(GoalDomain.SHELTER, 200, "Shelter last week"),
+             need(GoalDomain.SHELTER, 2, "A bed tonight"),
+             need(GoalDomain.BENEFITS, 0, "ID replacement"))
+    plan = plan_page(inputs(HARBOR, goals=needs))
+    lines = sorted((g.line(None) for g in plan.goals), key=lambda x: x.order)
+    assert [x.summary for x in lines] == ["A bed tonight", "Shelter last week", "Food box",
+                                          "Power shut-off notice", "ID replacement"]
+    assert all(x.since is not None and x.status == "in_progress" for x in lines)
+
+
+# --- what a withheld section says to whom (issue 18) ----------------------------------------------
+
+
+def test_a_freshly_accepted_participant_shows_the_case_manager_nothing_withheld() -> None:
+    """Accepted a minute ago, on Harbor's team alone (with the referring police): Harbor's own
+    categories are not "withheld", and police, who never write a case plan, are not asked."""
+    plan = plan_page(inputs(HARBOR, team=(HARBOR, POLICE)))
+    withheld = {s.category for s in plan.sections if s.withheld}
+    # Police may write contact details and justice information: those would need consent.
+    assert withheld == {C.CONTACT, C.JUSTICE}
+    alone = plan_page(inputs(HARBOR, team=(HARBOR,)))
+    assert not any(s.withheld for s in alone.sections)
+
+
+def test_the_case_manager_is_told_which_consent_to_ask_the_participant_for() -> None:
+    plan = plan_page(inputs(HARBOR, team=(HARBOR, CEDAR, HOPE)))
+    sud = section(plan, C.SUD_TREATMENT)
+    assert sud.withheld_line == "consent"
+    assert sud.withheld_next.startswith(
+        "To see it, ask LP-7Q2M9 whether they want to sign a Part 2 consent (42 CFR Part 2) "
+        "that lets Cedar Recovery Services")
+    assert "share substance use treatment information with Harbor LEAD Case Management for " \
+        "LEAD care coordination" in sud.withheld_next
+    assert "case manager" not in sud.withheld_next
+    housing = section(plan, C.HOUSING)
+    # One sentence names each consent that could be asked for.
+    assert housing.withheld_next == (
+        "To see it, ask LP-7Q2M9 whether they want to sign a release of information that lets "
+        "Hope Housing Collaborative share housing information with Harbor LEAD Case "
+        "Management for LEAD care coordination, and a Part 2 consent (42 CFR Part 2) that "
+        "lets Cedar Recovery Services share it too. It is their choice, and refusing costs "
+        "them nothing.")
+
+
+def test_other_team_staff_are_sent_to_the_case_manager() -> None:
+    plan = plan_page(inputs(HOPE, team=(HARBOR, HOPE, CEDAR)))
+    housing = section(plan, C.HOUSING)
+    assert housing.withheld_line == "consent"
+    assert housing.withheld_next.startswith("If you need it, ask LP-7Q2M9's case manager")
+    # Which agencies is the case manager's to know: that a Part 2 program is on the team
+    # would itself tell a housing navigator of treatment.
+    assert "Cedar" not in housing.withheld_next and "Harbor" not in housing.withheld_next
+    sud = section(plan, C.SUD_TREATMENT)  # not the housing navigator's to see at all
+    assert sud.withheld_line == "role" and sud.withheld_next.startswith("No consent changes")
+
+
+def test_justice_partners_are_told_the_golden_rule_or_the_release() -> None:
+    plan = plan_page(inputs(PROBATION, team=(HARBOR, PROBATION, NORTHSIDE)))
+    health = section(plan, C.MENTAL_HEALTH)
+    assert health.withheld_line == "golden_rule"
+    assert health.withheld_next.startswith("No consent can change this")
+    progress = section(plan, C.PROGRESS)
+    assert progress.withheld_line == "consent"
+    assert "release for care coordination" in progress.withheld_next
+
+
+def test_emergency_access_says_what_it_does_not_cover() -> None:
+    grant = BreakGlassGrant("bg-3", 7, NOW - timedelta(minutes=5), NOW + timedelta(minutes=55))
+    plan = plan_page(inputs(NORTHSIDE, user_id=7, team=(HARBOR, CEDAR), grant=grant))
+    housing = section(plan, C.HOUSING)
+    assert housing.withheld_line == "emergency"
+    assert "Emergency access covers only" in housing.withheld_next
+
+
+def test_what_a_withheld_section_says_does_not_depend_on_records() -> None:
+    empty = plan_page(inputs(HARBOR, team=(HARBOR, CEDAR, HOPE)))
+    holding = plan_page(inputs(HARBOR, team=(HARBOR, CEDAR, HOPE),
+                               records=(record(CEDAR, C.SUD_TREATMENT),
+                                        record(HOPE, C.HOUSING))))
+    assert [(s.withheld, s.withheld_line, s.withheld_reason, s.withheld_next)
+            for s in empty.sections] == [(s.withheld, s.withheld_line, s.withheld_reason,
+                                          s.withheld_next) for s in holding.sections]
+
+
+def test_emergency_access_puts_the_sections_it_opens_first() -> None:
+    grant = BreakGlassGrant("bg-4", 7, NOW - timedelta(minutes=5), NOW + timedelta(minutes=55))
+    plan = plan_page(inputs(NORTHSIDE, user_id=7, team=(HARBOR, CEDAR), grant=grant,
+                            records=(record(CEDAR, C.SUD_TREATMENT),)))
+    order = [s.category for s in plan.sections]
+    assert order[:3] == [C.SUD_TREATMENT, C.MENTAL_HEALTH, C.HEALTH]
+    assert all(s.withheld and not s.records for s in plan.sections[3:])
+    # On the care team, the usual order.
+    usual = plan_page(inputs(HARBOR))
+    assert [s.category for s in usual.sections] == list(DataCategory)
