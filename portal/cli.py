@@ -28,7 +28,7 @@ from portal.consents.service import consent_summaries
 from portal.crypto.keys import write_key_file
 from portal.db import migrate
 from portal.db import repositories as repo
-from portal.db.audit_chain import write_signing_key
+from portal.db.audit_chain import AuditKeyError, rotate_signing_key, write_signing_key
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import CareTeamMember, Organization, Participant, StaffUser
 from portal.db.types import utcnow
@@ -478,6 +478,23 @@ def keys_generate_audit_key(path: Path) -> None:
         fail(f"{path} exists; refusing to overwrite a key", 2)
     write_signing_key(path)
     click.echo(f"Wrote an audit signing key to {path}.")
+
+
+@keys.command("rotate-audit-key")
+@pass_ctx
+def keys_rotate_audit_key(obj: Context) -> None:
+    """Replace the audit signing key (PORTAL_AUDIT_SIGNING_KEY_FILE) with a new one, keeping
+    the old public key (PORTAL_AUDIT_RETIRED_KEYS_FILE) so that older checkpoints still
+    verify. Restart the portal and the checkpoint signer afterwards."""
+    try:
+        old, new, retired = rotate_signing_key(obj.settings)
+    except AuditKeyError as exc:
+        fail(str(exc))
+    click.echo(f"The audit signing key is now {new}; the old key {old} is kept for "
+               f"verification in {retired}.")
+    click.echo("Restart the portal and the checkpoint signer to sign with the new key; export "
+               "the checkpoints (`portal audit checkpoints export FILE`): each record carries "
+               "its public key.")
 
 
 @keys.command("list")
