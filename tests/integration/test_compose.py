@@ -202,6 +202,38 @@ def test_the_audit_checkpointer_signs_with_the_portals_settings_and_keys(
     assert int(command[command.index("--every") + 1]) > 0
 
 
+def test_checkpoints_are_exported_to_a_volume_the_database_cannot_write(
+        compose: PyCompose, raw: dict[str, Any]) -> None:
+    services = raw["services"]
+    exporter, portal = services["audit-exporter"], services["portal"]
+    assert exporter["build"] == portal["build"]
+    assert environment(raw, "audit-exporter") == environment(raw, "portal")
+    assert exporter["secrets"] == portal["secrets"]
+    assert exporter["depends_on"]["portal"]["condition"] == "service_healthy"
+    [mount] = exporter["volumes"]
+    volume, target = mount.split(":")[:2]
+    assert compose.volumes is not None and volume in compose.volumes
+    # No other service (the database above all) mounts the volume, nor anything under it.
+    for name, service in services.items():
+        if name != "audit-exporter":
+            assert not any(str(v).split(":")[0] == volume for v in service.get("volumes", [])), \
+                name
+    command = exporter["command"]
+    assert command[:4] == ["portal", "audit", "checkpoints", "export"]
+    assert Path(command[-1]).parent == Path(target)
+    assert int(command[command.index("--every") + 1]) > 0
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    usage = CliRunner().invoke(main, [*command[1:-1], "--help"])
+    assert usage.exit_code == 0, usage.output
+    # The image makes the mount point owned by its user, so that a new volume is writable.
+    dockerfile = DOCKERFILE.read_text()
+    assert f"mkdir -p /app/var {target}" in dockerfile
+    assert f"chown portal:portal /app/var {target}" in dockerfile
+
+
 def test_portal_environment_passes_the_production_settings_checks(raw: dict[str, Any]) -> None:
     from portal.config import Settings
 
