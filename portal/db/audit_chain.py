@@ -249,7 +249,9 @@ class AuditLog:
         self.checkpoint_interval = timedelta(seconds=settings.audit_checkpoint_seconds)
         self.lock_timeout = f"{settings.audit_lock_timeout_seconds}s"
         self._clock = clock
-        self._key_path = signing_key_path(settings)
+        # Loaded from the settings, the log also trusts whatever key that file holds later (a
+        # rotation by another process); a key given directly is trusted alone.
+        self._key_path = signing_key_path(settings) if signing_key is None else None
         self._retired_path = retired_keys_path(settings)
         self.public_keys  # noqa: B018 -- a broken retired keys file stops start-up
         # Per chain, the checkpoint seq from which the chain was found not to verify: no
@@ -262,11 +264,12 @@ class AuditLog:
         (after a rotation by another process) and every retired key (`portal keys
         rotate-audit-key`), read afresh each time."""
         keys = read_retired_keys(self._retired_path)
-        try:
-            current = public_key_bytes(read_signing_key(self._key_path))
-            keys[key_id_of(current)] = current
-        except AuditKeyError:
-            pass  # a key given directly (tests, tools) need not be on disk
+        if self._key_path is not None:
+            try:
+                current = public_key_bytes(read_signing_key(self._key_path))
+                keys[key_id_of(current)] = current
+            except AuditKeyError:
+                pass  # replaced as we read, or gone: this log's own key is still trusted
         keys[self.key_id] = self.public_key
         return keys
 

@@ -27,13 +27,14 @@ from portal.compliance.console import Requester
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db import audit_chain as service
-from portal.db.audit_chain import AuditLog, AuditWriteError
+from portal.db.audit_chain import AuditLog, AuditUnverified, AuditWriteError
 from portal.db.models import AuditCheckpoint, AuditEvent, Organization, Participant
 from portal.domain.audit import (
     AuditAction,
     Damage,
     NewAuditEvent,
     event_hash,
+    sign_checkpoint,
 )
 
 # The controlled clock starts after any real time these tests run at, so that the events
@@ -329,7 +330,18 @@ def test_checkpoint_signed_by_an_unknown_key(engine: Engine,
     intruder = AuditLog(settings, signing_key=Ed25519PrivateKey.generate())
     with session_factory.begin() as session:
         intruder.append(session, view(99))
-        assert intruder.checkpoint(session) is not None
+    # The intruder's own log will not sign a chain whose checkpoints it cannot verify...
+    with session_factory.begin() as session, pytest.raises(AuditUnverified):
+        intruder.checkpoint(session)
+    # ...so it writes its checkpoint row itself.
+    with session_factory() as session:
+        head = list(service.iter_events(session))[-1]
+    forged = sign_checkpoint(Ed25519PrivateKey.generate(), chain="main", seq=head.seq,
+                             head_hash=head.hash, signed_at=T0)
+    run_sql(engine, "INSERT INTO audit_checkpoint (chain, seq, head_hash, signed_at, key_id, "
+            "signature) VALUES (:chain, :seq, :head_hash, :signed_at, :key_id, :signature)",
+            chain=forged.chain, seq=forged.seq, head_hash=forged.head_hash,
+            signed_at=forged.signed_at, key_id=forged.key_id, signature=forged.signature)
     assert check(session_factory, log) == (Damage.BAD_CHECKPOINT, 5)
 
 
