@@ -195,7 +195,8 @@ def verify_command(obj: AuditContext, checkpoints_file: Path | None, as_json: bo
         with obj.factory.begin() as session:
             obj.log.append(session, obj.requester.event(AuditAction.AUDIT_VERIFY, detail={
                 "checkpoints_file": checkpoints_file is not None,
-                "exported_checkpoints": len(extra), **result.as_json()}), sign=result.ok)
+                "exported_checkpoints": len(extra), **result.as_json()}), sign=result.ok,
+                trusted=extra, trusted_keys=file_keys)
     warning = None if checkpoints_file else UNANCHORED
     if as_json:
         click.echo(json.dumps({**result.as_json(), "exported_checkpoints": len(extra),
@@ -282,18 +283,30 @@ def _ends_with_newline(path: Path) -> bool:
 @checkpoints_group.command("sign")
 @click.option("--every", type=click.IntRange(min=1), metavar="SECONDS",
               help="Keep running and sign again every SECONDS (a deployment's scheduler).")
+@click.option("--checkpoints", "checkpoints_file", help="Also trust the checkpoints kept in "
+              "FILE as the point to verify from (after the stored ones were lost).",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_audit
-def checkpoints_sign(obj: AuditContext, every: int | None) -> None:
+def checkpoints_sign(obj: AuditContext, every: int | None,
+                     checkpoints_file: Path | None) -> None:
     """Sign the chain head now, if events were written since the last checkpoint.
 
     Appends sign a checkpoint every PORTAL_AUDIT_CHECKPOINT_EVERY events, or on the first
     event after PORTAL_AUDIT_CHECKPOINT_SECONDS; this signs a quiet log's last events too.
+    The head is signed only when the chain verifies back to the last trusted checkpoint.
     """
+    trusted, keys = read_checkpoints_file(checkpoints_file) if checkpoints_file else ([], {})
     while True:
-        with _errors(), obj.factory.begin() as session:
-            checkpoint = obj.log.checkpoint(session)
-        click.echo(f"Signed a checkpoint at event {checkpoint.seq}." if checkpoint
-                   else "The last event is already signed.", err=True)
+        try:
+            with _errors(), obj.factory.begin() as session:
+                checkpoint = obj.log.checkpoint(session, trusted=trusted, trusted_keys=keys)
+        except SystemExit:
+            if every is None:
+                raise
+            checkpoint = None  # said on stderr; a scheduler keeps trying
+        else:
+            click.echo(f"Signed a checkpoint at event {checkpoint.seq}." if checkpoint
+                       else "The last event is already signed.", err=True)
         if every is None:
             return
         time.sleep(every)

@@ -274,16 +274,21 @@ class AuditLog:
         return keys
 
     def append(self, session: Session, event: NewAuditEvent,
-               chain: str = DEFAULT_CHAIN, *, sign: bool = True) -> ChainedEvent:
+               chain: str = DEFAULT_CHAIN, *, sign: bool = True,
+               trusted: Iterable[Checkpoint] = (),
+               trusted_keys: Mapping[str, bytes] | None = None) -> ChainedEvent:
         """Write ``event`` at the head of ``chain`` in the caller's transaction (never commits).
 
         Returns the event as stored. Raises AuditWriteError on any failure; the caller's
         transaction must then roll back, and the access it records must not happen.
         """
-        return self.append_many(session, [event], chain, sign=sign)[0]
+        return self.append_many(session, [event], chain, sign=sign, trusted=trusted,
+                                trusted_keys=trusted_keys)[0]
 
     def append_many(self, session: Session, events: Sequence[NewAuditEvent],
-                    chain: str = DEFAULT_CHAIN, *, sign: bool = True) -> list[ChainedEvent]:
+                    chain: str = DEFAULT_CHAIN, *, sign: bool = True,
+                    trusted: Iterable[Checkpoint] = (),
+                    trusted_keys: Mapping[str, bytes] | None = None) -> list[ChainedEvent]:
         """Write ``events``, in order, at the head of ``chain`` under one lock and one insert.
 
         A page that decides many things gathers its events and appends them last, just
@@ -291,7 +296,9 @@ class AuditLog:
         the insert and the commit only, not for the whole page. Same guarantees as `append`.
 
         A checkpoint falls due every N events or T seconds; it is signed only when ``sign``
-        and the stored chain since the last trusted checkpoint verifies (see `_may_sign`).
+        and the stored chain since the last trusted checkpoint verifies (see `_may_sign`;
+        ``trusted`` adds checkpoints from an exported file that was just verified, with the
+        public keys it lists).
         """
         if not events:
             return []
@@ -324,7 +331,7 @@ class AuditLog:
                    or now - cp_at >= self.checkpoint_interval)
             # A new chain's first checkpoint covers only what was just written here.
             if due and (head_seq is None or (sign and self._may_sign(
-                    session, chain, head_seq, head_hash, cp_seq))):
+                    session, chain, head_seq, head_hash, cp_seq, trusted, trusted_keys))):
                 self._write_checkpoint(session, chain, last.seq, last.hash, now)
         except Exception as exc:
             error = AuditBusy if _lock_timed_out(exc) else AuditWriteError
@@ -332,14 +339,18 @@ class AuditLog:
                         f"{exc})") from exc
         return chained
 
-    def checkpoint(self, session: Session, chain: str = DEFAULT_CHAIN) -> Checkpoint | None:
-        """Sign the current head now unless it is already signed (for a periodic job)."""
+    def checkpoint(self, session: Session, chain: str = DEFAULT_CHAIN, *,
+                   trusted: Iterable[Checkpoint] = (),
+                   trusted_keys: Mapping[str, bytes] | None = None) -> Checkpoint | None:
+        """Sign the current head now unless it is already signed (for a periodic job), if the
+        chain verifies back to its last trusted checkpoint (stored, or among ``trusted``)."""
         try:
             head_seq, head_hash, cp_seq, _ = _lock_and_read_head(session, _psycopg(session),
                                                                  chain, self.lock_timeout)
             if head_seq is None or head_seq == cp_seq:
                 return None
-            if not self._may_sign(session, chain, head_seq, head_hash, cp_seq):
+            if not self._may_sign(session, chain, head_seq, head_hash, cp_seq, trusted,
+                                  trusted_keys):
                 raise AuditUnverified(
                     f"the {chain!r} chain does not verify back to its last trusted checkpoint "
                     "(or its stored checkpoints are gone), so its head is not signed: run "
@@ -351,27 +362,36 @@ class AuditLog:
             raise AuditWriteError(f"could not write the audit checkpoint ({exc})") from exc
 
     def _may_sign(self, session: Session, chain: str, head_seq: int | None,
-                  head_hash: str | None, cp_seq: int | None) -> bool:
+                  head_hash: str | None, cp_seq: int | None,
+                  trusted: Iterable[Checkpoint] = (),
+                  trusted_keys: Mapping[str, bytes] | None = None) -> bool:
         """Whether the stored chain up to ``head_seq`` verifies from its last trusted (stored,
         validly signed) checkpoint, so that a checkpoint over a new head certifies only what
         was checked. Called under the chain lock; reads the events since that checkpoint.
 
         An empty chain has nothing to check. A chain with events but no stored checkpoint has
         lost them (the first event of every chain is signed), so it is never signed again from
-        the database alone: only a verification against exported checkpoints can tell.
+        the database alone: only exported checkpoints (``trusted``) can vouch for it again.
         """
         if head_seq is None or head_hash is None:
             return True
-        if chain in self._unsignable and self._unsignable[chain] == cp_seq:
+        anchors = [c for c in trusted if c.chain == chain and c.seq <= head_seq]
+        if not anchors and self._unsignable.get(chain, -1) == cp_seq:
             return False
-        start = None if cp_seq is None else session.execute(select(
+        row = None if cp_seq is None else session.execute(select(
             _checkpoints.c.chain, _checkpoints.c.seq, _checkpoints.c.head_hash,
             _checkpoints.c.signed_at, _checkpoints.c.key_id, _checkpoints.c.signature,
         ).where(_checkpoints.c.chain == chain, _checkpoints.c.seq == cp_seq)).one_or_none()
+        if row is not None:
+            anchors.append(Checkpoint(*row))
+        start = max(anchors, key=lambda c: c.seq, default=None)
         ok = start is not None and segment_intact(
-            Checkpoint(*start), _segment(session, chain, cp_seq, head_seq),
-            self.public_keys, head_seq=head_seq, head_hash=head_hash)
-        if not ok:
+            start, _segment(session, chain, start.seq, head_seq),
+            {**(trusted_keys or {}), **self.public_keys}, head_seq=head_seq,
+            head_hash=head_hash)
+        if ok:
+            self._unsignable.pop(chain, None)
+        else:
             self._unsignable[chain] = cp_seq
             logger.error("audit chain %r does not verify since its last trusted checkpoint "
                          "(seq %s) up to seq %s: no checkpoint is signed; run `portal audit "

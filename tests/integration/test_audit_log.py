@@ -472,6 +472,33 @@ def test_verify_signs_no_checkpoint_over_a_head_it_found_damaged(
     assert stored_checkpoint_seqs(session_factory) == []
 
 
+def test_lost_checkpoints_are_signed_again_only_from_a_verified_export(
+        engine: Engine, settings: Settings, session_factory: sessionmaker[Session],
+        log: AuditLog, tmp_path: Path) -> None:
+    append_many(session_factory, log, 7)  # checkpoints at 1, 6
+    kept = tmp_path / "checkpoints.jsonl"
+    assert cli(settings, "checkpoints", "export", str(kept)).exit_code == 0  # event 8
+    run_sql(engine, "DELETE FROM audit_checkpoint")  # lost, the events untouched
+    append_many(session_factory, log, 6)
+    assert stored_checkpoint_seqs(session_factory) == []
+    refused = cli(settings, "checkpoints", "sign")
+    assert refused.exit_code == 1 and "not signed" in refused.stderr
+    # From the exported checkpoint at 6, events 6..14 verify: the head may be signed again.
+    signed = cli(settings, "checkpoints", "sign", "--checkpoints", str(kept))
+    assert signed.exit_code == 0, signed.output
+    assert stored_checkpoint_seqs(session_factory) == [14]
+    # Appends sign again (at once: the test's clock is years ahead of the CLI's).
+    append_many(session_factory, log, 5)
+    assert stored_checkpoint_seqs(session_factory)[0] == 14
+    assert stored_checkpoint_seqs(session_factory)[-1] > 14
+    # A verify against the file (intact) may sign over its own event as well.
+    run_sql(engine, "DELETE FROM audit_checkpoint")
+    verified = cli(settings, "verify", "--json", "--checkpoints", str(kept))
+    assert verified.exit_code == 0, verified.output
+    assert stored_checkpoint_seqs(session_factory) == [20]
+    assert check(session_factory, log) == (None, None)
+
+
 def test_an_append_signs_only_a_head_that_verifies_from_the_last_checkpoint(
         engine: Engine, session_factory: sessionmaker[Session], log: AuditLog) -> None:
     append_many(session_factory, log, 7)  # checkpoints at 1, 6
