@@ -510,7 +510,12 @@ def keys_generate_audit_key(path: Path) -> None:
     if path.exists():
         fail(f"{path} exists; refusing to overwrite a key", 2)
     write_signing_key(path)
-    click.echo(f"Wrote an audit signing key to {path}.")
+    # The (empty) file where `rotate-audit-key` keeps old public keys, so that a deployment
+    # can mount it from the start (docker-compose.yml does).
+    retired = path.with_name(path.name + ".retired.jsonl")
+    retired.touch(mode=0o644, exist_ok=True)
+    click.echo(f"Wrote an audit signing key to {path} (and {retired.name}, for the public keys "
+               "of rotated keys).")
 
 
 @keys.command("rotate-audit-key")

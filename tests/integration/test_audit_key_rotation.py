@@ -146,3 +146,31 @@ def test_rotation_without_a_key_is_one_clear_error(settings: Settings) -> None:
                     "keys", "rotate-audit-key")
     assert result.exit_code == 1
     assert result.output.startswith("error: there is no audit signing key at")
+
+
+def test_a_deployment_key_rotates_with_its_retired_keys_file(
+        engine: Engine, settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    """The docker-compose layout: generate-audit-key makes the key and the (empty) retired keys
+    file next to it, both mounted; rotation on the host appends to that file."""
+    secrets = settings.data_dir / "secrets"
+    key = secrets / "audit_signing_key"
+    made = portal(settings, "keys", "generate-audit-key", str(key))
+    assert made.exit_code == 0, made.output
+    retired = secrets / "audit_signing_key.retired.jsonl"
+    assert retired.read_text() == ""
+    deployed = replace(every_five(settings), audit_signing_key_file=key,
+                       audit_retired_keys_file=retired)
+    first = AuditLog(deployed, clock=Clock())
+    write(session_factory, first, 2)
+    env = {"PORTAL_AUDIT_SIGNING_KEY_FILE": str(key),
+           "PORTAL_AUDIT_RETIRED_KEYS_FILE": str(retired)}
+    rotated = CliRunner().invoke(main, ["keys", "rotate-audit-key"], env={
+        "PORTAL_DATABASE_URL": settings.database_url, "PORTAL_DATA_DIR": str(settings.data_dir),
+        "PORTAL_ENV": "test", **env})
+    assert rotated.exit_code == 0, rotated.output
+    assert [json.loads(line)["key_id"] for line in retired.read_text().splitlines()] == [
+        first.key_id]
+    second = AuditLog(deployed, clock=Clock())
+    write(session_factory, second, 5)
+    assert {c.key_id for c in stored(session_factory)} == {first.key_id, second.key_id}
+    assert service.verify(session_factory, second.public_keys).ok

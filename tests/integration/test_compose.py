@@ -171,8 +171,14 @@ def test_portal_keys_are_compose_secrets_kept_out_of_git(
     env = environment(raw, "portal")
     secrets = raw["services"]["portal"]["secrets"]
     mounted = {s if isinstance(s, str) else s["source"] for s in secrets}
-    assert mounted == {"audit_signing_key", "data_key"}
+    assert mounted == {"audit_signing_key", "audit_retired_keys", "data_key"}
     assert env["PORTAL_AUDIT_SIGNING_KEY_FILE"] == "/run/secrets/audit_signing_key"
+    # The public keys of rotated signing keys, so that older checkpoints still verify; the
+    # file is the one `portal keys generate-audit-key` makes next to the key.
+    assert env["PORTAL_AUDIT_RETIRED_KEYS_FILE"] == "/run/secrets/audit_retired_keys"
+    assert compose.secrets is not None
+    assert compose.secrets["audit_retired_keys"].file == \
+        f"{compose.secrets['audit_signing_key'].file}.retired.jsonl"
     assert env["PORTAL_DATA_KEY_FILE"] == "/run/secrets/data_key"
     assert compose.secrets is not None
     for name in mounted:
