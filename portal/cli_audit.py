@@ -1,8 +1,10 @@
 """`portal audit ...`: verify the audit log, export it and its checkpoints, account for disclosures.
 
-Every command that reads the log records that read in the log first (DESIGN section 5), as
-actor ``cli:<os user>``. Errors print one line, ``error: ...``, and exit 1; usage errors exit 2;
-``verify`` exits 1 when the log is damaged.
+Every command that reads the log records that read in the log before it shows anything
+(DESIGN section 5), as actor ``cli:<os user>``; ``verify`` checks the chain before it records
+itself, so that its own event never leads to a checkpoint over what it has not checked. Errors
+print one line, ``error: ...``, and exit 1; usage errors exit 2; ``verify`` exits 1 when the log
+is damaged.
 """
 
 from __future__ import annotations
