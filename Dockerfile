@@ -20,10 +20,11 @@ WORKDIR /app
 COPY . /app
 # psycopg[binary] ships its own libpq, so no system packages are needed.
 RUN pip install --no-cache-dir -e . \
- && mkdir -p /app/var \
- && chown portal:portal /app/var
+ && mkdir -p /app/var /app/audit-export \
+ && chown portal:portal /app/var /app/audit-export
 
-# The code stays root-owned and read-only to the service; only var/ is writable.
+# The code stays root-owned and read-only to the service; only var/ (and audit-export/, the
+# exported checkpoints' volume in docker-compose.yml) is writable.
 USER portal:portal
 
 EXPOSE 8000

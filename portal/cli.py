@@ -28,7 +28,12 @@ from portal.consents.service import consent_summaries
 from portal.crypto.keys import write_key_file
 from portal.db import migrate
 from portal.db import repositories as repo
-from portal.db.audit_chain import write_signing_key
+from portal.db.audit_chain import (
+    AuditKeyError,
+    AuditWriteError,
+    rotate_signing_key,
+    write_signing_key,
+)
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.models import CareTeamMember, Organization, Participant, StaffUser
 from portal.db.types import utcnow
@@ -326,9 +331,13 @@ def participants() -> None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many.")
 @pass_ctx
 def participants_list(obj: Context, as_json: bool, limit: int | None) -> None:
-    """List participants with their current care team (operator tool: shows names)."""
-    vault = obj.services().vault
-    with obj.session() as session:
+    """List participants with their current care team (operator tool: shows names).
+
+    Each participant shown is audited (participant:view, actor cli:<OS user>) before anything
+    is printed; if the events cannot be written, nothing is."""
+    services = obj.services()
+    vault = services.vault
+    with audited_read(), obj.session() as session:
         people = list(session.scalars(
             select(Participant).order_by(Participant.public_id).limit(limit)))
         teams: dict[Any, list[str]] = {p.id: [] for p in people}
@@ -341,6 +350,11 @@ def participants_list(obj: Context, as_json: bool, limit: int | None) -> None:
             teams[pid].append(name)
         rows = [{"id": p.public_id, "display_name": vault.open_participant(p).display,
                  "care_team": teams[p.id]} for p in people]
+        meta = _cli_meta()
+        services.audit.append_many(session, [request_event(
+            AuditAction.PARTICIPANT_VIEW, meta, participant_id=p.id,
+            detail={"command": "participants list", "shown": ["display_name", "care_team"]})
+            for p in people])
     _print(rows, as_json, ["id", "display_name", "care_team"])
 
 
@@ -351,7 +365,7 @@ def participants_list(obj: Context, as_json: bool, limit: int | None) -> None:
 def participants_issue_code(obj: Context, public_id: str, email: str) -> None:
     """Issue a one-time sign-in code (also resets the participant's sign-in)."""
     services = obj.services()
-    with obj.session() as session:
+    with audited_read(), obj.session() as session:
         participant = repo.participant_by_public_id(session, public_id)
         if participant is None:
             fail(f"no participant with id {public_id!r}", 2)
@@ -384,7 +398,26 @@ def _print(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> Non
 
 
 def _cli_meta() -> RequestMeta:
-    return RequestMeta(actor=f"cli:{getpass.getuser()}")
+    """The operator, as the audit log names them: ``cli:<OS user>``."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no passwd entry (containers)
+        user = str(os.getuid())
+    return RequestMeta(actor=f"cli:{user}")
+
+
+@contextmanager
+def audited_read() -> Iterator[None]:
+    """Fail closed: a read whose audit event cannot be written (or committed) shows nothing
+    and exits 1 with one line."""
+    try:
+        yield
+    except AuditWriteError as exc:
+        fail(f"the audit log could not record this read, so nothing is shown ({exc})")
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        fail(f"database: {type(cause).__name__}: {(str(cause).splitlines() or [''])[0]} "
+             "(nothing is shown)")
 
 
 @main.group()
@@ -406,7 +439,7 @@ def access_explain(obj: Context, email: str, public_id: str, category: str, purp
                    action_name: str, as_json: bool) -> None:
     """Explain whether a user may see a category of a participant's information, and why."""
     services = obj.services()
-    with obj.session() as session:
+    with audited_read(), obj.session() as session:
         user = repo.staff_by_email(session, email)
         if user is None:
             fail(f"no staff user with email {email!r}", 2)
@@ -434,7 +467,7 @@ def consents() -> None:
 def consents_list(obj: Context, public_id: str, as_json: bool) -> None:
     """List a participant's consents with their provisions (status as of now)."""
     services = obj.services()
-    with obj.session() as session:
+    with audited_read(), obj.session() as session:
         participant = repo.participant_by_public_id(session, public_id)
         if participant is None:
             fail(f"no participant with id {public_id!r}", 2)
@@ -477,7 +510,29 @@ def keys_generate_audit_key(path: Path) -> None:
     if path.exists():
         fail(f"{path} exists; refusing to overwrite a key", 2)
     write_signing_key(path)
-    click.echo(f"Wrote an audit signing key to {path}.")
+    # The (empty) file where `rotate-audit-key` keeps old public keys, so that a deployment
+    # can mount it from the start (docker-compose.yml does).
+    retired = path.with_name(path.name + ".retired.jsonl")
+    retired.touch(mode=0o644, exist_ok=True)
+    click.echo(f"Wrote an audit signing key to {path} (and {retired.name}, for the public keys "
+               "of rotated keys).")
+
+
+@keys.command("rotate-audit-key")
+@pass_ctx
+def keys_rotate_audit_key(obj: Context) -> None:
+    """Replace the audit signing key (PORTAL_AUDIT_SIGNING_KEY_FILE) with a new one, keeping
+    the old public key (PORTAL_AUDIT_RETIRED_KEYS_FILE) so that older checkpoints still
+    verify. Restart the portal and the checkpoint signer afterwards."""
+    try:
+        old, new, retired = rotate_signing_key(obj.settings)
+    except AuditKeyError as exc:
+        fail(str(exc))
+    click.echo(f"The audit signing key is now {new}; the old key {old} is kept for "
+               f"verification in {retired}.")
+    click.echo("Restart the portal and the checkpoint signer to sign with the new key; export "
+               "the checkpoints (`portal audit checkpoints export FILE`): each record carries "
+               "its public key.")
 
 
 @keys.command("list")

@@ -1,8 +1,10 @@
 """`portal audit ...`: verify the audit log, export it and its checkpoints, account for disclosures.
 
-Every command that reads the log records that read in the log first (DESIGN section 5), as
-actor ``cli:<os user>``. Errors print one line, ``error: ...``, and exit 1; usage errors exit 2;
-``verify`` exits 1 when the log is damaged.
+Every command that reads the log records that read in the log before it shows anything
+(DESIGN section 5), as actor ``cli:<os user>``; ``verify`` checks the chain before it records
+itself, so that its own event never leads to a checkpoint over what it has not checked. Errors
+print one line, ``error: ...``, and exit 1; usage errors exit 2; ``verify`` exits 1 when the log
+is damaged.
 """
 
 from __future__ import annotations
@@ -166,6 +168,11 @@ def read_checkpoints_file(path: Path) -> tuple[list[Checkpoint], dict[str, bytes
     return checkpoints, keys
 
 
+UNANCHORED = ("Checked against the database's own checkpoints only: without exported "
+              "checkpoints (--checkpoints FILE), truncation and a rewrite from the start "
+              "cannot be ruled out.")
+
+
 @audit.command("verify")
 @click.option("--checkpoints", "checkpoints_file", help="Also check checkpoints kept in FILE "
               "(JSON lines from `portal audit checkpoints export`).",
@@ -173,27 +180,39 @@ def read_checkpoints_file(path: Path) -> tuple[list[Checkpoint], dict[str, bytes
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_audit
 def verify_command(obj: AuditContext, checkpoints_file: Path | None, as_json: bool) -> None:
-    """Recompute the hash chain and check every checkpoint; exit 1 if the log is damaged."""
+    """Recompute the hash chain and check every checkpoint; exit 1 if the log is damaged.
+
+    The check comes first; only then is the verification itself recorded on the chain, and
+    that event may lead to a new signed checkpoint only when the chain was found intact."""
     extra, file_keys = read_checkpoints_file(checkpoints_file) if checkpoints_file else ([], {})
     with _errors():
         keys = {**file_keys, **obj.log.public_keys}
-        console.record_read(obj.factory, obj.log, obj.requester, AuditAction.AUDIT_VERIFY,
-                            detail={"checkpoints_file": checkpoints_file is not None})
         with obj.factory() as session:
             total = service.count_events(session)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("Verifying the audit log", total=total)
             result = service.verify(obj.factory, keys, extra,
                                     progress=lambda n: progress.advance(task, n))
+        # Recorded before the result is shown (a read of the log); never signs over damage.
+        with obj.factory.begin() as session:
+            obj.log.append(session, obj.requester.event(AuditAction.AUDIT_VERIFY, detail={
+                "checkpoints_file": checkpoints_file is not None,
+                "exported_checkpoints": len(extra), **result.as_json()}), sign=result.ok,
+                trusted=extra, trusted_keys=file_keys)
+    warning = None if checkpoints_file else UNANCHORED
     if as_json:
-        click.echo(json.dumps(result.as_json()))
+        click.echo(json.dumps({**result.as_json(), "exported_checkpoints": len(extra),
+                               "warning": warning}))
     elif result.ok:
         click.echo(f"Audit log intact: {result.events} events, "
-                   f"{result.checkpoints} checkpoints verified.")
+                   f"{result.checkpoints} checkpoints verified"
+                   + (f" ({len(extra)} from {checkpoints_file})." if checkpoints_file else "."))
     else:
         damage = result.damage.value if result.damage else "unknown"
         click.echo(f"Audit log DAMAGED: {damage} at seq {result.first_bad_seq} "
                    f"(chain {result.chain}); {result.events} events read.")
+    if warning and not as_json:
+        click.echo(warning)
     click.get_current_context().exit(0 if result.ok else 1)
 
 
@@ -206,36 +225,90 @@ def checkpoints_group() -> None:
 
 
 @checkpoints_group.command("export")
-@click.argument("file", type=click.File("w", encoding="utf-8", atomic=True))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--every", type=click.IntRange(min=1), metavar="SECONDS",
+              help="Keep running and export again every SECONDS (a deployment's scheduler).")
 @pass_audit
-def checkpoints_export(obj: AuditContext, file: IO[str]) -> None:
-    """Write every checkpoint, with its public key, as JSON lines to FILE ('-' for stdout)."""
+def checkpoints_export(obj: AuditContext, file: Path, every: int | None) -> None:
+    """Append the checkpoints not yet in FILE, with their public key and export time, as JSON
+    lines ('-' for stdout). FILE is never overwritten: earlier checkpoints stay in it, and
+    they are the evidence against a later rewrite of the log."""
+    while True:
+        _export_once(obj, file)
+        if every is None:
+            return
+        time.sleep(every)
+
+
+def _export_once(obj: AuditContext, file: Path) -> None:
+    to_stdout = str(file) == "-"
     with _errors():
+        try:
+            already = [] if to_stdout or not file.exists() else read_checkpoints_file(file)[0]
+        except click.BadParameter as exc:
+            _fail(f"{file} is not a file of exported checkpoints ({exc.message}); nothing was "
+                  "appended")
         console.record_read(obj.factory, obj.log, obj.requester,
-                            AuditAction.AUDIT_CHECKPOINTS_EXPORT)
+                            AuditAction.AUDIT_CHECKPOINTS_EXPORT,
+                            detail={"already_exported": len(already)})
         with obj.factory() as session:
-            records = service.export_checkpoints(session, obj.log.public_keys)
-    for record in records:
-        file.write(json.dumps(record, sort_keys=True) + "\n")
-    click.echo(f"Wrote {len(records)} checkpoints; keep them where the database's "
-               "administrators cannot change them.", err=True)
+            records = service.export_checkpoints(session, obj.log.public_keys,
+                                                 exported_at=datetime.now(UTC), already=already)
+    lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
+    if to_stdout:
+        click.echo(lines, nl=False)
+    else:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            with file.open("a", encoding="utf-8") as f:
+                if already and not _ends_with_newline(file):
+                    f.write("\n")
+                f.write(lines)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            click.echo(f"error: cannot append to {file}: {exc}", err=True)
+            raise SystemExit(1) from None
+    click.echo(f"Appended {len(records)} new checkpoints ({len(already)} already kept); keep "
+               "them where the database's administrators cannot change them.", err=True)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 @checkpoints_group.command("sign")
 @click.option("--every", type=click.IntRange(min=1), metavar="SECONDS",
               help="Keep running and sign again every SECONDS (a deployment's scheduler).")
+@click.option("--checkpoints", "checkpoints_file", help="Also trust the checkpoints kept in "
+              "FILE as the point to verify from (after the stored ones were lost).",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_audit
-def checkpoints_sign(obj: AuditContext, every: int | None) -> None:
+def checkpoints_sign(obj: AuditContext, every: int | None,
+                     checkpoints_file: Path | None) -> None:
     """Sign the chain head now, if events were written since the last checkpoint.
 
     Appends sign a checkpoint every PORTAL_AUDIT_CHECKPOINT_EVERY events, or on the first
     event after PORTAL_AUDIT_CHECKPOINT_SECONDS; this signs a quiet log's last events too.
+    The head is signed only when the chain verifies back to the last trusted checkpoint.
     """
+    trusted, keys = read_checkpoints_file(checkpoints_file) if checkpoints_file else ([], {})
     while True:
-        with _errors(), obj.factory.begin() as session:
-            checkpoint = obj.log.checkpoint(session)
-        click.echo(f"Signed a checkpoint at event {checkpoint.seq}." if checkpoint
-                   else "The last event is already signed.", err=True)
+        try:
+            with _errors(), obj.factory.begin() as session:
+                checkpoint = obj.log.checkpoint(session, trusted=trusted, trusted_keys=keys)
+        except SystemExit:
+            if every is None:
+                raise
+            checkpoint = None  # said on stderr; a scheduler keeps trying
+        else:
+            click.echo(f"Signed a checkpoint at event {checkpoint.seq}." if checkpoint
+                       else "The last event is already signed.", err=True)
         if every is None:
             return
         time.sleep(every)

@@ -51,6 +51,9 @@ class Settings:
     base_url: str = ""
     # PORTAL_AUDIT_SIGNING_KEY_FILE: Ed25519 private key (PEM) that signs audit checkpoints.
     audit_signing_key_file: Path | None = None
+    # PORTAL_AUDIT_RETIRED_KEYS_FILE: public keys of earlier signing keys (JSON lines), kept by
+    # `portal keys rotate-audit-key`; default <signing key file>.retired.jsonl.
+    audit_retired_keys_file: Path | None = None
     # PORTAL_AUDIT_CHECKPOINT_EVERY / _SECONDS: sign a checkpoint every N events or T seconds.
     audit_checkpoint_every: int = 1000
     audit_checkpoint_seconds: int = 300
@@ -213,8 +216,8 @@ _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
 _INTS = {"port", "audit_checkpoint_every", "audit_checkpoint_seconds",
          "audit_lock_timeout_seconds", "session_idle_minutes",
          "session_absolute_hours", "login_rate_limit", "break_glass_minutes"}
-_PATHS = {"data_dir", "audit_signing_key_file", "data_key_file", "oidc_providers_file",
-          "policies_dir"}
+_PATHS = {"data_dir", "audit_signing_key_file", "audit_retired_keys_file", "data_key_file",
+          "oidc_providers_file", "policies_dir"}
 
 
 def _var(name: str) -> str:

@@ -48,6 +48,7 @@ from portal.domain.audit import (
     format_time,
     key_id_of,
     public_key_bytes,
+    segment_intact,
     sign_checkpoint,
     verify_chain,
 )
@@ -75,6 +76,10 @@ class AuditKeyError(AuditWriteError):
     """The checkpoint signing key is missing or unreadable."""
 
 
+class AuditUnverified(AuditWriteError):
+    """The chain since its last trusted checkpoint does not verify: no checkpoint is signed."""
+
+
 # --- signing key -----------------------------------------------------------------------------
 
 
@@ -97,6 +102,76 @@ def read_signing_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise AuditKeyError(f"PORTAL_AUDIT_SIGNING_KEY_FILE: {path} is not an Ed25519 key")
     return key
+
+
+def signing_key_path(settings: Settings) -> Path:
+    """Where the signing key is: PORTAL_AUDIT_SIGNING_KEY_FILE, else the development key."""
+    return settings.audit_signing_key_file or settings.data_dir / DEV_KEY_NAME
+
+
+def retired_keys_path(settings: Settings) -> Path:
+    """The public keys of earlier signing keys (PORTAL_AUDIT_RETIRED_KEYS_FILE, else
+    ``<signing key file>.retired.jsonl``), kept so that older checkpoints still verify."""
+    if settings.audit_retired_keys_file is not None:
+        return settings.audit_retired_keys_file
+    key = signing_key_path(settings)
+    return key.with_name(key.name + ".retired.jsonl")
+
+
+def read_retired_keys(path: Path) -> dict[str, bytes]:
+    """Key id -> raw public key, from JSON lines ``{"key_id", "public_key", "retired_at"}``.
+
+    A missing file is no keys; a line whose key does not match its key id is refused."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise AuditKeyError(f"cannot read the retired audit keys in {path}: {exc}") from exc
+    keys: dict[str, bytes] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            raw = bytes.fromhex(str(record["public_key"]))
+            key_id = str(record["key_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditKeyError(f"{path} line {number}: not a retired key ({exc})") from None
+        if key_id_of(raw) != key_id or len(raw) != 32:
+            raise AuditKeyError(f"{path} line {number}: the public key does not match its "
+                                f"key id {key_id}")
+        keys[key_id] = raw
+    return keys
+
+
+def rotate_signing_key(settings: Settings) -> tuple[str, str, Path]:
+    """Replace the signing key with a new one; keep the old public key in the retired file.
+
+    The old public key is appended (and synced) before the new key replaces the old one, so
+    that no checkpoint is ever left without the key that verifies it. Returns the old and new
+    key ids and the retired keys file."""
+    path = signing_key_path(settings)
+    if not path.exists():
+        raise AuditKeyError(f"there is no audit signing key at {path} to rotate")
+    old = read_signing_key(path)
+    old_public = public_key_bytes(old)
+    retired = retired_keys_path(settings)
+    retired.parent.mkdir(parents=True, exist_ok=True)
+    record = {"key_id": key_id_of(old_public), "public_key": old_public.hex(),
+              "retired_at": format_time(utcnow())}
+    try:
+        with retired.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        staged = path.with_name(path.name + ".new")
+        staged.unlink(missing_ok=True)
+        new = write_signing_key(staged)
+        os.replace(staged, path)
+    except OSError as exc:
+        raise AuditKeyError(f"could not rotate the audit signing key at {path}: {exc}") from exc
+    return key_id_of(old_public), key_id_of(public_key_bytes(new)), retired
 
 
 def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
@@ -174,28 +249,56 @@ class AuditLog:
         self.checkpoint_interval = timedelta(seconds=settings.audit_checkpoint_seconds)
         self.lock_timeout = f"{settings.audit_lock_timeout_seconds}s"
         self._clock = clock
+        # Loaded from the settings, the log also trusts whatever key that file holds later (a
+        # rotation by another process); a key given directly is trusted alone.
+        self._key_path = signing_key_path(settings) if signing_key is None else None
+        self._retired_path = retired_keys_path(settings)
+        self.public_keys  # noqa: B018 -- a broken retired keys file stops start-up
+        # Per chain, the checkpoint seq from which the chain was found not to verify: no
+        # checkpoint is signed (nor the check repeated) until a newer trusted one exists.
+        self._unsignable: dict[str, int | None] = {}
 
     @property
     def public_keys(self) -> dict[str, bytes]:
-        """The keys this log trusts for verification (its own)."""
-        return {self.key_id: self.public_key}
+        """The keys this log trusts for verification: its own, the configured key file's
+        (after a rotation by another process) and every retired key (`portal keys
+        rotate-audit-key`), read afresh each time."""
+        keys = read_retired_keys(self._retired_path)
+        if self._key_path is not None:
+            try:
+                current = public_key_bytes(read_signing_key(self._key_path))
+                keys[key_id_of(current)] = current
+            except AuditKeyError:
+                pass  # replaced as we read, or gone: this log's own key is still trusted
+        keys[self.key_id] = self.public_key
+        return keys
 
     def append(self, session: Session, event: NewAuditEvent,
-               chain: str = DEFAULT_CHAIN) -> ChainedEvent:
+               chain: str = DEFAULT_CHAIN, *, sign: bool = True,
+               trusted: Iterable[Checkpoint] = (),
+               trusted_keys: Mapping[str, bytes] | None = None) -> ChainedEvent:
         """Write ``event`` at the head of ``chain`` in the caller's transaction (never commits).
 
         Returns the event as stored. Raises AuditWriteError on any failure; the caller's
         transaction must then roll back, and the access it records must not happen.
         """
-        return self.append_many(session, [event], chain)[0]
+        return self.append_many(session, [event], chain, sign=sign, trusted=trusted,
+                                trusted_keys=trusted_keys)[0]
 
     def append_many(self, session: Session, events: Sequence[NewAuditEvent],
-                    chain: str = DEFAULT_CHAIN) -> list[ChainedEvent]:
+                    chain: str = DEFAULT_CHAIN, *, sign: bool = True,
+                    trusted: Iterable[Checkpoint] = (),
+                    trusted_keys: Mapping[str, bytes] | None = None) -> list[ChainedEvent]:
         """Write ``events``, in order, at the head of ``chain`` under one lock and one insert.
 
         A page that decides many things gathers its events and appends them last, just
         before it commits: the chain lock (which serialises every writer) is then held for
         the insert and the commit only, not for the whole page. Same guarantees as `append`.
+
+        A checkpoint falls due every N events or T seconds; it is signed only when ``sign``
+        and the stored chain since the last trusted checkpoint verifies (see `_may_sign`;
+        ``trusted`` adds checkpoints from an exported file that was just verified, with the
+        public keys it lists).
         """
         if not events:
             return []
@@ -224,8 +327,11 @@ class AuditLog:
             else:
                 session.execute(_INSERT_EVENT, rows)
             last = chained[-1]
-            if (cp_at is None or last.seq - (cp_seq or 0) >= self.checkpoint_every
-                    or now - cp_at >= self.checkpoint_interval):
+            due = (cp_at is None or last.seq - (cp_seq or 0) >= self.checkpoint_every
+                   or now - cp_at >= self.checkpoint_interval)
+            # A new chain's first checkpoint covers only what was just written here.
+            if due and (head_seq is None or (sign and self._may_sign(
+                    session, chain, head_seq, head_hash, cp_seq, trusted, trusted_keys))):
                 self._write_checkpoint(session, chain, last.seq, last.hash, now)
         except Exception as exc:
             error = AuditBusy if _lock_timed_out(exc) else AuditWriteError
@@ -233,16 +339,64 @@ class AuditLog:
                         f"{exc})") from exc
         return chained
 
-    def checkpoint(self, session: Session, chain: str = DEFAULT_CHAIN) -> Checkpoint | None:
-        """Sign the current head now unless it is already signed (for a periodic job)."""
+    def checkpoint(self, session: Session, chain: str = DEFAULT_CHAIN, *,
+                   trusted: Iterable[Checkpoint] = (),
+                   trusted_keys: Mapping[str, bytes] | None = None) -> Checkpoint | None:
+        """Sign the current head now unless it is already signed (for a periodic job), if the
+        chain verifies back to its last trusted checkpoint (stored, or among ``trusted``)."""
         try:
             head_seq, head_hash, cp_seq, _ = _lock_and_read_head(session, _psycopg(session),
                                                                  chain, self.lock_timeout)
             if head_seq is None or head_seq == cp_seq:
                 return None
+            if not self._may_sign(session, chain, head_seq, head_hash, cp_seq, trusted,
+                                  trusted_keys):
+                raise AuditUnverified(
+                    f"the {chain!r} chain does not verify back to its last trusted checkpoint "
+                    "(or its stored checkpoints are gone), so its head is not signed: run "
+                    "`portal audit verify --checkpoints FILE` with the exported checkpoints")
             return self._write_checkpoint(session, chain, head_seq, head_hash, self._clock())
+        except AuditUnverified:
+            raise
         except Exception as exc:
             raise AuditWriteError(f"could not write the audit checkpoint ({exc})") from exc
+
+    def _may_sign(self, session: Session, chain: str, head_seq: int | None,
+                  head_hash: str | None, cp_seq: int | None,
+                  trusted: Iterable[Checkpoint] = (),
+                  trusted_keys: Mapping[str, bytes] | None = None) -> bool:
+        """Whether the stored chain up to ``head_seq`` verifies from its last trusted (stored,
+        validly signed) checkpoint, so that a checkpoint over a new head certifies only what
+        was checked. Called under the chain lock; reads the events since that checkpoint.
+
+        An empty chain has nothing to check. A chain with events but no stored checkpoint has
+        lost them (the first event of every chain is signed), so it is never signed again from
+        the database alone: only exported checkpoints (``trusted``) can vouch for it again.
+        """
+        if head_seq is None or head_hash is None:
+            return True
+        anchors = [c for c in trusted if c.chain == chain and c.seq <= head_seq]
+        if not anchors and self._unsignable.get(chain, -1) == cp_seq:
+            return False
+        row = None if cp_seq is None else session.execute(select(
+            _checkpoints.c.chain, _checkpoints.c.seq, _checkpoints.c.head_hash,
+            _checkpoints.c.signed_at, _checkpoints.c.key_id, _checkpoints.c.signature,
+        ).where(_checkpoints.c.chain == chain, _checkpoints.c.seq == cp_seq)).one_or_none()
+        if row is not None:
+            anchors.append(Checkpoint(*row))
+        start = max(anchors, key=lambda c: c.seq, default=None)
+        ok = start is not None and segment_intact(
+            start, _segment(session, chain, start.seq, head_seq),
+            {**(trusted_keys or {}), **self.public_keys}, head_seq=head_seq,
+            head_hash=head_hash)
+        if ok:
+            self._unsignable.pop(chain, None)
+        else:
+            self._unsignable[chain] = cp_seq
+            logger.error("audit chain %r does not verify since its last trusted checkpoint "
+                         "(seq %s) up to seq %s: no checkpoint is signed; run `portal audit "
+                         "verify --checkpoints FILE`", chain, cp_seq, head_seq)
+        return ok
 
     def _write_checkpoint(self, session: Session, chain: str, seq: int, head_hash: str,
                           at: datetime) -> Checkpoint:
@@ -311,11 +465,13 @@ def _to_event(row: Sequence[Any]) -> ChainedEvent:
 
 
 def _event_query(*, chain: str | None = None, since: datetime | None = None,
-                 until: datetime | None = None,
-                 participant_id: uuid.UUID | None = None) -> Select[Any]:
+                 until: datetime | None = None, participant_id: uuid.UUID | None = None,
+                 from_seq: int | None = None) -> Select[Any]:
     query = select(*_EVENT_COLUMNS)
     if chain is not None:
         query = query.where(_events.c.chain == chain)
+    if from_seq is not None:
+        query = query.where(_events.c.seq >= from_seq)
     if since is not None:
         query = query.where(_events.c.occurred_at >= since)
     if until is not None:
@@ -323,6 +479,13 @@ def _event_query(*, chain: str | None = None, since: datetime | None = None,
     if participant_id is not None:
         query = query.where(_events.c.participant_id == participant_id)
     return query.order_by(_events.c.chain, _events.c.seq)
+
+
+def _segment(session: Session, chain: str, from_seq: int | None,
+             to_seq: int) -> list[ChainedEvent]:
+    """The events of ``chain`` from ``from_seq`` to ``to_seq`` (a short range, read at once)."""
+    query = _event_query(chain=chain, from_seq=from_seq).where(_events.c.seq <= to_seq)
+    return [_to_event(row) for row in session.execute(query)]
 
 
 def iter_events(session: Session, *, since: datetime | None = None,
@@ -386,17 +549,31 @@ def _verify(session: Session, stored: list[Checkpoint], public_keys: Mapping[str
                         checkpoints=len(all_checkpoints))
 
 
-def checkpoint_record(cp: Checkpoint, public_keys: Mapping[str, bytes]) -> dict[str, Any]:
-    """One checkpoint as a JSON-lines record, with the public key that verifies it."""
+def checkpoint_record(cp: Checkpoint, public_keys: Mapping[str, bytes],
+                      exported_at: datetime | None = None) -> dict[str, Any]:
+    """One checkpoint as a JSON-lines record, with the public key that verifies it (and, in
+    an export file, when it was exported)."""
     key = public_keys.get(cp.key_id)
-    return {"chain": cp.chain, "seq": cp.seq, "head_hash": cp.head_hash,
-            "signed_at": format_time(cp.signed_at), "key_id": cp.key_id,
-            "signature": cp.signature, "public_key": key.hex() if key is not None else None}
+    record = {"chain": cp.chain, "seq": cp.seq, "head_hash": cp.head_hash,
+              "signed_at": format_time(cp.signed_at), "key_id": cp.key_id,
+              "signature": cp.signature, "public_key": key.hex() if key is not None else None}
+    if exported_at is not None:
+        record["exported_at"] = format_time(exported_at)
+    return record
 
 
-def export_checkpoints(session: Session, public_keys: Mapping[str, bytes]) -> list[dict[str, Any]]:
-    """Every stored checkpoint, ready to write as JSON lines and keep elsewhere."""
-    return [checkpoint_record(cp, public_keys) for cp in stored_checkpoints(session)]
+def export_checkpoints(session: Session, public_keys: Mapping[str, bytes],
+                       exported_at: datetime | None = None,
+                       already: Iterable[Checkpoint] = ()) -> list[dict[str, Any]]:
+    """The stored checkpoints not in ``already`` (those a file holds), ready to append as JSON
+    lines and keep elsewhere."""
+    kept = {_identity(cp) for cp in already}
+    return [checkpoint_record(cp, public_keys, exported_at)
+            for cp in stored_checkpoints(session) if _identity(cp) not in kept]
+
+
+def _identity(cp: Checkpoint) -> tuple[str, int, str, str, str]:
+    return cp.chain, cp.seq, cp.head_hash, cp.key_id, cp.signature
 
 
 def parse_checkpoint_record(record: Mapping[str, Any]) -> tuple[Checkpoint, bytes | None]:

@@ -430,6 +430,36 @@ def verify_chain(events: Iterable[ChainedEvent], checkpoints: Sequence[Checkpoin
                         chain=chain, checkpoints=len(cps))
 
 
+def segment_intact(start: Checkpoint | None, events: Iterable[ChainedEvent],
+                   public_keys: Mapping[str, bytes], *, head_seq: int,
+                   head_hash: str) -> bool:
+    """True when ``events`` (stored seq order) chain from ``start`` up to the head.
+
+    ``start`` is the last trusted checkpoint (None: the chain's beginning); it must carry a
+    valid signature from a trusted key and name the first event's hash. Every later event must
+    hash to its stored hash, follow on by one and link to the one before; the last is the head.
+    A checkpoint over the head is signed only when this holds (nothing unchecked is certified).
+    """
+    expected, prev = (1, GENESIS_HASH) if start is None else (start.seq, None)
+    if start is not None and not checkpoint_signature_valid(start, public_keys):
+        return False
+    last: ChainedEvent | None = None
+    for event in events:
+        if last is not None and last.seq == head_seq:
+            break  # events after the head (just written by the caller) are not in question
+        if event.seq != expected or _hash_or_none(event) != event.hash:
+            return False
+        if prev is None:
+            if start is None or event.hash != start.head_hash:
+                return False
+        elif event.prev_hash != prev:
+            return False
+        prev, expected, last = event.hash, expected + 1, event
+    if last is None:
+        return False
+    return last.seq == head_seq and last.hash == head_hash
+
+
 class _Lookahead:
     """Up to WINDOW events after a break, read on demand and remembered (for counting)."""
 

@@ -21,19 +21,20 @@ from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.cli_audit import audit
+from portal.cli_audit import UNANCHORED, audit
 from portal.compliance import exports
 from portal.compliance.console import Requester
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db import audit_chain as service
-from portal.db.audit_chain import AuditLog, AuditWriteError
+from portal.db.audit_chain import AuditLog, AuditUnverified, AuditWriteError
 from portal.db.models import AuditCheckpoint, AuditEvent, Organization, Participant
 from portal.domain.audit import (
     AuditAction,
     Damage,
     NewAuditEvent,
     event_hash,
+    sign_checkpoint,
 )
 
 # The controlled clock starts after any real time these tests run at, so that the events
@@ -329,7 +330,18 @@ def test_checkpoint_signed_by_an_unknown_key(engine: Engine,
     intruder = AuditLog(settings, signing_key=Ed25519PrivateKey.generate())
     with session_factory.begin() as session:
         intruder.append(session, view(99))
-        assert intruder.checkpoint(session) is not None
+    # The intruder's own log will not sign a chain whose checkpoints it cannot verify...
+    with session_factory.begin() as session, pytest.raises(AuditUnverified):
+        intruder.checkpoint(session)
+    # ...so it writes its checkpoint row itself.
+    with session_factory() as session:
+        head = list(service.iter_events(session))[-1]
+    forged = sign_checkpoint(Ed25519PrivateKey.generate(), chain="main", seq=head.seq,
+                             head_hash=head.hash, signed_at=T0)
+    run_sql(engine, "INSERT INTO audit_checkpoint (chain, seq, head_hash, signed_at, key_id, "
+            "signature) VALUES (:chain, :seq, :head_hash, :signed_at, :key_id, :signature)",
+            chain=forged.chain, seq=forged.seq, head_hash=forged.head_hash,
+            signed_at=forged.signed_at, key_id=forged.key_id, signature=forged.signature)
     assert check(session_factory, log) == (Damage.BAD_CHECKPOINT, 5)
 
 
@@ -349,8 +361,10 @@ def test_cli_verify_exit_codes_and_json(engine: Engine, settings: Settings,
     append_many(session_factory, log, 7)
     ok = cli(settings, "verify", "--json")
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout) == {"ok": True, "events": 8, "first_bad_seq": None,
-                                     "damage": None}  # 7 + the verify itself
+    # The check comes before the verify's own event: 7 events checked, then the 8th written.
+    assert json.loads(ok.stdout) == {"ok": True, "events": 7, "first_bad_seq": None,
+                                     "damage": None, "exported_checkpoints": 0,
+                                     "warning": UNANCHORED}
     with session_factory() as session:
         last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
         assert last is not None and last.action == "audit:verify"
@@ -359,10 +373,12 @@ def test_cli_verify_exit_codes_and_json(engine: Engine, settings: Settings,
     run_sql(engine, "UPDATE audit_event SET actor = 'nobody' WHERE seq = 2")
     bad = cli(settings, "verify", "--json")
     assert bad.exit_code == 1
-    assert json.loads(bad.stdout) == {"ok": False, "events": 9, "first_bad_seq": 2,
-                                      "damage": "altered"}
+    assert json.loads(bad.stdout) == {"ok": False, "events": 8, "first_bad_seq": 2,
+                                      "damage": "altered", "exported_checkpoints": 0,
+                                      "warning": UNANCHORED}
     human = cli(settings, "verify")
     assert human.exit_code == 1 and "altered at seq 2" in human.stdout
+    assert "truncation and a rewrite from the start cannot be ruled out" in human.stdout
 
     usage = cli(settings, "verify", "--checkpoints", str(settings.data_dir / "missing.jsonl"))
     assert usage.exit_code == 2
@@ -379,19 +395,118 @@ def test_cli_verify_with_exported_checkpoints_catches_a_full_rewrite(
     lines = [json.loads(line) for line in kept.read_text().splitlines()]
     assert [r["seq"] for r in lines] == [1, 6, 11]
     assert set(lines[0]) == {"chain", "seq", "head_hash", "signed_at", "key_id", "signature",
-                             "public_key"}
+                             "public_key", "exported_at"}
 
     # The forger rewrites every event from the start and removes the stored checkpoints.
     _rewrite(engine, session_factory, 1)
     run_sql(engine, "DELETE FROM audit_checkpoint")
-    assert cli(settings, "verify", "--json").exit_code == 0  # the database alone is fooled
+    fooled = cli(settings, "verify", "--json")
+    assert fooled.exit_code == 0  # the database alone is fooled, and says it may be
+    assert json.loads(fooled.stdout)["warning"] == UNANCHORED
     caught = cli(settings, "verify", "--json", "--checkpoints", str(kept))
     assert caught.exit_code == 1
     assert json.loads(caught.stdout)["damage"] == "bad_checkpoint"
     assert json.loads(caught.stdout)["first_bad_seq"] == 1
+    # Neither verify, nor the portal's next appends, signed anything over the forged head.
+    append_many(session_factory, log, 7)
+    assert stored_checkpoint_seqs(session_factory) == []
+    # A later export appends (nothing new to keep) and loses none of the evidence.
+    again = cli(settings, "checkpoints", "export", str(kept))
+    assert again.exit_code == 0, again.output
+    assert [json.loads(line) for line in kept.read_text().splitlines()] == lines
+    still = cli(settings, "verify", "--json", "--checkpoints", str(kept))
+    assert (still.exit_code, json.loads(still.stdout)["damage"]) == (1, "bad_checkpoint")
+    assert stored_checkpoint_seqs(session_factory) == []
 
     kept.write_text("not json\n")
     assert cli(settings, "verify", "--checkpoints", str(kept)).exit_code == 2
+    refused = cli(settings, "checkpoints", "export", str(kept))
+    assert refused.exit_code == 1 and "nothing was appended" in refused.stderr
+    assert kept.read_text() == "not json\n"
+
+
+def stored_checkpoint_seqs(factory: sessionmaker[Session]) -> list[int]:
+    with factory() as session:
+        return [cp.seq for cp in service.stored_checkpoints(session)]
+
+
+def test_export_appends_with_the_export_time_and_never_overwrites(
+        settings: Settings, session_factory: sessionmaker[Session], log: AuditLog,
+        tmp_path: Path) -> None:
+    append_many(session_factory, log, 7)  # checkpoints at 1, 6
+    kept = tmp_path / "checkpoints.jsonl"
+    assert cli(settings, "checkpoints", "export", str(kept)).exit_code == 0
+    first = kept.read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in first] == [1, 6]
+    append_many(session_factory, log, 5)  # the export's event and these: checkpoint at 11
+    assert cli(settings, "checkpoints", "export", str(kept)).exit_code == 0
+    both = kept.read_text().splitlines()
+    assert both[:2] == first  # earlier lines untouched
+    records = [json.loads(line) for line in both]
+    assert [r["seq"] for r in records] == [1, 6, 11]
+    assert all(datetime.fromisoformat(r["exported_at"].replace("Z", "+00:00")) for r in records)
+    assert records[2]["exported_at"] >= records[0]["exported_at"]
+    ok = cli(settings, "verify", "--json", "--checkpoints", str(kept))
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["exported_checkpoints"] == 3
+    assert json.loads(ok.stdout)["warning"] is None
+
+
+def test_verify_signs_no_checkpoint_over_a_head_it_found_damaged(
+        engine: Engine, settings: Settings, session_factory: sessionmaker[Session],
+        log: AuditLog, tmp_path: Path) -> None:
+    append_many(session_factory, log, 7)  # checkpoints at 1, 6
+    kept = tmp_path / "checkpoints.jsonl"
+    assert cli(settings, "checkpoints", "export", str(kept)).exit_code == 0  # event 8
+    # Events after the last stored checkpoint are rewritten with recomputed hashes, then the
+    # stored checkpoints deleted: the database cannot tell, the exported file can.
+    _rewrite(engine, session_factory, 2)
+    run_sql(engine, "DELETE FROM audit_checkpoint")
+    # Every verify sees damage against the file; a checkpoint would be due (every 5) at each.
+    for _ in range(6):
+        result = cli(settings, "verify", "--json", "--checkpoints", str(kept))
+        assert (result.exit_code, json.loads(result.stdout)["damage"]) == (1, "bad_checkpoint")
+    assert stored_checkpoint_seqs(session_factory) == []
+    signed = cli(settings, "checkpoints", "sign")
+    assert signed.exit_code == 1 and "not signed" in signed.stderr
+    assert stored_checkpoint_seqs(session_factory) == []
+
+
+def test_lost_checkpoints_are_signed_again_only_from_a_verified_export(
+        engine: Engine, settings: Settings, session_factory: sessionmaker[Session],
+        log: AuditLog, tmp_path: Path) -> None:
+    append_many(session_factory, log, 7)  # checkpoints at 1, 6
+    kept = tmp_path / "checkpoints.jsonl"
+    assert cli(settings, "checkpoints", "export", str(kept)).exit_code == 0  # event 8
+    run_sql(engine, "DELETE FROM audit_checkpoint")  # lost, the events untouched
+    append_many(session_factory, log, 6)
+    assert stored_checkpoint_seqs(session_factory) == []
+    refused = cli(settings, "checkpoints", "sign")
+    assert refused.exit_code == 1 and "not signed" in refused.stderr
+    # From the exported checkpoint at 6, events 6..14 verify: the head may be signed again.
+    signed = cli(settings, "checkpoints", "sign", "--checkpoints", str(kept))
+    assert signed.exit_code == 0, signed.output
+    assert stored_checkpoint_seqs(session_factory) == [14]
+    # Appends sign again (at once: the test's clock is years ahead of the CLI's).
+    append_many(session_factory, log, 5)
+    assert stored_checkpoint_seqs(session_factory)[0] == 14
+    assert stored_checkpoint_seqs(session_factory)[-1] > 14
+    # A verify against the file (intact) may sign over its own event as well.
+    run_sql(engine, "DELETE FROM audit_checkpoint")
+    verified = cli(settings, "verify", "--json", "--checkpoints", str(kept))
+    assert verified.exit_code == 0, verified.output
+    assert stored_checkpoint_seqs(session_factory) == [20]
+    assert check(session_factory, log) == (None, None)
+
+
+def test_an_append_signs_only_a_head_that_verifies_from_the_last_checkpoint(
+        engine: Engine, session_factory: sessionmaker[Session], log: AuditLog) -> None:
+    append_many(session_factory, log, 7)  # checkpoints at 1, 6
+    # An event after the last checkpoint altered in place (its hash no longer matches).
+    run_sql(engine, "UPDATE audit_event SET actor = 'nobody' WHERE seq = 7")
+    append_many(session_factory, log, 10)  # a checkpoint would be due at 11 and 16
+    assert stored_checkpoint_seqs(session_factory) == [1, 6]
+    assert check(session_factory, log) == (Damage.ALTERED, 7)
 
 
 def test_cli_errors_are_one_line(settings: Settings, tmp_path: Path) -> None:

@@ -171,8 +171,14 @@ def test_portal_keys_are_compose_secrets_kept_out_of_git(
     env = environment(raw, "portal")
     secrets = raw["services"]["portal"]["secrets"]
     mounted = {s if isinstance(s, str) else s["source"] for s in secrets}
-    assert mounted == {"audit_signing_key", "data_key"}
+    assert mounted == {"audit_signing_key", "audit_retired_keys", "data_key"}
     assert env["PORTAL_AUDIT_SIGNING_KEY_FILE"] == "/run/secrets/audit_signing_key"
+    # The public keys of rotated signing keys, so that older checkpoints still verify; the
+    # file is the one `portal keys generate-audit-key` makes next to the key.
+    assert env["PORTAL_AUDIT_RETIRED_KEYS_FILE"] == "/run/secrets/audit_retired_keys"
+    assert compose.secrets is not None
+    assert compose.secrets["audit_retired_keys"].file == \
+        f"{compose.secrets['audit_signing_key'].file}.retired.jsonl"
     assert env["PORTAL_DATA_KEY_FILE"] == "/run/secrets/data_key"
     assert compose.secrets is not None
     for name in mounted:
@@ -200,6 +206,38 @@ def test_the_audit_checkpointer_signs_with_the_portals_settings_and_keys(
     usage = CliRunner().invoke(main, [*command[1:], "--help"])
     assert usage.exit_code == 0, usage.output
     assert int(command[command.index("--every") + 1]) > 0
+
+
+def test_checkpoints_are_exported_to_a_volume_the_database_cannot_write(
+        compose: PyCompose, raw: dict[str, Any]) -> None:
+    services = raw["services"]
+    exporter, portal = services["audit-exporter"], services["portal"]
+    assert exporter["build"] == portal["build"]
+    assert environment(raw, "audit-exporter") == environment(raw, "portal")
+    assert exporter["secrets"] == portal["secrets"]
+    assert exporter["depends_on"]["portal"]["condition"] == "service_healthy"
+    [mount] = exporter["volumes"]
+    volume, target = mount.split(":")[:2]
+    assert compose.volumes is not None and volume in compose.volumes
+    # No other service (the database above all) mounts the volume, nor anything under it.
+    for name, service in services.items():
+        if name != "audit-exporter":
+            assert not any(str(v).split(":")[0] == volume for v in service.get("volumes", [])), \
+                name
+    command = exporter["command"]
+    assert command[:4] == ["portal", "audit", "checkpoints", "export"]
+    assert Path(command[-1]).parent == Path(target)
+    assert int(command[command.index("--every") + 1]) > 0
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    usage = CliRunner().invoke(main, [*command[1:-1], "--help"])
+    assert usage.exit_code == 0, usage.output
+    # The image makes the mount point owned by its user, so that a new volume is writable.
+    dockerfile = DOCKERFILE.read_text()
+    assert f"mkdir -p /app/var {target}" in dockerfile
+    assert f"chown portal:portal /app/var {target}" in dockerfile
 
 
 def test_portal_environment_passes_the_production_settings_checks(raw: dict[str, Any]) -> None:
