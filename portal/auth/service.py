@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session
 
 from portal.crypto.vault import Vault
 from portal.db import models as m
+from portal.db import repositories as repo
 from portal.db.audit_chain import AuditLog
 from portal.db.types import utcnow
+from portal.domain import public_ids
 from portal.domain.audit import AuditAction
 from portal.domain.vocabulary import ParticipantStatus, Role, StaffStatus
 from portal.kernel.events import participant_event, request_event, staff_event
@@ -301,10 +303,14 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
     caller must commit even then, so that the failure and its count are kept. An unknown ID,
     a wrong code and a wait all get the same answer."""
     username = username.strip().lower()
-    public_id = public_id.strip().upper()[:32]
-    keys: Keys = (("address", _address_key(vault, session, meta)), ("enrol", public_id))
-    participant = session.scalar(select(m.Participant).where(
-        m.Participant.public_id == public_id))
+    # The id as printed on the slip, typed however (case, spaces and dashes do not matter);
+    # the per-id count is kept under one spelling, so that retyping it differently does not
+    # start a fresh count.
+    participant = repo.participant_by_public_id(session, public_id[:40])
+    forms = public_ids.stored_forms(public_id[:40])
+    id_key = participant.public_id if participant else (
+        forms[-1] if forms else public_id.strip().upper()[:32])
+    keys: Keys = (("address", _address_key(vault, session, meta)), ("enrol", id_key))
     credential = session.get(m.ParticipantCredential, participant.id) if participant else None
     participant_id = credential.participant_id if credential else None
     if _wait_left(session, keys, utcnow()) is not None:
@@ -539,10 +545,10 @@ def sign_in_notices(session: Session, public_id: str, tz: tzinfo = UTC, *,
                     limit: int = 5) -> list[SignInNotice]:
     """The latest, newest first, from the audit log (the record of what happened). The
     caller has already checked that the reader manages the participant."""
-    participant_id = session.scalar(select(m.Participant.id).where(
-        m.Participant.public_id == public_id.strip().upper()))
-    if participant_id is None:
+    participant = repo.participant_by_public_id(session, public_id)
+    if participant is None:
         return []
+    participant_id = participant.id
     rows = session.execute(select(m.AuditEvent.action, m.AuditEvent.occurred_at).where(
         m.AuditEvent.participant_id == participant_id,
         m.AuditEvent.action.in_(NOTICE_ACTIONS),

@@ -19,6 +19,7 @@ from portal.auth.guards import request_meta
 from portal.auth.sessions import Principal
 from portal.consents import service as cs
 from portal.db import models as m
+from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain.consent import EVENT_LABELS, ConsentKind
 from portal.domain.consent_text import WORDS
@@ -62,14 +63,15 @@ def _form(data: dict[str, Any]) -> cs.ConsentForm:
 def _form_context(session: Session, public_id: str, form: cs.ConsentForm | None,
                   **extra: Any) -> dict[str, Any]:
     today = utcnow().date()
-    team = list(session.scalars(
+    participant = repo.participant_by_public_id(session, public_id)
+    team = [] if participant is None else list(session.scalars(
         select(m.Organization).join(m.CareTeamMember,
                                     m.CareTeamMember.organization_id == m.Organization.id)
-        .join(m.Participant, m.Participant.id == m.CareTeamMember.participant_id)
-        .where(m.Participant.public_id == public_id.upper(),
+        .where(m.CareTeamMember.participant_id == participant.id,
                m.CareTeamMember.current_on(today))
         .distinct().order_by(m.Organization.name)))
-    return {"public_id": public_id.upper(), "team": team, "form": form, "kinds": KIND_LABELS,
+    shown = participant.public_id if participant is not None else public_id.upper()
+    return {"public_id": shown, "team": team, "form": form, "kinds": KIND_LABELS,
             "events": {e.value: label for e, label in EVENT_LABELS.items()},
             "categories": list(DataCategory),
             "purposes": [Purpose.CAREMGT, Purpose.TREAT, Purpose.LEADMON], **extra}

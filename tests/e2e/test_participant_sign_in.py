@@ -271,6 +271,17 @@ def test_enrolment_code_is_single_use(client: TestClient[Any], demo: sessionmake
     assert len(events(demo, "auth:enrolment_code:issue")) == 1
 
 
+def test_enrolment_takes_a_grouped_id_however_it_is_typed(
+        client: TestClient[Any], demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as s:
+        darnell = repo.participant_by_public_id(s, "LP-1003")
+        assert darnell is not None
+        darnell.public_id = "LP-7K3M-XP9F"
+    code = _issue(demo, services, public_id="LP-7K3M-XP9F")
+    assert enrol(client, "lp 7k3m xp9f", code, "darnell").status_code in (302, 303)
+    assert "Hello, Darnell" in client.get("/me").text
+
+
 def test_enrolment_code_expires(client: TestClient[Any], demo: sessionmaker[Session],
                                 services: Services) -> None:
     code = _issue(demo, services)

@@ -23,6 +23,7 @@ from portal.crypto.vault import Vault
 from portal.db import migrate
 from portal.db.engine import make_engine
 from portal.db.models import (
+    AuditEvent,
     CareTeamMember,
     Consent,
     Goal,
@@ -119,6 +120,31 @@ def test_cli_seed_and_json_listings(settings: Settings, engine: object) -> None:
 
     code, out = _invoke(settings, "seed-demo")
     assert code == 0 and "already present" in out
+
+
+def test_cli_issues_a_sign_in_code_as_the_readme_says(settings: Settings,
+                                                      session_factory: sessionmaker[Session],
+                                                      engine: object) -> None:
+    """README, "Try it": `portal participants issue-code LP-1001 --by <case manager>`."""
+    assert _invoke(settings, "seed-demo", "--participants", "0")[0] == 0
+    code, out = _invoke(settings, "participants", "issue-code", "lp-1001",
+                        "--by", "maria.lopez@harbor-lead.example")
+    assert code == 0, out
+    assert "One-time code for LP-1001: " in out and "/me/enrol" in out
+    with session_factory() as s:
+        issued = s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "auth:enrolment_code:issue")).all()
+    assert [e.actor for e in issued] == ["maria.lopez@harbor-lead.example"]
+    # Nobody, someone who may not, and no such participant: exit 2 and nothing issued.
+    for args, problem in (
+            (("LP-1001", "--by", "nobody@example.org"), "may not issue sign-in codes"),
+            (("LP-1001", "--by", "james.carter@riverton-pd.example"), "may not issue"),
+            (("LP-9999", "--by", "maria.lopez@harbor-lead.example"), "no participant")):
+        code, out = _invoke(settings, "participants", "issue-code", *args)
+        assert code == 2 and problem in out, (args, out)
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "auth:enrolment_code:issue")) == 1
 
 
 def test_cli_misuse_prints_usage_and_exits_2(settings: Settings) -> None:
