@@ -20,11 +20,12 @@ WORKDIR /app
 COPY . /app
 # psycopg[binary] ships its own libpq, so no system packages are needed.
 RUN pip install --no-cache-dir -e . \
- && mkdir -p /app/var /app/audit-export \
- && chown portal:portal /app/var /app/audit-export
+ && mkdir -p /app/var /app/audit-export /app/tls/ca /app/tls/keycloak \
+ && chown portal:portal /app/var /app/audit-export /app/tls/ca /app/tls/keycloak
 
-# The code stays root-owned and read-only to the service; only var/ (and audit-export/, the
-# exported checkpoints' volume in docker-compose.yml) is writable.
+# The code stays root-owned and read-only to the service; only var/ (and audit-export/ and
+# tls/, volumes in docker-compose.yml: the exported checkpoints, the stack's local CA) is
+# writable.
 USER portal:portal
 
 EXPOSE 8000

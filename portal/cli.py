@@ -21,10 +21,12 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.admin import keys as key_service
+from portal.auth.oidc import load_providers, tls_context
 from portal.auth.service import ENROLMENT_CODE_HOURS, issue_enrolment_code
 from portal.cli_audit import audit
 from portal.config import LOOPBACK, Settings, SettingsError
 from portal.consents.service import consent_summaries
+from portal.crypto import local_tls
 from portal.crypto.keys import write_key_file
 from portal.db import migrate
 from portal.db import repositories as repo
@@ -157,6 +159,11 @@ def _serve(obj: Context, host: str | None, port: int | None, workers: int) -> No
 
     settings = obj.settings
     served = settings.serving(host=host, port=port)
+    try:  # identity providers that cannot be used (http in production): one line, no server
+        load_providers(served)
+        tls_context(served)
+    except SettingsError as exc:
+        fail(str(exc))
     obj.require_current_schema()
     obj.services()  # refuses a policy that cannot be used, before anything listens
     public = "" if served.base_url_derived else f", public URL {served.base_url}"
@@ -516,6 +523,27 @@ def keys_generate_audit_key(path: Path) -> None:
     retired.touch(mode=0o644, exist_ok=True)
     click.echo(f"Wrote an audit signing key to {path} (and {retired.name}, for the public keys "
                "of rotated keys).")
+
+
+@keys.command("local-tls")
+@click.option("--ca-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help=f"Where {local_tls.CA_CERT} goes (for PORTAL_OIDC_CA_FILE).")
+@click.option("--server-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help=f"Where {local_tls.SERVER_CERT} and {local_tls.SERVER_KEY} go.")
+@click.argument("names", nargs=-1, required=True)
+def keys_local_tls(ca_dir: Path, server_dir: Path, names: tuple[str, ...]) -> None:
+    """A local CA and a TLS server certificate for NAMES (host names or addresses), for a
+    self-contained stack (docker-compose.yml). Files that are still good are kept."""
+    try:
+        written = local_tls.ensure(ca_dir, server_dir, names)
+    except (local_tls.LocalTLSError, OSError) as exc:
+        fail(str(exc), 2)
+    if written:
+        click.echo(f"Wrote a new local CA ({ca_dir / local_tls.CA_CERT}; its key is not kept) "
+                   f"and a server certificate for {', '.join(names)} in {server_dir}.")
+    else:
+        click.echo(f"Kept the certificates in {ca_dir} and {server_dir}: still valid for "
+                   f"{', '.join(names)}.")
 
 
 @keys.command("rotate-audit-key")

@@ -64,6 +64,9 @@ class Settings:
     data_key_file: Path | None = None
     # PORTAL_OIDC_PROVIDERS: JSON file listing the agencies' OpenID providers.
     oidc_providers_file: Path | None = None
+    # PORTAL_OIDC_CA_FILE: extra CA certificates (PEM) trusted, besides the system's, for the
+    # portal's own calls to the providers (discovery, keys, tokens, user info).
+    oidc_ca_file: Path | None = None
     # PORTAL_SESSION_IDLE_MINUTES / PORTAL_SESSION_ABSOLUTE_HOURS: session lifetimes.
     session_idle_minutes: int = 15
     session_absolute_hours: int = 8
@@ -217,7 +220,7 @@ _INTS = {"port", "audit_checkpoint_every", "audit_checkpoint_seconds",
          "audit_lock_timeout_seconds", "session_idle_minutes",
          "session_absolute_hours", "login_rate_limit", "break_glass_minutes"}
 _PATHS = {"data_dir", "audit_signing_key_file", "audit_retired_keys_file", "data_key_file",
-          "oidc_providers_file", "policies_dir"}
+          "oidc_providers_file", "oidc_ca_file", "policies_dir"}
 
 
 def _var(name: str) -> str:

@@ -3,6 +3,11 @@
 Authorization code flow with PKCE (S256), state and nonce. The ID token is checked against the
 provider's JWKS (signature, iss, aud, azp, exp, iat, sub, nonce); an unknown key id triggers one
 JWKS refetch, at most once a minute. UserInfo's sub must equal the ID token's sub.
+
+In production every provider URL is https: the configured issuer and internal discovery URL
+when the providers are loaded (the portal does not start otherwise), and the endpoints its
+discovery document names before any is used. The portal's own calls trust the system's CA
+certificates plus those in PORTAL_OIDC_CA_FILE.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import hmac
 import json
 import os
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 from authlib.integrations.base_client.errors import OAuthError
@@ -96,7 +103,43 @@ def load_providers(settings: Settings) -> list[ProviderConfig]:
     ids = [p.id for p in providers]
     if len(ids) != len(set(ids)):
         raise SettingsError("PORTAL_OIDC_PROVIDERS", "provider ids must be unique")
+    if settings.is_production:
+        for provider in providers:
+            _require_https(provider)
     return providers
+
+
+def _require_https(provider: ProviderConfig) -> None:
+    """Production talks to identity providers over https only: a sign-in, its tokens and the
+    keys that check them must not cross a network in the clear (development and test allow
+    the loopback http of the development provider and the test providers)."""
+    for setting, url in (("issuer", provider.issuer), ("discovery_url", provider.discovery_url)):
+        if url is not None and not _is_https(url):
+            raise SettingsError("PORTAL_OIDC_PROVIDERS",
+                                f"provider {provider.id}: {setting} must be an https:// URL "
+                                f"in production, not {url!r}")
+
+
+def _is_https(url: object) -> bool:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    return parts is not None and parts.scheme == "https" and bool(parts.hostname)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """How the portal verifies its providers' certificates: None (the HTTP client's default,
+    the system's CA certificates) unless PORTAL_OIDC_CA_FILE adds a CA, such as the compose
+    stack's own (`portal keys local-tls`)."""
+    path = settings.oidc_ca_file
+    if path is None:
+        return None
+    context = httpx2.create_ssl_context()  # the system's CA certificates (or SSL_CERT_FILE)
+    try:
+        context.load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise SettingsError("PORTAL_OIDC_CA_FILE",
+                            f"cannot read CA certificates (PEM) from {path}: "
+                            f"{exc.strerror or exc}") from None
+    return context
 
 
 def _read_providers_file(path: Path) -> list[ProviderConfig]:
@@ -138,8 +181,13 @@ class RelyingParty:
 
     provider: ProviderConfig
     redirect_uri: str
-    http: Callable[[], httpx2.Client] = field(default=lambda: httpx2.Client(timeout=10))
+    # The HTTP client for discovery, keys and user info; by default one verifying with `tls`.
+    http: Callable[[], httpx2.Client] | None = None
     clock: Callable[[], float] = time.time
+    # Extra CA certificates for the provider's server (tls_context()); None: the system's.
+    tls: ssl.SSLContext | None = None
+    # Production: every endpoint the discovery document names must be https.
+    require_https: bool = False
     _metadata: dict[str, Any] | None = field(default=None, init=False)
     _keys: KeySet | None = field(default=None, init=False)
     _keys_fetched_at: float = field(default=0.0, init=False)
@@ -154,12 +202,21 @@ class RelyingParty:
             if document.get("issuer", "").rstrip("/") != self.provider.issuer:
                 raise LoginError("discovery_issuer_mismatch",
                                  "the sign-in service is misconfigured (issuer mismatch)")
+            if self.require_https:
+                endpoints = ("authorization_endpoint", "token_endpoint", "jwks_uri",
+                             "userinfo_endpoint", "end_session_endpoint")
+                insecure = [name for name in endpoints if name in document
+                            and not _is_https(document[name])]
+                if insecure:
+                    raise LoginError("discovery_not_https",
+                                     "the sign-in service is misconfigured (not https: "
+                                     f"{', '.join(insecure)})")
             self._metadata = document
         return self._metadata
 
     def _get_json(self, url: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            with self.http() as client:
+            with self._http() as client:
                 response = client.get(url, **kwargs)
                 response.raise_for_status()
                 data = response.json()
@@ -170,6 +227,11 @@ class RelyingParty:
         if not isinstance(data, dict):
             raise LoginError("provider_bad_response", "the sign-in service answered oddly")
         return data
+
+    def _http(self) -> httpx2.Client:
+        if self.http is not None:
+            return self.http()
+        return httpx2.Client(timeout=10, verify=self.tls or True)
 
     def _key_set(self, refresh: bool = False) -> KeySet:
         with self._lock:
@@ -197,7 +259,7 @@ class RelyingParty:
                             scope=self.provider.scope, redirect_uri=self.redirect_uri,
                             code_challenge_method="S256",
                             token_endpoint_auth_method="client_secret_basic",  # noqa: S106
-                            timeout=10)
+                            timeout=10, verify=self.tls or True)
 
     def complete(self, pending: PendingLogin, params: Mapping[str, str]) -> Identity:
         if params.get("error"):

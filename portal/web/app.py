@@ -30,7 +30,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from portal.admin.routes import admin_router
 from portal.auth import service as auth_service
 from portal.auth.guards import AuthComponents, provide_principal
-from portal.auth.oidc import RelyingParty, load_providers
+from portal.auth.oidc import RelyingParty, load_providers, tls_context
 from portal.auth.routes import (
     ParticipantAuthController,
     ParticipantSecurityController,
@@ -271,8 +271,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
     # The first unknown username must cost no more than any other sign-in.
     auth_service.dummy_hash(auth_service.HASHER)
     providers = load_providers(settings)
+    tls = tls_context(settings)
     state.auth = AuthComponents(
-        providers={p.id: RelyingParty(p, f"{settings.base_url.rstrip('/')}/auth/callback/{p.id}")
+        providers={p.id: RelyingParty(p, f"{settings.base_url.rstrip('/')}/auth/callback/{p.id}",
+                                      tls=tls, require_https=settings.is_production)
                    for p in providers},
         sessions=SessionManager(settings, services.audit), audit=services.audit,
         vault=services.vault,

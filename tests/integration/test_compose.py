@@ -321,14 +321,124 @@ def test_portal_oidc_provider_points_at_the_keycloak_realm(raw: dict[str, Any]) 
     assert [p["id"] for p in providers] == ["keycloak"]
     provider = providers[0]
     realm = json.loads(REALM_FILE.read_text())
+    # The issuer is what Keycloak advertises and puts in tokens (KC_HOSTNAME), over https, on
+    # the port published for browsers.
+    kc_env = environment(raw, "keycloak")
+    assert provider["issuer"] == f"{kc_env['KC_HOSTNAME']}/realms/{realm['realm']}"
     issuer = urlsplit(provider["issuer"])
-    assert issuer.hostname in raw["services"]  # reachable by service name inside the stack
-    assert issuer.path == f"/realms/{realm['realm']}"
+    assert issuer.scheme == "https"
+    assert keycloak["ports"] == [f"{issuer.port}:{kc_env['KC_HTTPS_PORT']}"]
+    # The portal reaches Keycloak by service name, over https too; the back-channel URLs in
+    # the discovery document follow that address (the issuer does not).
+    internal = urlsplit(provider["discovery_url"])
+    assert (internal.scheme, internal.hostname, internal.port, internal.path) == (
+        "https", "keycloak", int(kc_env["KC_HTTPS_PORT"]), issuer.path)
+    assert kc_env["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
     assert provider["client_id"] in {client["clientId"] for client in realm["clients"]}
     assert provider["client_secret_env"] in env
     assert env[provider["client_secret_env"]] == OPERATOR_ENV["PORTAL_OIDC_KEYCLOAK_SECRET"]
     assert provider["groups_claim"] == "groups"
     assert provider["organization_claim"] == "organization"
+
+
+def test_the_stacks_providers_pass_the_production_https_check(
+        raw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from portal.auth.oidc import load_providers
+    from portal.config import Settings, SettingsError
+
+    env = environment(raw, "portal")
+    monkeypatch.setenv("PORTAL_OIDC_KEYCLOAK_SECRET", env["PORTAL_OIDC_KEYCLOAK_SECRET"])
+    settings = Settings.from_env({**env, "PORTAL_OIDC_PROVIDERS": str(PROVIDERS_FILE)})
+    assert settings.is_production
+    [provider] = load_providers(settings)
+    assert provider.issuer.startswith("https://")
+    assert provider.discovery_url and provider.discovery_url.startswith("https://")
+    # The stack's former http address would stop the portal.
+    entries = json.loads(PROVIDERS_FILE.read_text())
+    entries[0]["discovery_url"] = "http://keycloak:8080/realms/lead"
+    (tmp_path / "providers.json").write_text(json.dumps(entries))
+    with pytest.raises(SettingsError, match="provider keycloak: discovery_url must be an https"):
+        load_providers(replace(settings, oidc_providers_file=tmp_path / "providers.json"))
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """target -> (volume, read-only) for a service's named-volume mounts."""
+    mounts = {}
+    for entry in service.get("volumes", []):
+        source, target, *mode = str(entry).split(":")
+        mounts[target] = (source, mode == ["ro"])
+    return mounts
+
+
+def test_keycloak_serves_https_with_the_certificate_tls_init_makes(
+        raw: dict[str, Any], compose: PyCompose, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from cryptography import x509
+
+    from portal.cli import main
+
+    services = raw["services"]
+    init, keycloak, portal = services["tls-init"], services["keycloak"], services["portal"]
+    kc_env, portal_env = environment(raw, "keycloak"), environment(raw, "portal")
+    assert init["build"] == portal["build"]
+    command = init["command"]
+    assert command[:3] == ["portal", "keys", "local-tls"]
+    ca_dir = command[command.index("--ca-dir") + 1]
+    server_dir = command[command.index("--server-dir") + 1]
+    names = [arg for arg in command[3:] if arg not in ("--ca-dir", ca_dir, "--server-dir",
+                                                        server_dir)]
+    # Valid for the name browsers use (the issuer's) and the one the portal uses.
+    provider = json.loads(PROVIDERS_FILE.read_text())[0]
+    assert {urlsplit(provider["issuer"]).hostname,
+            urlsplit(provider["discovery_url"]).hostname} <= set(names)
+    # Keycloak and the portal start only after it; both mount what it wrote, read-only.
+    for service in (keycloak, portal):
+        assert service["depends_on"]["tls-init"]["condition"] == \
+            "service_completed_successfully"
+    init_mounts = _mounts(init)
+    ca_volume, _ = init_mounts[ca_dir]
+    server_volume, _ = init_mounts[server_dir]
+    assert compose.volumes is not None
+    assert {ca_volume, server_volume} <= set(compose.volumes)
+    kc_tls = {target: volume for target, (volume, ro) in _mounts(keycloak).items() if ro}
+    [kc_dir] = [target for target, volume in kc_tls.items() if volume == server_volume]
+    [portal_ca_dir] = [target for target, (volume, ro) in _mounts(portal).items()
+                       if volume == ca_volume and ro]
+    # Keycloak's key is mounted by Keycloak alone (and the service that makes it).
+    for name, service in services.items():
+        if name not in ("tls-init", "keycloak"):
+            assert server_volume not in {v for v, _ in _mounts(service).values()}, name
+    # The image's user (with group 0, Keycloak's group) writes the files; the Dockerfile makes
+    # the mount points its own so that the new volumes are writable.
+    assert init["user"] == "10001:0"
+    dockerfile = DOCKERFILE.read_text()
+    for target in (ca_dir, server_dir):
+        assert re.search(rf"mkdir -p [^\n]*{target}\b", dockerfile), target
+        assert re.search(rf"chown portal:portal [^\n]*{target}\b", dockerfile), target
+    # Run the service's own command into this test's directories, and check that the files
+    # Keycloak and the portal are pointed at are the ones it makes and that they agree.
+    local = {ca_dir: tmp_path / "ca", server_dir: tmp_path / "keycloak"}
+    result = CliRunner().invoke(main, [*command[1:3], *(str(local.get(a, a))
+                                                         for a in command[3:])])
+    assert result.exit_code == 0, result.output
+
+    def on_host(path: str, mount: str, volume_dir: str) -> Path:
+        assert Path(path).parent == Path(mount), path
+        return local[volume_dir] / Path(path).name
+
+    cert = x509.load_pem_x509_certificate(
+        on_host(kc_env["KC_HTTPS_CERTIFICATE_FILE"], kc_dir, server_dir).read_bytes())
+    assert on_host(kc_env["KC_HTTPS_CERTIFICATE_KEY_FILE"], kc_dir, server_dir).exists()
+    ca = x509.load_pem_x509_certificate(
+        on_host(portal_env["PORTAL_OIDC_CA_FILE"], portal_ca_dir, ca_dir).read_bytes())
+    cert.verify_directly_issued_by(ca)
+    # HTTPS only; the management port (healthcheck, not published) stays plain http, which
+    # is what the healthcheck speaks.
+    assert kc_env["KC_HTTP_ENABLED"] == "false"
+    assert kc_env["KC_HTTP_MANAGEMENT_SCHEME"] == "http"
+    assert "/dev/tcp/127.0.0.1/9000" in healthcheck_command(raw, "keycloak")
 
 
 # ── Dockerfile and .dockerignore ──────────────────────────────────────────────

@@ -84,6 +84,92 @@ def test_an_unreadable_provider_file(tmp_path: Path) -> None:
                                      oidc_providers_file=tmp_path / "missing.json"))
 
 
+def _production(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings that pass every other production check."""
+    return Settings(env="production", data_dir=tmp_path, secret_key="p" * 40, dev_idp=False,
+                    database_url="postgresql+psycopg://portal:pw@db:5432/portal",
+                    audit_signing_key_file=tmp_path / "audit.key",
+                    data_key_file=tmp_path / "data.key", **overrides)
+
+
+@pytest.mark.parametrize(("entry", "setting", "url"), [
+    ({**GOOD, "issuer": "http://idp.example/realms/lead"}, "issuer",
+     "http://idp.example/realms/lead"),
+    ({**GOOD, "discovery_url": "http://keycloak:8080/realms/lead"}, "discovery_url",
+     "http://keycloak:8080/realms/lead"),
+    ({**GOOD, "issuer": "HTTPS-ish://idp.example"}, "issuer", "HTTPS-ish://idp.example"),
+    ({**GOOD, "discovery_url": "https:///realms/lead"}, "discovery_url", "https:///realms/lead"),
+])
+def test_production_refuses_a_provider_that_is_not_https(
+        tmp_path: Path, entry: dict[str, str], setting: str, url: str) -> None:
+    path = tmp_path / "providers.json"
+    path.write_text(json.dumps([{**GOOD, "id": "cedar"}, entry]))
+    with pytest.raises(SettingsError) as refused:
+        oidc.load_providers(_production(tmp_path, oidc_providers_file=path))
+    message = str(refused.value)
+    assert refused.value.variable == "PORTAL_OIDC_PROVIDERS"
+    assert message == (f"PORTAL_OIDC_PROVIDERS: provider harbor: {setting} must be an "
+                       f"https:// URL in production, not {url!r}")
+    assert "\n" not in message
+
+
+def test_production_accepts_https_providers_and_test_and_development_allow_http(
+        tmp_path: Path) -> None:
+    https = {**GOOD, "discovery_url": "https://keycloak:8443/realms/lead"}
+    path = tmp_path / "providers.json"
+    path.write_text(json.dumps([https]))
+    [loaded] = oidc.load_providers(_production(tmp_path, oidc_providers_file=path))
+    assert (loaded.issuer, loaded.discovery_url) == (ISSUER, https["discovery_url"])
+    # The development provider and the test providers are http on loopback.
+    plain = {**GOOD, "issuer": "http://127.0.0.1:9400/realms/lead",
+             "discovery_url": "http://127.0.0.1:9400/realms/lead"}
+    path.write_text(json.dumps([plain]))
+    for env in ("test", "development"):
+        providers = oidc.load_providers(Settings(env=env, data_dir=tmp_path,  # type: ignore[arg-type]
+                                                 oidc_providers_file=path))
+        assert [(p.id, p.issuer.split(":")[0]) for p in providers] == [
+            ("harbor", "http"), ("dev", "http")]
+
+
+def test_portal_serve_refuses_to_start_on_an_http_provider_in_production(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    path = tmp_path / "providers.json"
+    path.write_text(json.dumps([{**GOOD, "id": "keycloak",
+                                 "issuer": "http://keycloak:8080/realms/lead"}]))
+    env = {"PORTAL_ENV": "production", "PORTAL_SECRET_KEY": "p" * 40, "PORTAL_DEV_IDP": "false",
+           # Nothing listens there: the refusal comes before the database is asked.
+           "PORTAL_DATABASE_URL": "postgresql+psycopg://portal:pw@127.0.0.1:9/portal",
+           "PORTAL_AUDIT_SIGNING_KEY_FILE": str(tmp_path / "audit.key"),
+           "PORTAL_DATA_KEY_FILE": str(tmp_path / "data.key"),
+           "PORTAL_OIDC_PROVIDERS": str(path)}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert result.stderr == ("error: PORTAL_OIDC_PROVIDERS: provider keycloak: issuer must be "
+                             "an https:// URL in production, not "
+                             "'http://keycloak:8080/realms/lead'\n")
+    # An unreadable CA file is refused the same way.
+    path.write_text(json.dumps([GOOD]))
+    monkeypatch.setenv("PORTAL_OIDC_CA_FILE", str(tmp_path / "missing-ca.crt"))
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: PORTAL_OIDC_CA_FILE: cannot read CA certificates")
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_ca_file_that_is_not_pem_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_text("not a certificate")
+    assert oidc.tls_context(Settings(env="test", data_dir=tmp_path)) is None
+    with pytest.raises(SettingsError, match="PORTAL_OIDC_CA_FILE: cannot read CA"):
+        oidc.tls_context(Settings(env="test", data_dir=tmp_path,
+                                  oidc_ca_file=tmp_path / "ca.crt"))
+
+
 # --- discovery and keys ------------------------------------------------------------------------
 
 
@@ -169,6 +255,27 @@ def test_discovery_through_an_internal_url(rp: RelyingParty, provider: Provider)
         discovery_url="http://keycloak:8080/realms/lead/"), rp.redirect_uri, http=rp.http)
     internal.metadata()
     assert provider.requests == ["/realms/lead/.well-known/openid-configuration"]
+
+
+@pytest.mark.parametrize("endpoint", ["authorization_endpoint", "token_endpoint", "jwks_uri",
+                                      "userinfo_endpoint", "end_session_endpoint"])
+def test_production_refuses_a_discovery_document_naming_an_http_endpoint(
+        rp: RelyingParty, provider: Provider, endpoint: str) -> None:
+    document = {"issuer": ISSUER, "jwks_uri": "https://idp.example/jwks",
+                "authorization_endpoint": "https://idp.example/auth",
+                "token_endpoint": "https://idp.example/token",
+                "userinfo_endpoint": "https://idp.example/userinfo",
+                "end_session_endpoint": "https://idp.example/logout"}
+    provider.body = json.dumps({**document, endpoint: "http://idp.example/x"}).encode()
+    # Outside production the same document is used (test providers are http on loopback).
+    assert rp.metadata()[endpoint] == "http://idp.example/x"
+    strict = RelyingParty(rp.provider, rp.redirect_uri, http=rp.http, require_https=True)
+    with pytest.raises(LoginError) as refused:
+        strict.metadata()
+    assert refused.value.code == "discovery_not_https" and endpoint in refused.value.message
+    provider.body = json.dumps(document).encode()
+    assert RelyingParty(rp.provider, rp.redirect_uri, http=rp.http,
+                        require_https=True).metadata() == document
 
 
 @pytest.mark.parametrize(("fail", "body", "code"), [
