@@ -577,6 +577,13 @@ class Disclosure:
     def decided_before_revocation(self) -> bool:
         return self.revocation == "before"
 
+    @property
+    def in_flight_at_revocation(self) -> bool:
+        """Decided before the revocation committed but logged after it (a request that had
+        read the consent was still running): what a clock would wrongly put after it."""
+        return (self.decided_before_revocation and self.revocation_seq is not None
+                and self.seq > self.revocation_seq)
+
     def as_json(self) -> dict[str, Any]:
         return {"date": self.date.isoformat(), "occurred_at": format_time(self.occurred_at),
                 "seq": self.seq, "action": self.action, "recipient": self.recipient,

@@ -251,8 +251,8 @@ class Look:
     actor: str = ""  # who looked (their sign-in address): to group their visits, never shown
     person: str | None = None  # their name, where policies/named_recipients.csv names them
     seq: int = 0  # the event's place in the audit chain: the order looks are told in
-    # Under a consent the participant has since taken back, decided before that took effect
-    # (the request was in flight when the revocation committed).
+    # Under a consent the participant has since taken back: decided before that took effect
+    # but logged after it (the request was in flight when the revocation committed).
     before_revocation: bool = False
 
 
@@ -361,7 +361,7 @@ def who_looked(session: Session, services: Services, participant: m.Participant,
                   list(d.recipient_roles), DataCategory(d.category) if d.category else None,
                   d.basis, d.recipient,
                   person(d.recipient, d.recipient_organization, list(d.recipient_roles)),
-                  d.seq, d.decided_before_revocation)
+                  d.seq, d.in_flight_at_revocation)
              for d in disclosures]
     looks += [Look(e.occurred_at, org_name(e.actor_organization, ""), list(e.actor_roles),
                    None, "refused_break_glass" if e.action.startswith("break_glass:")

@@ -123,9 +123,10 @@ def fail_audit_on(monkeypatch: pytest.MonkeyPatch, services: Services, action: s
     the use case must fail and its transaction roll back, so that nothing it changed stays."""
     real = services.audit.append_many
 
-    def append_many(session: Session, events: Any, chain: str = DEFAULT_CHAIN) -> Any:
+    def append_many(session: Session, events: Any, chain: str = DEFAULT_CHAIN,
+                    **options: Any) -> Any:
         if any(e.action == action for e in events):
             raise AuditWriteError(f"could not write the audit event ({action}, injected)")
-        return real(session, events, chain)
+        return real(session, events, chain, **options)
 
     monkeypatch.setattr(services.audit, "append_many", append_many)
