@@ -7,7 +7,7 @@ The participant page is tested through its signature and what it returns and aud
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -556,6 +556,24 @@ def test_what_cannot_be_decrypted_is_shown_as_unavailable_on_the_page(
     assert failure.participant_id == marcus.id and failure.actor == MARIA
     assert {(f["id"], f["table"], f["column"]) for f in failure.detail["failures"]} == {
         (str(record.id), "record", "body"), (str(broken.id), "goal", "detail")}
+
+
+def test_each_page_event_says_when_it_was_decided_and_what_it_saw(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        alex = staff(session, ALEX)
+        mark = head(session)
+        ws.participant_page(session, services, alex, "LP-1001", META)
+        by_category = _page_events(session, mark)
+        versions = {str(c.id): c.version for c in session.scalars(select(m.Consent))}
+    for event in by_category.values():
+        # Decided before it was written; the chain read before the consents is the head as
+        # it was before this page wrote anything.
+        decided = datetime.fromisoformat(event.detail["decided_at"].replace("Z", "+00:00"))
+        assert decided <= event.occurred_at
+        assert event.detail["observed_seq"] == mark
+        assert event.detail["consent_versions"] == {c: versions[c] for c in event.consent_ids}
+    assert any(e.consent_ids for e in by_category.values())
 
 
 def test_a_name_that_cannot_be_decrypted_is_audited_on_the_page(
