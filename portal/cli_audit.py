@@ -36,7 +36,13 @@ from portal.db import audit_chain as service
 from portal.db import migrate
 from portal.db.audit_chain import AuditLog, AuditWriteError
 from portal.db.engine import make_engine, make_session_factory
-from portal.domain.audit import AuditAction, Checkpoint, escape_for_display, key_id_of
+from portal.domain.audit import (
+    REVOCATION_TEXT,
+    AuditAction,
+    Checkpoint,
+    escape_for_display,
+    key_id_of,
+)
 
 err = Console(stderr=True)
 
@@ -408,6 +414,8 @@ def disclosures_command(obj: AuditContext, public_id: str, since: datetime | Non
         table.add_column(column, overflow="fold")  # wrap, never cut off evidence
     for d in found:
         basis = f"consent {', '.join(d.consent_ids)}" if d.basis == "consent" else d.basis
+        if d.revocation is not None:  # placed by commit order, not by clock
+            basis += f", since revoked: {REVOCATION_TEXT[d.revocation]}"
         cells = [d.date.isoformat(), d.recipient, d.recipient_organization or "",
                  ", ".join(d.recipient_roles), ", ".join(d.disclosers), d.category or "",
                  d.purpose or "", basis]

@@ -18,7 +18,9 @@ from portal.db import audit_chain as audit
 from portal.db import models as m
 from portal.db.types import utcnow
 from portal.domain.audit import (
+    REVOCATION_TEXT,
     AuditAction,
+    Disclosure,
     escape_for_display,
 )
 from portal.domain.consent import ConsentKind
@@ -72,7 +74,9 @@ def disclosure_report(session: Session, services: Services, user: m.StaffUser,
                       meta: RequestMeta, public_id: str, since_text: str = "",
                       until_text: str = "", *, output: str = "html") -> DisclosureReport:
     """The accounting of disclosures for one participant (45 CFR 164.528; 42 CFR 2.24, 2.25):
-    each permitted outside view or export with date, recipient, what, purpose and basis.
+    each permitted outside view or export with date, recipient, what, purpose and basis,
+    in the order the events were committed (chain position); under a consent since revoked,
+    whether it was decided before the revocation committed.
     ``until`` includes that day. Audited (audit:disclosures:view) with the output format."""
     public_id = public_id.strip().upper()
     since = _period_date(since_text, "start date")
@@ -99,7 +103,7 @@ def disclosure_report(session: Session, services: Services, user: m.StaffUser,
             orgs.get(d.recipient_organization or "", d.recipient_organization or ""),
             ", ".join(r.replace("_", " ") for r in d.recipient_roles),
             ", ".join(orgs.get(s, s) for s in d.disclosers), sql.category_label(d.category),
-            str(len(d.record_ids)), purpose, _BASIS_TEXT.get(d.basis, d.basis), reference])
+            str(len(d.record_ids)), purpose, basis_text(d), reference])
     consents = _consent_descriptions(
         session, {c for d in found for c in d.consent_ids}, orgs)
     services.audit.append(session, requester(user, meta).event(
@@ -109,6 +113,15 @@ def disclosure_report(session: Session, services: Services, user: m.StaffUser,
     return DisclosureReport(public_id=public_id, since=since, until=until,
                             generated_at=utcnow(), generated_by=user.email, rows=rows,
                             times=[d.occurred_at for d in found], consents=consents)
+
+
+def basis_text(d: Disclosure) -> str:
+    """The basis in words; under a consent since revoked, when it was decided against the
+    revocation ("...: decided before the revocation committed")."""
+    text = _BASIS_TEXT.get(d.basis, d.basis)
+    if d.revocation is None:
+        return text
+    return f"{text}, since revoked: {REVOCATION_TEXT[d.revocation]}"
 
 
 def _consent_descriptions(session: Session, ids: set[str],

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Select,
     and_,
     false,
-    or_,
     select,
     union_all,
 )
@@ -191,23 +190,20 @@ _COLUMNS = (EVENTS.c.chain, EVENTS.c.seq, EVENTS.c.occurred_at, EVENTS.c.action,
             EVENTS.c.participant_id, EVENTS.c.category, EVENTS.c.reasons)
 
 
-def search_query(where: Sequence[Any], before: tuple[datetime, int] | None, limit: int, *,
+def search_query(where: Sequence[Any], before: int | None, limit: int, *,
                  break_glass: bool = False, postgres: bool = False) -> Select[Any]:
-    """Newest first on (occurred_at, seq). The keyset bound ``occurred_at <= t`` is a plain
-    range on the leading column of whichever index the filters pick (participant, actor,
-    action or time), so a page costs the same at the start and at the end of the log.
+    """Newest first by chain position (seq), the order events were committed: a decision's
+    event is stamped when it is written, so the clock can put an in-flight read after the
+    revocation it preceded. Every query names one chain, so ``seq < before`` is a keyset on
+    the primary key (chain, seq), and a page never uses OFFSET.
 
     Emergency access is rare, so scanning the log for it would read nearly everything. Its
     events are found from where they can be: the break_glass:* actions (ix_audit_action_time),
     and the views under each grant, by the grant's participant and window
     (ix_audit_participant_time); each part is ordered and limited, then merged.
     """
-    keyset: list[Any] = []
-    if before is not None:
-        at, seq = before
-        keyset = [EVENTS.c.occurred_at <= at,
-                  or_(EVENTS.c.occurred_at < at, EVENTS.c.seq < seq)]
-    newest = (EVENTS.c.occurred_at.desc(), EVENTS.c.seq.desc())
+    keyset: list[Any] = [] if before is None else [EVENTS.c.seq < before]
+    newest = (EVENTS.c.seq.desc(),)
     if not break_glass:
         return select(*_COLUMNS).where(*where, *keyset).order_by(*newest).limit(limit + 1)
     actions = (select(*_COLUMNS)
@@ -228,22 +224,19 @@ def search_query(where: Sequence[Any], before: tuple[datetime, int] | None, limi
         keys.c.chain == EVENTS.c.chain, keys.c.seq == EVENTS.c.seq))).subquery())
     both = union_all(select(actions), select(views)).subquery()
     return (select(*(both.c[c.name] for c in _COLUMNS))
-            .order_by(both.c.occurred_at.desc(), both.c.seq.desc()).limit(limit + 1))
+            .order_by(both.c.seq.desc()).limit(limit + 1))
 
 
 def search(session: Session, services: Services, user: m.StaffUser, meta: RequestMeta,
            filters: AuditFilters, *, before: int | None = None,
            limit: int = PAGE_SIZE) -> AuditPage:
-    """One page of events matching the filters, newest first; the read is audited."""
+    """One page of events matching the filters, newest first by chain position; the read is
+    audited."""
     where, participant_id, note = conditions(session, filters)
-    cursor = None
-    if before is not None:
-        at = session.scalar(select(EVENTS.c.occurred_at).where(
-            EVENTS.c.chain == filters.chain, EVENTS.c.seq == before))
-        if at is None:
-            raise InvalidInput("That page of results no longer exists; start again.")
-        cursor = (at, before)
-    found = session.execute(search_query(where, cursor, limit,
+    if before is not None and session.scalar(select(EVENTS.c.seq).where(
+            EVENTS.c.chain == filters.chain, EVENTS.c.seq == before)) is None:
+        raise InvalidInput("That page of results no longer exists; start again.")
+    found = session.execute(search_query(where, before, limit,
                                          break_glass=filters.break_glass,
                                          postgres=sql.postgres(session))).all()
     more = len(found) > limit

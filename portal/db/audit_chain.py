@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
-from sqlalchemy import Select, Text, bindparam, cast, func, insert, select
+from sqlalchemy import Select, Text, bindparam, cast, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
@@ -38,6 +38,7 @@ from portal.domain.audit import (
     DISCLOSING_ACTIONS,
     EVENT_FIELDS,
     GENESIS_HASH,
+    AuditAction,
     ChainedEvent,
     Checkpoint,
     Disclosure,
@@ -48,6 +49,7 @@ from portal.domain.audit import (
     format_time,
     key_id_of,
     public_key_bytes,
+    revocation_order,
     segment_intact,
     sign_checkpoint,
     verify_chain,
@@ -607,12 +609,16 @@ def earliest_accounting_date(today: date) -> date:
 
 def disclosures(session: Session, participant_id: uuid.UUID, since: datetime | None = None,
                 until: datetime | None = None, *, now: datetime | None = None) -> list[Disclosure]:
-    """The accounting of disclosures for one participant, oldest first.
+    """The accounting of disclosures for one participant, in chain order (oldest first).
 
     45 CFR 164.528 and 42 CFR 2.24/2.25: every permitted view or export of the participant's
     records by an organization other than the one that authored them, with date, recipient,
     category, purpose and basis. The period may reach back at most six years (164.528(a)(3));
     ``since`` defaults to that limit and ``until`` to now.
+
+    A disclosure citing a consent since revoked says whether its decision read the consent
+    before the revocation committed (``Disclosure.revocation``): requests in flight at a
+    revocation finish and are logged after it, stamped later than the revocation's time.
     """
     now = now or utcnow()
     earliest = earliest_accounting_date(now.date())
@@ -625,8 +631,32 @@ def disclosures(session: Session, participant_id: uuid.UUID, since: datetime | N
         raise ValueError("the end of the period must be after its start")
     query = _event_query(since=since, until=until, participant_id=participant_id).where(
         _events.c.action.in_(sorted(DISCLOSING_ACTIONS)), _events.c.decision == "permit")
-    found = (disclosure_of(_to_event(row)) for row in session.execute(query))
-    return sorted((d for d in found if d is not None), key=lambda d: d.occurred_at)
+    found = [d for d in (disclosure_of(_to_event(row)) for row in session.execute(query))
+             if d is not None]
+    revoked = revocations(session, participant_id)
+    # In chain order (the order of commit), never by clock: an event is stamped when it is
+    # written, which for a page is after everything on it was decided.
+    return sorted((revocation_order(d, revoked) for d in found), key=lambda d: d.seq)
+
+
+def revocations(session: Session, participant_id: uuid.UUID,
+                chain: str = DEFAULT_CHAIN) -> dict[str, int]:
+    """Consent id -> the seq of the event that recorded its revocation (the first, if more
+    than one), for one participant. Refused attempts to revoke do not count."""
+    found: dict[str, int] = {}
+    query = select(_events.c.seq, cast(_events.c.consent_ids, Text)).where(
+        _events.c.chain == chain, _events.c.participant_id == participant_id,
+        _events.c.action == AuditAction.CONSENT_REVOKE.value,
+        or_(_events.c.decision.is_(None), _events.c.decision != "deny"),
+    ).order_by(_events.c.seq)
+    for seq, consent_ids in session.execute(query):
+        try:
+            ids = orjson.loads(consent_ids) if consent_ids else []
+        except orjson.JSONDecodeError:
+            continue
+        for consent_id in ids if isinstance(ids, list) else ():
+            found.setdefault(str(consent_id), seq)
+    return found
 
 
 def participant_uuid(session: Session, public_id: str) -> uuid.UUID | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.db import models as m
@@ -30,6 +30,7 @@ from portal.domain.consent import (
 from portal.domain.vocabulary import DataCategory, Purpose, Role, Sector, StaffStatus
 
 SEALED = "(stored encrypted)"
+AUDIT_CHAIN = "main"  # the chain decisions are recorded on (audit_chain.DEFAULT_CHAIN)
 
 
 def organization(row: m.Organization) -> d.Organization:
@@ -74,14 +75,22 @@ def directive(row: m.Consent) -> Directive:
 def load_context(session: Session, participant_id: uuid.UUID, *, user_id: int | None,
                  at: datetime) -> d.ParticipantContext:
     """Care team, consents with provisions, recorded events and the user's break-glass
-    grants: five queries."""
+    grants: six queries (with the audit chain's head)."""
     return load_contexts(session, [participant_id], user_id=user_id, at=at)[participant_id]
 
 
 def load_contexts(session: Session, participant_ids: Sequence[uuid.UUID], *,
                   user_id: int | None, at: datetime) -> dict[uuid.UUID, d.ParticipantContext]:
-    """The decision context of several participants in the same five queries as one."""
+    """The decision context of several participants in the same six queries as one.
+
+    The audit chain's head is read first (``observed_seq``): on PostgreSQL each statement
+    sees what had committed when it started, so a consent revocation whose event has a seq
+    above it had not committed when the consents were read, and one at or below it had
+    (and was seen). The accounting of disclosures uses this to order a decision against a
+    revocation by commit, not by clock."""
     ids = list(dict.fromkeys(participant_ids))
+    observed_seq = session.scalar(select(func.max(m.AuditEvent.seq))
+                                  .where(m.AuditEvent.chain == AUDIT_CHAIN))
     links: dict[uuid.UUID, list[d.CareTeamLink]] = defaultdict(list)
     for pid, slug, start, end in session.execute(
             select(m.CareTeamMember.participant_id, m.Organization.slug,
@@ -111,7 +120,8 @@ def load_contexts(session: Session, participant_ids: Sequence[uuid.UUID], *,
     return {pid: d.ParticipantContext(participant_id=str(pid), care_team=tuple(links[pid]),
                                       consents=tuple(consents[pid]),
                                       break_glass=tuple(grants[pid]),
-                                      occurred=MappingProxyType(occurred[pid]))
+                                      occurred=MappingProxyType(occurred[pid]),
+                                      observed_seq=observed_seq or 0)
             for pid in ids}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -528,6 +528,14 @@ def _classify(event: ChainedEvent, expected: int, prev: str,
 # --- accounting of disclosures ---------------------------------------------------------------
 
 Basis = Literal["consent", "break_glass", "unrecorded"]
+RevocationOrder = Literal["before", "after", "unknown"]
+# A disclosure under a consent since revoked, placed by commit order (Disclosure.revocation):
+# requests in flight when the revocation committed finish and are logged after it.
+REVOCATION_TEXT: dict[RevocationOrder, str] = {
+    "before": "decided before the revocation committed",
+    "after": "decided after the revocation committed (follow up)",
+    "unknown": "logged after the revocation; when it was decided is not recorded (follow up)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,10 +557,32 @@ class Disclosure:
     basis: Basis
     consent_ids: tuple[str, ...]
     break_glass_grant: str | None
+    # When the decision was made, and the audit chain's head as read just before it read the
+    # consents (None in events written before decisions recorded them).
+    decided_at: datetime | None = None
+    observed_seq: int | None = None
+    # Set by the accounting when a consent it cites has been revoked (by chain position,
+    # never by clock): "before" (the decision read the consent before the revocation
+    # committed, however late the event was written), "after" (it read the consents after:
+    # never expected, for compliance to chase), "unknown" (logged after the revocation by an
+    # event that does not say when its decision read the consents).
+    revocation: RevocationOrder | None = None
+    revocation_seq: int | None = None
 
     @property
     def date(self) -> date:
         return self.occurred_at.date()
+
+    @property
+    def decided_before_revocation(self) -> bool:
+        return self.revocation == "before"
+
+    @property
+    def in_flight_at_revocation(self) -> bool:
+        """Decided before the revocation committed but logged after it (a request that had
+        read the consent was still running): what a clock would wrongly put after it."""
+        return (self.decided_before_revocation and self.revocation_seq is not None
+                and self.seq > self.revocation_seq)
 
     def as_json(self) -> dict[str, Any]:
         return {"date": self.date.isoformat(), "occurred_at": format_time(self.occurred_at),
@@ -562,7 +592,10 @@ class Disclosure:
                 "disclosers": list(self.disclosers), "category": self.category,
                 "record_ids": list(self.record_ids), "purpose": self.purpose,
                 "basis": self.basis, "consent_ids": list(self.consent_ids),
-                "break_glass_grant": self.break_glass_grant}
+                "break_glass_grant": self.break_glass_grant,
+                "decided_at": None if self.decided_at is None else format_time(self.decided_at),
+                "observed_seq": self.observed_seq, "revocation": self.revocation,
+                "revocation_seq": self.revocation_seq}
 
 
 def disclosure_of(event: ChainedEvent) -> Disclosure | None:
@@ -584,13 +617,45 @@ def disclosure_of(event: ChainedEvent) -> Disclosure | None:
     grant = detail.get("break_glass_grant")
     basis: Basis = ("consent" if event.consent_ids else
                     "break_glass" if grant else "unrecorded")
+    observed = detail.get("observed_seq")
     return Disclosure(
         occurred_at=event.occurred_at, seq=event.seq, action=event.action,
         recipient=event.actor, recipient_organization=event.actor_organization,
         recipient_roles=tuple(event.actor_roles), disclosers=outside, category=event.category,
         record_ids=tuple(event.record_ids), purpose=event.purpose, basis=basis,
         consent_ids=tuple(event.consent_ids), break_glass_grant=None if grant is None
-        else str(grant))
+        else str(grant), decided_at=_time_or_none(detail.get("decided_at")),
+        observed_seq=observed if type(observed) is int else None)
+
+
+def revocation_order(disclosure: Disclosure, revoked: Mapping[str, int]) -> Disclosure:
+    """``disclosure`` placed against the revocations of the consents it cites (consent id ->
+    seq of the revocation's event), by chain position: a decision that read the chain's head
+    below that seq read the consents before the revocation committed. An event written
+    before that seq needs no decision position to be before it."""
+    seqs = [revoked[c] for c in disclosure.consent_ids if c in revoked]
+    if not seqs:
+        return disclosure
+    first = min(seqs)
+    position = disclosure.observed_seq
+    order: RevocationOrder
+    if disclosure.seq < first or (position is not None and position < first):
+        order = "before"
+    elif position is not None:
+        order = "after"
+    else:
+        order = "unknown"
+    return replace(disclosure, revocation=order, revocation_seq=first)
+
+
+def _time_or_none(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.utcoffset() is not None else None
 
 
 # --- display ---------------------------------------------------------------------------------

@@ -143,6 +143,10 @@ class ParticipantContext:
     break_glass: tuple[BreakGlassGrant, ...] = ()
     # Recorded events (exit from LEAD, final disposition...) that end or unlock consents.
     occurred: Occurred = field(default_factory=lambda: NOTHING_OCCURRED)
+    # The audit chain's head as read just before the consents were (None: not read). A
+    # consent change committed before that read has a seq at most this, and was seen; one
+    # whose event has a greater seq committed after the decision read the consents.
+    observed_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from portal.domain.permissions import Permission, permitted
 from portal.domain.ports import RolePolicy
 from portal.domain.vocabulary import Action, DataCategory, Purpose
 from portal.kernel.errors import InvalidInput, Refused
-from portal.kernel.events import request_event
+from portal.kernel.events import decision_detail, request_event
 from portal.kernel.request import RequestMeta
 
 CONSENT_KIND_LABELS = {
@@ -155,7 +155,9 @@ class AccessService:
                                       if s.decision.consent_id})),
             policy_version=self.policy.version,
             detail={"explained_for": user.email, "action": action.value,
-                    "sources": {s.organization: s.decision.decision for s in sources}}))
+                    "sources": {s.organization: s.decision.decision for s in sources},
+                    **decision_detail(at, context, (s.decision.consent_id for s in sources
+                                                    if s.decision.consent_id))}))
         return explanation
 
     def grant_break_glass(self, session: Session, user: m.StaffUser, participant: m.Participant,

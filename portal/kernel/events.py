@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from portal.db import models as m
-from portal.domain.audit import AuditAction, NewAuditEvent
-from portal.domain.decision import Reason
+from portal.domain.audit import AuditAction, NewAuditEvent, format_time
+from portal.domain.decision import ParticipantContext, Reason
 from portal.kernel.request import RequestMeta
 
 
@@ -65,3 +67,16 @@ def refusal_event(action: AuditAction, user: StaffRef, meta: RequestMeta,
     may be told of it (policies/accounting.csv)."""
     return staff_event(action, user, meta, participant_id=participant_id, decision="deny",
                        reasons=(reason.value,), policy_version=policy_version)
+
+
+def decision_detail(decided_at: datetime, context: ParticipantContext,
+                    consent_ids: Iterable[str] = ()) -> dict[str, Any]:
+    """What an event says of the decision it records, for ordering it by commit rather than
+    by clock: when it was made, the audit chain's head as read just before its consents were
+    (``observed_seq``; see repositories.load_contexts) and the version of each consent it
+    relied on. A decision whose ``observed_seq`` is below a revocation's seq read the consent
+    before that revocation committed, however late its own event was written."""
+    wanted = set(consent_ids)
+    versions: Mapping[str, int] = {c.id: c.version for c in context.consents if c.id in wanted}
+    return {"decided_at": format_time(decided_at), "observed_seq": context.observed_seq,
+            "consent_versions": dict(sorted(versions.items()))}

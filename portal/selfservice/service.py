@@ -250,6 +250,10 @@ class Look:
     basis: str
     actor: str = ""  # who looked (their sign-in address): to group their visits, never shown
     person: str | None = None  # their name, where policies/named_recipients.csv names them
+    seq: int = 0  # the event's place in the audit chain: the order looks are told in
+    # Under a consent the participant has since taken back: decided before that took effect
+    # but logged after it (the request was in flight when the revocation committed).
+    before_revocation: bool = False
 
 
 EMERGENCY_BASES = frozenset({"break_glass", "refused_break_glass"})
@@ -271,6 +275,8 @@ class Visit:
     categories: list[DataCategory] = field(default_factory=list)
     whole: bool = False  # their information in general (their page), not one kind
     views: int = 1
+    before_revocation: bool = False  # some look was decided before a revocation took effect
+    last_seq: int = 0  # the audit chain position of its latest look
 
     @property
     def emergency(self) -> bool:
@@ -290,11 +296,11 @@ class Accounting:
 
 
 def group_looks(looks: list[Look]) -> Accounting:
-    """Fold single looks into visits, newest first: emergency access (used or refused)
-    apart, everything else by agency."""
+    """Fold single looks into visits, newest first (in audit chain order, the order they
+    were committed): emergency access (used or refused) apart, everything else by agency."""
     visits: list[Visit] = []
     current: dict[tuple[str, str, str], Visit] = {}
-    for look in sorted(looks, key=lambda look: look.when):
+    for look in sorted(looks, key=lambda look: look.seq):
         key = (look.actor, look.organization, look.basis)
         visit = current.get(key)
         if visit is None or look.when - visit.ended > VISIT_GAP:
@@ -302,13 +308,15 @@ def group_looks(looks: list[Look]) -> Accounting:
                           look.when, views=0)
             visits.append(visit)
             current[key] = visit
-        visit.ended = look.when
+        visit.ended = max(visit.ended, look.when)
+        visit.last_seq = look.seq
         visit.views += 1
+        visit.before_revocation = visit.before_revocation or look.before_revocation
         if look.category is None:
             visit.whole = True
         elif look.category not in visit.categories:
             visit.categories.append(look.category)
-    newest = sorted(visits, key=lambda visit: visit.ended, reverse=True)
+    newest = sorted(visits, key=lambda visit: visit.last_seq, reverse=True)
     agencies: dict[str, list[Visit]] = {}
     for visit in newest:
         if not visit.emergency:
@@ -319,7 +327,9 @@ def group_looks(looks: list[Look]) -> Accounting:
 def who_looked(session: Session, services: Services, participant: m.Participant,
                meta: RequestMeta) -> list[Look]:
     """The accounting of disclosures (HIPAA 164.528, 42 CFR 2.24), plus the refused attempts
-    the policy says participants are told about, newest first."""
+    the policy says participants are told about, newest first by audit chain position (the
+    order of commit, never the clock); a look decided before a revocation of the consent it
+    relied on took effect says so."""
     since = utcnow() - timedelta(days=365 * ACCOUNTING_YEARS - 2)
     orgs = {o.slug: o for o in session.scalars(select(m.Organization))}
     disclosures = audit_service.disclosures(session, participant.id, since=since)
@@ -350,13 +360,14 @@ def who_looked(session: Session, services: Services, participant: m.Participant,
                                           or ""),
                   list(d.recipient_roles), DataCategory(d.category) if d.category else None,
                   d.basis, d.recipient,
-                  person(d.recipient, d.recipient_organization, list(d.recipient_roles)))
+                  person(d.recipient, d.recipient_organization, list(d.recipient_roles)),
+                  d.seq, d.in_flight_at_revocation)
              for d in disclosures]
     looks += [Look(e.occurred_at, org_name(e.actor_organization, ""), list(e.actor_roles),
                    None, "refused_break_glass" if e.action.startswith("break_glass:")
                    else "refused_not_on_team", e.actor,
-                   person(e.actor, e.actor_organization, list(e.actor_roles)))
+                   person(e.actor, e.actor_organization, list(e.actor_roles)), e.seq)
               for e in refused]
     services.audit.append(session, participant_event(
         AuditAction.AUDIT_DISCLOSURES_VIEW, participant, meta))
-    return sorted(looks, key=lambda look: look.when, reverse=True)
+    return sorted(looks, key=lambda look: look.seq, reverse=True)

@@ -90,6 +90,9 @@ class RecordOut:
     body: str | None
     author: str  # the authoring organization
     effective_date: date
+    # Permitted, but it could not be decrypted: not shown, not counted as disclosed, and the
+    # failure is audited (crypto:decrypt:failure).
+    unavailable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class GoalOut:
     detail: str | None  # None: withheld (only the status is shared)
     # None: only "engaged in services" may be told (what the goal is about is withheld)
     detail_category: DataCategory | None
+    detail_unavailable: bool = False  # permitted, but it could not be decrypted
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +312,8 @@ def _errors(*codes: int) -> dict[int, ResponseSpec]:
 def _category(section: ws.CategorySection) -> CategoryOut:
     return CategoryOut(
         category=section.category, label=section.label,
-        records=[RecordOut(r.id, r.title, r.body, r.author, r.effective_date)
+        records=[RecordOut(r.id, r.title, r.body, r.author, r.effective_date,
+                           unavailable=r.title is None)
                  for r in section.records],
         withheld=section.withheld, withheld_reason=section.withheld_reason or None,
         notices=list(section.notices), may_add=section.can_create)
@@ -319,7 +324,7 @@ def _participant(page: ws.ParticipantPage) -> ParticipantOut:
         id=page.public_id, name=page.name.display if page.name else None,
         enrolled_on=page.enrolled_on, categories=[_category(s) for s in page.sections],
         goals=[GoalOut(g.summary, g.status, g.status_note, g.owner, g.urgent, g.detail,
-                       g.detail_category) for g in page.goals],
+                       g.detail_category, g.detail_unavailable) for g in page.goals],
         notices=list(page.notices), emergency_access_until=page.break_glass_until)
 
 

@@ -11,7 +11,7 @@ before it returns anything (portal/workspace/service.py::participant_page).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -40,7 +40,7 @@ from portal.domain.vocabulary import (
     Role,
     Sector,
 )
-from portal.kernel.events import StaffRef, staff_event
+from portal.kernel.events import StaffRef, decision_detail, staff_event
 from portal.kernel.request import RequestMeta
 
 # --- what the page shows --------------------------------------------------------------------
@@ -86,6 +86,9 @@ class GoalLine:
     engagement_only: bool = False
     # Where it goes among immediate needs (urgency_key): the most pressing first.
     order: tuple[int, float] = (4, 0.0)
+    # The detail was permitted but could not be decrypted: shown as unavailable (and not
+    # counted as disclosed), never as withheld.
+    detail_unavailable: bool = False
 
 
 ENGAGED_IN_SERVICES = N_("Engaged in services")
@@ -200,8 +203,9 @@ class GoalToShow:
     detail_part2: bool  # the detail decision does (counts only if the detail is shown)
     engagement_only: bool = False  # decide() permits only "engaged in services"
 
-    def line(self, detail: str | None) -> GoalLine:
-        """``detail``: the opened detail, or None (withheld, or it could not be opened)."""
+    def line(self, detail: str | None, *, unavailable: bool = False) -> GoalLine:
+        """``detail``: the opened detail, or None (withheld, or it could not be opened:
+        ``unavailable``)."""
         goal = self.goal
         if self.engagement_only:
             return GoalLine(goal.id, ENGAGED_IN_SERVICES, "", "", "", False, None, None,
@@ -209,7 +213,37 @@ class GoalToShow:
         part2 = self.status_part2 or (detail is not None and self.detail_part2)
         return GoalLine(goal.id, goal.summary, GoalStatus(goal.status).value, goal.status_note,
                         self.owner, goal.urgent, detail, self.detail_category, self.can_update,
-                        part2, goal.since, order=urgency_key(goal.domain, goal.since))
+                        part2, goal.since, order=urgency_key(goal.domain, goal.since),
+                        detail_unavailable=unavailable and detail is None)
+
+
+@dataclass(frozen=True, slots=True)
+class EventPlan:
+    """A category's audit event, with what is needed to correct it when something it names
+    cannot be opened: which organization disclosed each id, and whether anything was
+    withheld."""
+    event: NewAuditEvent
+    disclosed_by: Mapping[str, str]  # record or goal id -> the organization's slug
+    withheld: bool
+
+    def without(self, unavailable: Collection[tuple[str, str]]) -> NewAuditEvent:
+        """The event as it must be written when the ids in ``unavailable`` ((category, id)
+        pairs that did not decrypt) were not shown: they are not disclosed, so they leave
+        ``record_ids`` and, with them, organizations that disclosed nothing else; they are
+        named under ``detail["unavailable"]`` (the decrypt-failure event says why)."""
+        event = self.event
+        gone = [i for i in event.record_ids if (event.category or "", i) in unavailable]
+        if not gone:
+            return event
+        kept = tuple(i for i in event.record_ids if i not in gone)
+        disclosers = sorted({self.disclosed_by[i] for i in kept if i in self.disclosed_by}
+                            - {event.actor_organization})
+        withheld_only = not kept and self.withheld
+        return replace(
+            event, record_ids=kept,
+            action=AuditAction.RECORD_WITHHOLD if withheld_only else event.action,
+            decision="deny" if withheld_only else event.decision,
+            detail={**event.detail, "disclosers": disclosers, "unavailable": sorted(gone)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +251,20 @@ class PagePlan:
     sections: list[SectionPlan]  # in DataCategory order (emergency access: what it opens first)
     goals: list[GoalToShow]  # empty unless revealing
     notices: list[str]  # for the whole page (the care-coordination-only notice)
-    events: list[NewAuditEvent]  # to append, in order, before returning (none unless revealing)
+    planned: list[EventPlan]  # the events, none unless revealing
     break_glass_until: datetime | None
     creatable: list[DataCategory]
     goal_domains: list[GoalDomain]
+
+    @property
+    def events(self) -> list[NewAuditEvent]:
+        """To append, in order, before returning, when everything shown could be opened."""
+        return [p.event for p in self.planned]
+
+    def events_without(self, unavailable: Collection[tuple[str, str]]) -> list[NewAuditEvent]:
+        """To append when the (category, id) pairs in ``unavailable`` could not be decrypted:
+        shown as unavailable, they are not disclosed (EventPlan.without)."""
+        return [p.without(unavailable) for p in self.planned]
 
     @property
     def shown_ids(self) -> list[str]:
@@ -456,12 +500,20 @@ def category_event(user: StaffRef, meta: RequestMeta, participant_id: uuid.UUID,
                    policy_version: str, category: DataCategory, purpose: Purpose,
                    shown: list[str], withheld: list[d.Decision],
                    all_decisions: list[d.Decision], disclosed_by: set[str],
-                   grant: d.BreakGlassGrant | None, *, view: str | None = None
+                   grant: d.BreakGlassGrant | None, *, decided_at: datetime,
+                   context: d.ParticipantContext, view: str | None = None
                    ) -> NewAuditEvent:
     """One event per category: what was shown (records and goals, by id) or withheld, and
     from whom; disclosures to this organization by others feed the accounting of
-    disclosures."""
+    disclosures.
+
+    The event is written after the decision (at the end of the page), so it also says when
+    the decision was made (``decided_at``), where the audit chain's head was when its
+    consents were read (``observed_seq``) and the version of each consent it relied on: a
+    decision with ``observed_seq`` below a revocation's seq read the consent before that
+    revocation committed, whenever its own event is written."""
     permitted = [x for x in all_decisions if x.permitted]
+    consent_ids = sorted({x.consent_id for x in permitted if x.consent_id})
     lead = permitted[0] if permitted else (withheld[0] if withheld else None)
     reasons = sorted({r.value for x in all_decisions for r in x.reasons})
     # Nothing shown and something withheld: audited as withheld, not as a view (and not as a
@@ -473,10 +525,11 @@ def category_event(user: StaffRef, meta: RequestMeta, participant_id: uuid.UUID,
         purpose=purpose.value,
         decision="permit" if shown or (permitted and not withheld) else "deny",
         reasons=tuple(reasons),
-        consent_ids=tuple(sorted({x.consent_id for x in permitted if x.consent_id})),
+        consent_ids=tuple(consent_ids),
         policy_version=policy_version,
         detail={"disclosers": sorted(disclosed_by - {user.organization.slug}),
                 "policy_rule": lead.policy_rule if lead else None,
+                **decision_detail(decided_at, context, consent_ids),
                 **({"break_glass_grant": grant.id} if grant else {}),
                 **({"view": view} if view else {})})
 
@@ -484,7 +537,7 @@ def category_event(user: StaffRef, meta: RequestMeta, participant_id: uuid.UUID,
 @dataclass(frozen=True, slots=True)
 class _Category:
     section: SectionPlan
-    event: NewAuditEvent
+    event: EventPlan
     page_notices: set[str]
 
 
@@ -509,8 +562,11 @@ def _category(inputs: PageInputs, decided: _Decided, goal_ids: GoalIds,
     event = category_event(
         inputs.user, inputs.meta, inputs.participant_id, inputs.policy.version, category,
         purpose, shown_ids, decided.withheld, [s.decision for s in decided.sources],
-        disclosed_by, inputs.grant)
-    return _Category(section, event, _page_notices(decided))
+        disclosed_by, inputs.grant, decided_at=inputs.at, context=inputs.context)
+    by_id = {r.record.id: inputs.organizations[r.record.organization_id].slug for r in records}
+    by_id.update({i: slug for slug, ids in goals.items() for i in ids})
+    return _Category(section, EventPlan(event, by_id, bool(decided.withheld)),
+                     _page_notices(decided))
 
 
 StatusDecider = Callable[[d.Organization, DataCategory], d.Decision]
@@ -624,7 +680,7 @@ def plan_page(inputs: PageInputs) -> PagePlan:
         sections=sections,
         goals=_goals(inputs, decisions, may_update_goals) if inputs.reveal else [],
         notices=sorted({notice for b in built for notice in b.page_notices}),
-        events=[b.event for b in built] if inputs.reveal else [],
+        planned=[b.event for b in built] if inputs.reveal else [],
         break_glass_until=grant.expires_at if grant and not inputs.on_team else None,
         creatable=[s.category for s in sections if s.can_create],
         goal_domains=[g for g in GoalDomain if may_update_goals

@@ -23,7 +23,7 @@ from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain import decision as d
 from portal.domain import permissions
-from portal.domain.audit import AuditAction
+from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import (
     GOAL_DETAIL_CATEGORY,
@@ -140,7 +140,7 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
     scanned = list(session.scalars(stmt))
     more = len(scanned) > limit
     scanned = scanned[:limit]
-    urgent = _visible_urgent_needs(session, services, actor, scanned, at)
+    urgent, contexts = _visible_urgent_needs(session, services, actor, scanned, at)
     people = [p for p in scanned if urgent[p.id] or not urgent_only]
     recent: set[uuid.UUID] = set()
     requested: set[uuid.UUID] = set()
@@ -173,7 +173,8 @@ def caseload(session: Session, services: Services, user: m.StaffUser, meta: Requ
         *(page.category_event(user, meta, p.id, services.policy.version,
                               DataCategory.PROGRESS, needs[0].purpose,
                               [n.goal_id for n in needs], [], [n.decision for n in needs],
-                              {n.owner_slug for n in needs}, None, view="caseload")
+                              {n.owner_slug for n in needs}, None, decided_at=at,
+                              context=contexts[p.id], view="caseload")
           for p in people if (needs := urgent[p.id]))])
     return Caseload(rows, scanned[-1].public_id if more and scanned else None, query,
                     shows_consent_flags=consent_flags, urgent_rows=rows_by_urgency)
@@ -184,9 +185,11 @@ CLOSED_GOALS = ("achieved", "closed")
 
 def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
                           people: list[m.Participant], at: datetime
-                          ) -> dict[uuid.UUID, list[UrgentNeed]]:
+                          ) -> tuple[dict[uuid.UUID, list[UrgentNeed]],
+                                     dict[uuid.UUID, d.ParticipantContext]]:
     """Each participant's open urgent goals whose owner's `progress` decide() permits to the
-    actor (an urgent goal of a Part 2 program, say, is not shown without a Part 2 consent)."""
+    actor (an urgent goal of a Part 2 program, say, is not shown without a Part 2 consent),
+    and the decision contexts they were decided in (for their audit events)."""
     needs: dict[uuid.UUID, list[UrgentNeed]] = defaultdict(list)
     goals = list(session.scalars(
         select(m.Goal).where(m.Goal.participant_id.in_([p.id for p in people]), m.Goal.urgent,
@@ -194,7 +197,7 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
         .options(noload(m.Goal.updates), noload(m.Goal.organization))
         .order_by(m.Goal.created_at))) if people else []
     if not goals:
-        return needs
+        return needs, {}
     orgs = repo.Organizations.load(session)
     purposes = page.view_purposes(services.policy, actor, DataCategory.PROGRESS,
                                   emergency=False)
@@ -220,7 +223,7 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
                 domain, goal.status, goal.created_at))
     for listed in needs.values():
         listed.sort(key=lambda n: n.order)
-    return needs
+    return needs, contexts
 
 
 def works_with_participants(services: Services, actor: d.Actor) -> bool:
@@ -309,22 +312,29 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
         grant=grant, organizations=repo.Organizations.load(session).by_id,
         records=[_sealed_record(r) for r in records.values()],
         goals=[_sealed_goal(g) for g in goals.values()], reveal=reveal))
-    sections = [s.section([_open_record(vault, records[r.record.id], r) if reveal
-                           else r.unopened() for r in s.records]) for s in plan.sections]
-    goal_lines = [g.line(_open_goal(vault, goals[g.goal.id]) if g.detail_permitted else None)
+    # What was permitted but cannot be decrypted is shown as unavailable, is not counted as
+    # disclosed, and is audited as a decrypt failure.
+    failures: list[DecryptionError] = []
+    unavailable: set[tuple[str, str]] = set()
+    sections = [s.section([_open_record(vault, records[r.record.id], r, failures, unavailable)
+                           if reveal else r.unopened() for r in s.records])
+                for s in plan.sections]
+    goal_lines = [_goal_line(vault, goals[g.goal.id], g, failures, unavailable)
                   for g in plan.goals]
     # The care-team relationship (or the emergency grant) is what lets staff know who this is.
     name: PersonName | None = None
     if reveal:
         # Appended together (one chain lock, held only until the commit); if that fails,
         # nothing of the page is returned.
-        events = list(plan.events)
+        events = plan.events_without(unavailable)
         try:
             name = vault.open_participant(participant)
         except DecryptionError as exc:
             events.append(staff_event(
                 AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant.id,
                 reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
+        if failures:
+            events.append(decrypt_failure_event(user, meta, participant.id, failures))
         services.audit.append_many(session, events)
     return ParticipantPage(
         public_id=participant.public_id, name=name, enrolled_on=participant.enrolled_on,
@@ -361,21 +371,47 @@ def _sealed_goal(row: m.Goal) -> page.SealedGoal:
                            has_detail=row.detail_enc is not None, since=row.created_at)
 
 
-def _open_record(vault: Vault, row: m.Record, item: page.RecordToShow) -> ShownRecord:
-    """A permitted record, opened (shown as unavailable if it cannot be decrypted)."""
+def _open_record(vault: Vault, row: m.Record, item: page.RecordToShow,
+                 failures: list[DecryptionError],
+                 unavailable: set[tuple[str, str]]) -> ShownRecord:
+    """A permitted record, opened; if it cannot be decrypted, shown as unavailable (neither
+    title nor body), noted in ``unavailable`` and its failure in ``failures``."""
     try:
         title, body = vault.open(row, "title"), vault.open(row, "body")
-    except DecryptionError:
-        title = body = None
+    except DecryptionError as exc:
+        failures.append(exc)
+        unavailable.add((row.category, str(row.id)))
+        return item.unopened()
     return item.shown(title, body)
 
 
-def _open_goal(vault: Vault, row: m.Goal) -> str | None:
-    """A permitted goal detail, opened (None, withheld, if it cannot be decrypted)."""
+def _goal_line(vault: Vault, row: m.Goal, item: page.GoalToShow,
+               failures: list[DecryptionError],
+               unavailable: set[tuple[str, str]]) -> GoalLine:
+    """A goal's line, its detail opened if permitted; a detail that cannot be decrypted is
+    shown as unavailable, noted in ``unavailable`` (under the detail's category) and its
+    failure in ``failures``."""
+    if not item.detail_permitted:
+        return item.line(None)
     try:
-        return vault.open(row, "detail") or ""
-    except DecryptionError:
-        return None
+        return item.line(vault.open(row, "detail") or "")
+    except DecryptionError as exc:
+        failures.append(exc)
+        unavailable.add((item.detail_category.value, str(row.id)))
+        return item.line(None, unavailable=True)
+
+
+def decrypt_failure_event(user: m.StaffUser, meta: RequestMeta, participant_id: uuid.UUID,
+                          failures: list[DecryptionError]) -> NewAuditEvent:
+    """One event naming every permitted record or goal on a page that could not be
+    decrypted (moved, altered, or under a retired key): shown as unavailable, not disclosed.
+    Table, column and reason only: never any content."""
+    ids = tuple(dict.fromkeys(str(f.row_id) for f in failures))
+    return staff_event(
+        AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant_id,
+        record_ids=ids, reasons=tuple(sorted({f.reason for f in failures})),
+        detail={"failures": [{"id": str(f.row_id), "table": f.table, "column": f.column,
+                              "reason": f.reason} for f in failures]})
 
 
 def _may_create(services: Services, actor: d.Actor, category: DataCategory) -> bool:

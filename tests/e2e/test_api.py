@@ -10,6 +10,7 @@ import hmac
 import json
 import re
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth.sessions import SessionManager
 from portal.config import Settings
+from portal.db import audit_chain
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.devtools.seed import generate_participants, seed_demo
@@ -511,6 +513,41 @@ def test_odd_inputs_are_refused_before_they_reach_the_database(portal: Portal) -
     assert request_ids == {None, "r-1"}
 
 
+def test_a_record_that_cannot_be_decrypted_is_unavailable_audited_and_not_disclosed(
+        portal: Portal) -> None:
+    # A record another agency wrote that Alex is shown under the participant's consent.
+    api = portal.client()
+    assert api.get(f"{API}/participants/LP-1001", headers=portal.bearer(ALEX)).status_code == 200
+    (shown, *_) = [e for e in events(portal.db, "record:view")
+                   if e.actor == ALEX and e.record_ids and e.detail.get("disclosers")]
+    record_id = shown.record_ids[0]
+    with portal.db.begin() as s:
+        record = s.get(m.Record, uuid.UUID(record_id))
+        assert record is not None
+        record.title_enc = bytes(len(record.title_enc))  # corrupted in the database
+    mark = max(e.seq for e in events(portal.db, "record:view"))
+    answer = api.get(f"{API}/participants/LP-1001", headers=portal.bearer(ALEX))
+    assert answer.status_code == 200
+    (out,) = [r for c in answer.json()["categories"] for r in c["records"]
+              if r["id"] == record_id]
+    assert out["unavailable"] is True and out["title"] is None and out["body"] is None
+    page = portal.cookie_client(ALEX).get("/participants/LP-1001")
+    assert page.status_code == 200 and "Unavailable" in page.text
+    after = [e for e in events(portal.db, "record:view", "record:withhold") if e.seq > mark]
+    assert after and all(record_id not in e.record_ids for e in after)
+    assert all(e.detail.get("unavailable") == [record_id] for e in after
+               if e.category == record.category)
+    failures = [e for e in events(portal.db, "crypto:decrypt:failure") if e.seq > mark]
+    assert len(failures) == 2  # the API answer and the page
+    for failure in failures:
+        assert list(failure.record_ids) == [record_id] and failure.actor == ALEX
+        assert failure.detail["failures"][0]["column"] == "title"
+    # Not counted as disclosed: no disclosure since names it.
+    with portal.db() as s:
+        found = audit_chain.disclosures(s, record.participant_id)
+    assert all(record_id not in d.record_ids for d in found if d.seq > mark)
+
+
 # --- writes --------------------------------------------------------------------------------
 
 
@@ -616,7 +653,7 @@ def test_the_openapi_document_describes_the_api(portal: Portal) -> None:
     assert set(participant) >= {"id", "name", "categories", "goals", "notices",
                                 "emergency_access_until"}
     assert set(component["RecordOut"]["properties"]) == {"id", "title", "body", "author",
-                                                         "effective_date"}
+                                                         "effective_date", "unavailable"}
     assert set(component["RecordIn"]["required"]) == {"category", "title", "body"}
     app = client.app
     assert isinstance(app, Litestar)

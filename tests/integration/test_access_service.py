@@ -58,8 +58,11 @@ def test_context_loads_in_a_fixed_number_of_queries(
         statements.clear()
         context = repo.load_context(session, p.id, user_id=1, at=utcnow())
     assert len(context.consents) >= 33
-    # Care team, consents, their provisions, recorded events, break-glass grants.
-    assert len(statements) == 5, statements
+    # The audit chain's head (read first: the decision's place in commit order), care team,
+    # consents, their provisions, recorded events, break-glass grants.
+    assert len(statements) == 6, statements
+    assert "max(audit_event.seq)" in statements[0].lower()
+    assert "consent" in statements[2]
 
 
 def test_explain_is_audited_and_never_shows_content(

@@ -13,7 +13,9 @@ import pytest
 
 from portal.compliance import disclosures, reports
 from portal.compliance.disclosures import DISCLOSURE_COLUMNS, DisclosureReport
+from portal.db import audit_chain
 from portal.db.types import utcnow
+from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.kernel.errors import InvalidInput, NotFound
 from portal.workspace.service import participant_page
 from tests.integration.compliance.conftest import ALEX, META, RENEE, Demo, Viewer
@@ -235,3 +237,37 @@ def test_an_empty_pdf_says_there_was_nothing() -> None:
     assert "No disclosures in this period." in text
     assert "Period: six years back to today." in text
     assert "Recipient organization" not in text
+
+
+def test_disclosures_in_flight_at_a_revocation_say_they_were_decided_before_it(
+        world: Demo, alex_view: Viewer) -> None:
+    # Events stamped out of clock order: the accounting goes by chain position.
+    at = _day(3)
+    lp1001 = world.participant_id("LP-1001")
+    consent = {"consent_ids": ("c-roi",)}
+    early = world.append(alex_view(**consent), at=at)
+    revoke = world.append(NewAuditEvent(action=AuditAction.CONSENT_REVOKE,
+                                        actor="LP-1001", participant_id=lp1001,
+                                        consent_ids=("c-roi",)), at=at + timedelta(seconds=2))
+    # A refused attempt to revoke does not count as the revocation.
+    world.append(NewAuditEvent(action=AuditAction.CONSENT_REVOKE, actor="someone",
+                               participant_id=lp1001, consent_ids=("c-other",),
+                               decision="deny"), at=at + timedelta(seconds=2))
+    detail = {"disclosers": ["harbor-lead"]}
+    in_flight = world.append(alex_view(**consent, detail={**detail, "observed_seq": revoke - 1}),
+                             at=at + timedelta(seconds=3))
+    after = world.append(alex_view(**consent, detail={**detail, "observed_seq": revoke}),
+                         at=at + timedelta(seconds=1))  # stamped early, committed last
+    other = world.append(alex_view(consent_ids=("c-other",)), at=at + timedelta(seconds=4))
+    with world.factory() as session:
+        found = audit_chain.disclosures(session, lp1001)
+    assert [d.seq for d in found] == [early, in_flight, after, other]
+    assert [d.revocation for d in found] == ["before", "before", "after", None]
+    assert [d.in_flight_at_revocation for d in found] == [False, True, False, False]
+    basis = [row[DISCLOSURE_COLUMNS.index("Basis")] for row in _report(world).rows]
+    assert basis == [
+        "Participant's written consent, since revoked: decided before the revocation committed",
+        "Participant's written consent, since revoked: decided before the revocation committed",
+        "Participant's written consent, since revoked: decided after the revocation committed "
+        "(follow up)",
+        "Participant's written consent"]

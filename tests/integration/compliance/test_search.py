@@ -219,3 +219,15 @@ def test_organizations_are_listed_by_name(world: Demo) -> None:
     assert len(orgs) == 10
     assert [name for _, name in orgs] == sorted(name for _, name in orgs)
     assert ("harbor-lead", "Harbor LEAD Case Management") in orgs
+
+
+def test_results_are_in_chain_order_not_clock_order(world: Demo, alex_view: Viewer) -> None:
+    # The second event was committed later but stamped earlier (a clock step, or a host whose
+    # clock lags): the search lists events in the order they were committed.
+    first = world.append(alex_view(), at=T0 + hours(2))
+    second = world.append(alex_view(), at=T0 + hours(1))
+    page = _search(world, AuditFilters(action="record:view"), limit=1)
+    assert [r.seq for r in page.rows] == [second]
+    page = _search(world, AuditFilters(action="record:view"), before=page.next_before,
+                   limit=1)
+    assert [r.seq for r in page.rows] == [first]

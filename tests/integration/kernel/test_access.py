@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.config import Settings
 from portal.db import models as m
 from portal.db.engine import make_engine, make_session_factory
-from portal.domain.audit import AuditAction
+from portal.domain.audit import AuditAction, format_time
 from portal.domain.consent import EVENT_LABELS, ConsentEvent
 from portal.domain.decision import Decision, Obligation, Reason
 from portal.domain.permissions import Permission
@@ -106,8 +106,15 @@ def test_explain_with_records_decides_per_source_and_audits_the_question(
     assert event.reasons == data["reasons"]
     assert event.consent_ids == [by_org["cedar-recovery"].consent_id]
     assert event.policy_version == services.policy.version
+    cedar_consent = by_org["cedar-recovery"].consent_id
+    assert cedar_consent is not None
+    decided_at = event.detail.pop("decided_at")
+    assert decided_at.endswith("Z") and decided_at <= format_time(event.occurred_at)
     assert event.detail == {"explained_for": TOM, "action": "view",
-                            "sources": {"harbor-lead": "deny", "cedar-recovery": "permit"}}
+                            "sources": {"harbor-lead": "deny", "cedar-recovery": "permit"},
+                            # The chain's head as read before the consents, and the version
+                            # of the consent the permit relied on.
+                            "observed_seq": mark, "consent_versions": {cedar_consent: 1}}
 
 
 def test_explain_without_records_asks_each_care_team_member(

@@ -7,7 +7,7 @@ The participant page is tested through its signature and what it returns and aud
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -532,15 +532,48 @@ def test_what_cannot_be_decrypted_is_shown_as_unavailable_on_the_page(
         mark = head(session)
         page = ws.participant_page(session, services, maria, "LP-1001", META)
         by_category = _page_events(session, mark)
+        failures = [e for e in events_since(session, mark)
+                    if e.action == "crypto:decrypt:failure"]
     contact = next(s for s in page.sections if s.category is DataCategory.CONTACT)
     assert [(r.id, r.title, r.body) for r in contact.records] == [(str(record.id), None, None)]
     goals = {g.summary: g for g in page.goals}
-    assert goals["Broken detail"].detail is None
+    assert goals["Broken detail"].detail is None and goals["Broken detail"].detail_unavailable
     assert goals["No detail"].detail == "" and goals["No detail"].status == "on_hold"
+    assert not goals["No detail"].detail_unavailable
     # The bare goal's status was shown (progress); it has no benefits detail to disclose.
     assert str(bare.id) in by_category["progress"].record_ids
     assert str(bare.id) not in by_category["benefits"].record_ids
-    assert str(broken.id) in by_category["benefits"].record_ids
+    # What could not be decrypted was not disclosed: not in its category's event (and named
+    # there as unavailable); the broken goal's status was still shown.
+    assert str(record.id) not in by_category["contact"].record_ids
+    assert by_category["contact"].detail["unavailable"] == [str(record.id)]
+    assert str(broken.id) not in by_category["benefits"].record_ids
+    assert by_category["benefits"].detail["unavailable"] == [str(broken.id)]
+    assert str(broken.id) in by_category["progress"].record_ids
+    # One decrypt-failure event names both, with where and why, and no content.
+    (failure,) = failures
+    assert set(failure.record_ids) == {str(record.id), str(broken.id)}
+    assert failure.participant_id == marcus.id and failure.actor == MARIA
+    assert {(f["id"], f["table"], f["column"]) for f in failure.detail["failures"]} == {
+        (str(record.id), "record", "body"), (str(broken.id), "goal", "detail")}
+
+
+def test_each_page_event_says_when_it_was_decided_and_what_it_saw(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        alex = staff(session, ALEX)
+        mark = head(session)
+        ws.participant_page(session, services, alex, "LP-1001", META)
+        by_category = _page_events(session, mark)
+        versions = {str(c.id): c.version for c in session.scalars(select(m.Consent))}
+    for event in by_category.values():
+        # Decided before it was written; the chain read before the consents is the head as
+        # it was before this page wrote anything.
+        decided = datetime.fromisoformat(event.detail["decided_at"].replace("Z", "+00:00"))
+        assert decided <= event.occurred_at
+        assert event.detail["observed_seq"] == mark
+        assert event.detail["consent_versions"] == {c: versions[c] for c in event.consent_ids}
+    assert any(e.consent_ids for e in by_category.values())
 
 
 def test_a_name_that_cannot_be_decrypted_is_audited_on_the_page(

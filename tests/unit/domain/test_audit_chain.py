@@ -34,6 +34,7 @@ from portal.domain.audit import (
     event_hash,
     key_id_of,
     public_key_bytes,
+    revocation_order,
     sign_checkpoint,
     verify_chain,
 )
@@ -420,3 +421,34 @@ def test_disclosure_is_outside_information_permitted_to_view() -> None:
     assert e is not None and e.basis == "break_glass" and e.break_glass_grant == "g1"
     unrecorded = disclosure_of(replace(emergency, detail={"disclosers": ["cedar-recovery"]}))
     assert unrecorded is not None and unrecorded.basis == "unrecorded"
+
+
+def test_a_disclosure_is_placed_against_a_revocation_by_chain_position_not_clock() -> None:
+    base = replace(build(1)[0], consent_ids=["c1"])
+
+    def at(seq: int, observed: object = None) -> Any:
+        detail: dict[str, Any] = {"disclosers": ["cedar-recovery"],
+                                  "decided_at": "2026-11-30T15:00:00.123456Z"}
+        if observed is not None:
+            detail["observed_seq"] = observed
+        d = disclosure_of(replace(base, seq=seq, detail=detail))
+        assert d is not None
+        return d
+
+    revoked = {"c1": 50}
+    # Logged after the revocation (seq 60) but decided on a chain read at 49: in flight.
+    flight = revocation_order(at(60, 49), revoked)
+    assert (flight.revocation, flight.revocation_seq) == ("before", 50)
+    assert flight.decided_before_revocation and flight.in_flight_at_revocation
+    assert flight.decided_at == datetime(2026, 11, 30, 15, 0, 0, 123456, tzinfo=UTC)
+    assert flight.as_json()["decided_at"] == "2026-11-30T15:00:00.123456Z"
+    # Logged before the revocation: before it, whatever it says, and not in flight.
+    early = revocation_order(at(40), revoked)
+    assert early.revocation == "before" and not early.in_flight_at_revocation
+    # Decided on a chain that already held the revocation: after it (to follow up).
+    assert revocation_order(at(61, 50), revoked).revocation == "after"
+    # Logged after it by an event that does not say where its decision read the chain.
+    assert revocation_order(at(62), revoked).revocation == "unknown"
+    assert revocation_order(at(62, "49"), revoked).revocation == "unknown"  # not a number
+    # A consent never revoked: nothing to say.
+    assert revocation_order(at(62, 10), {"c2": 5}).revocation is None

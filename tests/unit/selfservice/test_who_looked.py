@@ -12,9 +12,12 @@ T0 = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 
 def look(minutes: float, who: str = "alex@housing", org: str = "Hope Housing",
          category: DataCategory | None = DataCategory.HOUSING, basis: str = "consent",
-         person: str | None = "Alex Rivera") -> Look:
+         person: str | None = "Alex Rivera", seq: int | None = None,
+         before_revocation: bool = False) -> Look:
+    # Unless told otherwise, the chain position follows the clock (as it does when one
+    # process writes the log).
     return Look(T0 + timedelta(minutes=minutes), org, ["housing_navigator"], category, basis,
-                who, person)
+                who, person, int(minutes * 100) if seq is None else seq, before_revocation)
 
 
 def test_looks_close_together_by_one_person_are_one_visit() -> None:
@@ -56,3 +59,14 @@ def test_agencies_are_ordered_by_their_latest_visit_and_emergencies_come_apart()
         ("Riverton PD", "refused_break_glass"), ("Northside Clinic", "break_glass")]
     assert all(v.emergency for v in accounting.emergency)
     assert not group_looks([]).agencies and group_looks([]).empty
+
+
+def test_looks_are_told_in_chain_order_not_by_clock() -> None:
+    # Two agencies: the later-stamped look was committed first (a lower seq).
+    accounting = group_looks([
+        look(1, org="Hope Housing", seq=20),
+        look(2, org="Bridge Clinic", who="pat@clinic", person=None, seq=10,
+             before_revocation=True)])
+    assert [agency for agency, _ in accounting.agencies] == ["Hope Housing", "Bridge Clinic"]
+    ((_, (late,)), (_, (early,))) = accounting.agencies
+    assert early.before_revocation and not late.before_revocation

@@ -491,3 +491,36 @@ def test_emergency_access_puts_the_sections_it_opens_first() -> None:
     # On the care team, the usual order.
     usual = plan_page(inputs(HARBOR))
     assert [s.category for s in usual.sections] == list(DataCategory)
+
+
+def test_what_cannot_be_decrypted_leaves_the_event_and_is_not_disclosed() -> None:
+    a = record(HARBOR, C.HOUSING, days_ago=2, rid="r-a")
+    b = record(HARBOR, C.HOUSING, days_ago=1, rid="r-b")
+    own = record(HOPE, C.HOUSING, days_ago=3, rid="r-own")
+    plan = plan_page(inputs(HOPE, HOUSING_ROI, records=(a, b, own), team=(HARBOR, HOPE)))
+    view = event(plan, C.HOUSING)
+    assert view.detail["decided_at"] == "2026-11-28T15:00:00.000000Z"  # inputs.at
+    assert view.detail["consent_versions"] == {"roi-hope": 1}
+    # Nothing unavailable: the events as planned.
+    assert plan.events_without(set()) == plan.events
+    # One of Harbor's two records did not decrypt: Harbor still disclosed the other.
+    (one,) = [e for e in plan.events_without({("housing", "r-a")}) if e.category == "housing"]
+    assert one.record_ids == ("r-b", "r-own") and one.detail["disclosers"] == [HARBOR.slug]
+    assert one.detail["unavailable"] == ["r-a"] and one.decision == "permit"
+    # Neither did: Harbor disclosed nothing; the agency's own record is still a view.
+    (both,) = [e for e in plan.events_without({("housing", "r-a"), ("housing", "r-b")})
+               if e.category == "housing"]
+    assert both.record_ids == ("r-own",) and both.detail["disclosers"] == []
+    assert both.action is AuditAction.RECORD_VIEW
+    # The same id under another category is another thing (a goal's status, say).
+    assert plan.events_without({("progress", "r-a")}) == plan.events
+
+
+def test_a_section_whose_only_shown_record_did_not_decrypt_is_audited_as_withheld() -> None:
+    shared = record(HARBOR, C.HOUSING, rid="r-harbor")
+    other = record(NORTHSIDE, C.HOUSING, rid="r-northside")  # withheld: no consent
+    plan = plan_page(inputs(HOPE, HOUSING_ROI, records=(shared, other)))
+    (housing,) = [e for e in plan.events_without({("housing", "r-harbor")})
+                  if e.category == "housing"]
+    assert housing.action is AuditAction.RECORD_WITHHOLD and housing.decision == "deny"
+    assert housing.record_ids == () and housing.detail["disclosers"] == []
