@@ -102,8 +102,9 @@ def test_a_goals_detail_is_not_disclosed_without_its_status(
                            ).one()
         assert marcus is not None
         goal = m.Goal(id=uuid.uuid4(), participant_id=marcus.id, organization_id=harbor.id,
-                      domain="housing", summary="Move-in costs", status="in_progress")
-        services.vault.ready(s).seal(goal, {"detail": "Deposit pledged by the landlord fund"})
+                      domain="housing", status="in_progress")
+        services.vault.ready(s).seal(goal, {"summary": "Move-in costs",
+                                            "detail": "Deposit pledged by the landlord fund"})
         s.add(goal)
 
     def shown_to_alex() -> dict[str, list[str]]:
