@@ -411,7 +411,8 @@ def _goal_events(demo: sessionmaker[Session], action: str) -> list[m.AuditEvent]
 
 
 def test_case_manager_sets_an_urgent_goal_and_updates_its_status(
-        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session]) -> None:
+        as_user: Callable[[str], TestClient[Any]], demo: sessionmaker[Session],
+        services: Services) -> None:
     client = as_user(MARIA)
     page = client.get("/participants/LP-1001").text
     assert 'action="/participants/LP-1001/goals"' in page
@@ -435,9 +436,11 @@ def test_case_manager_sets_an_urgent_goal_and_updates_its_status(
     with demo() as s:
         goal = s.get(m.Goal, uuid.UUID(goal_id.group(1)))
         assert goal is not None and goal.status == "achieved" and goal.urgent
-        assert [(u.status, u.note) for u in goal.updates] == [
+        vault = services.vault.ready(s)
+        assert [(u.status, vault.open(u, "note")) for u in goal.updates] == [
             ("not_started", "Goal set"), ("achieved", "Checked in at 8 pm")]
         assert b"Mission" not in (goal.detail_enc or b"")  # sealed at rest
+        assert b"bed" not in goal.summary_enc and b"8 pm" not in (goal.status_note_enc or b"")
     create, = _goal_events(demo, "goal:create")
     update_event, = _goal_events(demo, "goal:update")
     assert create.actor == MARIA and create.record_ids == [goal_id.group(1)]
