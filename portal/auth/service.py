@@ -306,6 +306,10 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
     participant = session.scalar(select(m.Participant).where(
         m.Participant.public_id == public_id))
     credential = session.get(m.ParticipantCredential, participant.id) if participant else None
+    # What was typed as the ID is logged only when it names a participant; anything else
+    # (a name typed in the wrong box) by its keyed hash.
+    meta = replace(meta, actor=f"participant:{participant.public_id}" if participant else
+                   f"participant:hmac:{vault.ready(session).blind_index('enrol_id', public_id)}")
     participant_id = credential.participant_id if credential else None
     if _wait_left(session, keys, utcnow()) is not None:
         _burn(code)

@@ -545,3 +545,14 @@ def test_a_failed_sign_in_under_an_unknown_username_logs_its_keyed_hash(
     # The attempts are still counted against that account (the throttle keys by the index).
     assert _throttle(demo, "account", _account_key(services, demo, "not.a.real.name")
                      ).failures == 2
+
+
+def test_a_failed_enrolment_logs_a_participant_id_never_other_typed_text(
+        demo: sessionmaker[Session], services: Services) -> None:
+    for typed in ("LP-1003", "Darnell Brooks"):
+        _refused(_committed, demo, lambda session, t=typed: service.enrol(
+            session, services.audit, services.vault, t, "WRONG-CODE", "darnell",
+            "a long enough phrase", META))
+    known, unknown = (e.actor for e in _events(demo, "auth:login:failure"))
+    assert known == "participant:LP-1003"
+    assert re.fullmatch(r"participant:hmac:[0-9a-f]{64}", unknown)
