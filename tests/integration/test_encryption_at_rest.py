@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.admin import keys as key_service
 from portal.auth import service as auth_service
 from portal.compliance import review
 from portal.db import models as m
@@ -139,3 +140,41 @@ def test_a_dump_holds_none_of_the_text_people_typed(
         assert failure is not None
         assert failure.actor == auth_service.username_actor(
             auth_service.username_index(services.vault, session, USERNAME))
+
+
+def test_rotation_re_encrypts_the_typed_text_too(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        grant = services.access.grant_break_glass(
+            session, staff(session, LUIS), person(session, "LP-1003"), reason=REASON,
+            emergency_nature=NATURE, facility=FACILITY, minutes=30, meta=META)
+        goal = ws.add_goal(session, services, staff(session, MARIA), "LP-1001", "housing",
+                           GOAL, "", False, META)
+        ws.update_goal(session, services, staff(session, MARIA), "LP-1001", str(goal.id),
+                       "in_progress", NOTE, META)
+        rs.refer(session, services, staff(session, JAMES), pathway="social_contact",
+                 given=REFERRED[0], family=REFERRED[1], born="", where=WHERE, meta=META)
+        old = services.vault.ready(session).current_version
+        ids = grant.id, goal.id
+    with demo.begin() as session:
+        key_service.rotate(session, services.vault)
+    key_service.reencrypt(demo, services.vault)
+    with demo.begin() as session:
+        # Refused while any value (of any table in ENCRYPTED) is still under the old key.
+        key_service.retire(session, services.vault, old)
+    with demo.begin() as session:
+        row = next(r for r in review.review_queue(session, services, staff(session, RENEE),
+                                                  META, "all") if r.id == ids[0])
+        assert (row.reason, row.emergency_nature, row.facility) == (REASON, NATURE, FACILITY)
+        page = ws.participant_page(session, services, staff(session, MARIA), "LP-1001", META)
+        shown = next(g for g in page.goals if g.id == str(ids[1]))
+        assert (shown.summary, shown.status_note) == (GOAL, NOTE)
+        stored = session.get(m.Goal, ids[1])
+        assert stored is not None
+        assert {u.key_version for u in stored.updates} == {services.vault.current_version}
+        assert [services.vault.open(u, "note") for u in sorted(stored.updates,
+                                                                key=lambda u: u.id)] == [
+            "Goal set", NOTE]
+        line = next(x for x in rs.pending(session, services, staff(session, MARIA), META)
+                    if x.given == REFERRED[0])
+        assert line.where == WHERE
