@@ -18,11 +18,14 @@ from portal.db.types import utcnow
 ENCRYPTED: list[tuple[type[Any], list[str]]] = [
     (m.Participant, ["given_name", "family_name", "date_of_birth"]),
     (m.Record, ["title", "body"]),
-    (m.Goal, ["detail"]),
+    (m.Goal, ["summary", "detail", "status_note"]),
+    (m.GoalUpdate, ["note"]),
     (m.Consent, ["signer_name"]),
     (m.ConsentDocument, ["content"]),
     (m.ConsentRequest, ["note"]),
-    (m.Referral, ["given_name", "family_name", "date_of_birth"]),
+    (m.Referral, ["given_name", "family_name", "date_of_birth", "where_to_find",
+                  "decline_reason"]),
+    (m.BreakGlassGrant, ["reason", "emergency_nature", "facility", "review_notes"]),
     (m.ParticipantCredential, ["totp_secret", "totp_pending"]),
     (m.ShownOnce, ["payload"]),
 ]

@@ -272,7 +272,8 @@ class ParticipantAuthController(Controller):
               data: URLEncodedBody[dict[str, str]],
               ) -> Response[Any]:
         components = components_of(state)
-        meta = request_meta(request, actor=f"participant:{data.get('username', '')[:64]}")
+        # The service names the attempt by a keyed hash of the username, never the name.
+        meta = request_meta(request, actor="participant")
         refused = None
         with database_of(state).begin() as db:
             try:
@@ -301,7 +302,8 @@ class ParticipantAuthController(Controller):
               data: URLEncodedBody[dict[str, str]],
               ) -> Response[Any]:
         components = components_of(state)
-        meta = request_meta(request, actor=f"participant:{data.get('participant_id', '')[:16]}")
+        # The service names the attempt by the participant ID, or a keyed hash of what was typed.
+        meta = request_meta(request, actor="participant")
         refused = None
         with database_of(state).begin() as db:
             try:

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 import pyotp
@@ -312,6 +312,10 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
         forms[-1] if forms else public_id.strip().upper()[:32])
     keys: Keys = (("address", _address_key(vault, session, meta)), ("enrol", id_key))
     credential = session.get(m.ParticipantCredential, participant.id) if participant else None
+    # What was typed as the ID is logged only when it names a participant; anything else
+    # (a name typed in the wrong box) by its keyed hash.
+    meta = replace(meta, actor=f"participant:{participant.public_id}" if participant else
+                   f"participant:hmac:{vault.ready(session).blind_index('enrol_id', public_id)}")
     participant_id = credential.participant_id if credential else None
     if _wait_left(session, keys, utcnow()) is not None:
         _burn(code)
@@ -371,6 +375,10 @@ def authenticate_participant(session: Session, audit: AuditLog, vault: Vault, us
     """An unknown username, a wrong passphrase and an account or address that must wait all
     get the same refusal, after the same work (an argon2 check), so nothing tells them apart."""
     account = username_index(vault, session, username)
+    # The log names the attempt by a keyed hash of the username (the blind index an account
+    # is found by), never by what was typed: a mistyped passphrase in the username field, or
+    # a name, must not end up in the audit log.
+    meta = replace(meta, actor=username_actor(account))
     keys: Keys = (("address", _address_key(vault, session, meta)), ("account", account))
     credential = session.scalar(select(m.ParticipantCredential).where(
         m.ParticipantCredential.username_bidx == account))
@@ -563,6 +571,13 @@ def sign_in_notices(session: Session, public_id: str, tz: tzinfo = UTC, *,
 
 def username_index(vault: Vault, session: Session, username: str) -> str:
     return vault.ready(session).blind_index("username", username.strip().lower())
+
+
+def username_actor(account: str) -> str:
+    """The audit actor of a participant sign-in attempt: ``participant:`` and the keyed hash
+    (HMAC-SHA256 under the blind-index key) of the username tried, so repeated tries on one
+    account can be told apart from others without the log holding the name."""
+    return f"participant:hmac:{account}"
 
 
 def set_demo_credentials(session: Session, vault: Vault, participant_id: uuid.UUID,

@@ -51,16 +51,17 @@ class GrantRow:
     staff_email: str
     organization: str
     participant: str
-    reason: str
-    emergency_nature: str
-    facility: str
+    # Opened from the grant; None when a value cannot be decrypted (shown as unavailable).
+    reason: str | None
+    emergency_nature: str | None
+    facility: str | None
     started_at: datetime
     expires_at: datetime
     active: bool
     review_status: str
     reviewed_by: str
     reviewed_at: datetime | None
-    review_notes: str
+    review_notes: str | None
     seen: list[SeenCategory]
 
 
@@ -114,8 +115,14 @@ def review_queue(session: Session, services: Services, user: m.StaffUser, meta: 
     orgs = sql.pairs(session, select(m.Organization.id, m.Organization.name))
     names = sql.public_ids(session, {g.participant_id for g in grants})
     seen = _seen_under(session, grants)
+    vault = services.vault.ready(session)
     now = utcnow()
     rows = []
+
+    def opened(grant: m.BreakGlassGrant, column: str) -> str | None:
+        value = vault.open_or_none(grant, column)
+        return None if value is None else sql.display(value)
+
     for g in grants:
         staff = people.get(g.staff_user_id)
         reviewer = people.get(g.reviewed_by_user_id) if g.reviewed_by_user_id else None
@@ -123,12 +130,12 @@ def review_queue(session: Session, services: Services, user: m.StaffUser, meta: 
             id=g.id, staff=sql.display(staff.display_name if staff else f"user {g.staff_user_id}"),
             staff_email=sql.display(staff.email if staff else ""),
             organization=sql.display(orgs.get(g.organization_id, "")),
-            participant=names.get(g.participant_id, ""), reason=sql.display(g.reason),
-            emergency_nature=sql.display(g.emergency_nature), facility=sql.display(g.facility),
+            participant=names.get(g.participant_id, ""), reason=opened(g, "reason"),
+            emergency_nature=opened(g, "emergency_nature"), facility=opened(g, "facility"),
             started_at=g.started_at, expires_at=g.expires_at,
             active=g.started_at <= now < g.expires_at, review_status=g.review_status,
             reviewed_by=sql.display(reviewer.display_name if reviewer else ""),
-            reviewed_at=g.reviewed_at, review_notes=sql.display(g.review_notes),
+            reviewed_at=g.reviewed_at, review_notes=opened(g, "review_notes"),
             seen=seen.get(str(g.id), [])))
     services.audit.append(session, requester(user, meta).event(
         AuditAction.AUDIT_EVENT_VIEW,
@@ -159,11 +166,14 @@ def review_grant(session: Session, services: Services, user: m.StaffUser, meta: 
     grant.review_status = finding
     grant.reviewed_by_user_id = user.id
     grant.reviewed_at = now
-    grant.review_notes = notes or None
+    # The notes are sealed on the grant; the event says only whether there are any.
+    services.vault.ready(session).seal(
+        grant, {"review_notes": notes or None},
+        version=grant.key_version)
     session.flush()
     event = requester(user, meta).event(
         AuditAction.BREAK_GLASS_GRANT_REVIEW, participant_id=grant.participant_id,
-        detail={"break_glass_grant": str(grant.id), "finding": finding, "notes": notes,
+        detail={"break_glass_grant": str(grant.id), "finding": finding, "notes": bool(notes),
                 "grantee_user_id": grant.staff_user_id})
     services.audit.append(session, replace(event, record_ids=(str(grant.id),),
                                            policy_version=services.policy.version))

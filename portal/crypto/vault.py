@@ -227,3 +227,11 @@ class Vault:
         if blob is None:
             return None
         return self.decrypt_text(blob, table=row.__tablename__, column=column, row_id=row.id)
+
+    def open_or_none(self, row: Any, column: str) -> str | None:
+        """A sealed text for display: "" when nothing is stored, None when it cannot be
+        decrypted (moved, altered, under a retired key), which pages show as unavailable."""
+        try:
+            return self.open(row, column) or ""
+        except DecryptionError:
+            return None

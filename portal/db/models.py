@@ -259,11 +259,13 @@ class Goal(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     domain: Mapped[str] = mapped_column(String(32))
     # What a justice partner may see under the multi-party release ("working toward housing").
-    summary: Mapped[str] = mapped_column(String(200))
+    # Sealed like the detail (what a partner may see is decided, not stored in the clear).
+    summary_enc: Mapped[bytes] = mapped_column(LargeBinary)
     detail_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_version: Mapped[int] = mapped_column(Integer, index=True)
     status: Mapped[str] = mapped_column(String(16), default=GoalStatus.NOT_STARTED.value)
-    status_note: Mapped[str] = mapped_column(String(300), default="")
+    # The latest update's note, sealed (None: no note).
+    status_note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Immediate needs (a bed tonight, food, utilities) come first.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -284,7 +286,9 @@ class GoalUpdate(Base):
         ForeignKey("goal.id", ondelete="CASCADE"), index=True
     )
     status: Mapped[str] = mapped_column(String(16))
-    note: Mapped[str] = mapped_column(String(300), default="")
+    # Sealed once the row has its id (the ciphertext is bound to it): see Vault.seal.
+    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -440,11 +444,11 @@ class Referral(Base):
     family_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     date_of_birth_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_version: Mapped[int] = mapped_column(Integer, index=True)
-    where_to_find: Mapped[str] = mapped_column(String(500), default="")
+    where_to_find_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default=ReferralStatus.PENDING.value)
     decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decline_reason: Mapped[str | None] = mapped_column(String(500))
+    decline_reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     participant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("participant.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -464,16 +468,18 @@ class BreakGlassGrant(Base):
     staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     participant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("participant.id"))
-    reason: Mapped[str] = mapped_column(Text)
-    # 42 CFR 2.51(c): the nature of the emergency, who received it and at which facility.
-    emergency_nature: Mapped[str] = mapped_column(Text)
-    facility: Mapped[str] = mapped_column(String(200))
+    # Sealed (AES-GCM, bound to the row): the reason and, under 42 CFR 2.51(c), the nature of
+    # the emergency and the facility; the audit event refers to the grant instead.
+    reason_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    emergency_nature_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    facility_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     review_status: Mapped[str] = mapped_column(String(16), default=BreakGlassReview.PENDING.value)
     reviewed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    review_notes: Mapped[str | None] = mapped_column(Text)
+    review_notes_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AuditEvent(Base):

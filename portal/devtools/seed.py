@@ -298,14 +298,16 @@ def seed_demo(session: Session, *, issuer: str, vault: Vault,
             if urgent and (n + k) % 2:
                 continue
             goal = Goal(id=uuid.uuid4(), participant_id=p.id, organization_id=orgs[owner].id,
-                        domain=domain.value, summary=summary, status=status.value,
-                        urgent=urgent,
-                        status_note="application submitted" if domain is GoalDomain.HOUSING
-                        else "")
-            vault.seal(goal, {"detail": detail})
-            goal.updates = [GoalUpdate(status=status.value, note="Set with the participant",
-                                       author_user_id=case_manager.id)]
+                        domain=domain.value, status=status.value, urgent=urgent)
+            vault.seal(goal, {"summary": summary, "detail": detail,
+                              "status_note": "application submitted"
+                              if domain is GoalDomain.HOUSING else None})
+            first = GoalUpdate(status=status.value, author_user_id=case_manager.id,
+                               key_version=goal.key_version)
+            goal.updates = [first]
             session.add(goal)
+            session.flush()
+            vault.seal(first, {"note": "Set with the participant"}, version=first.key_version)
             counts["goals"] += 1
         for consent in _demo_consents(n, p, team, today, case_manager.id):
             consent.id = uuid.uuid4()

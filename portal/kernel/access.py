@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from portal.crypto.vault import Vault
 from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.audit_chain import AuditLog
@@ -105,10 +106,11 @@ class Explanation:
 
 
 class AccessService:
-    def __init__(self, policy: RolePolicy, audit: AuditLog,
+    def __init__(self, policy: RolePolicy, audit: AuditLog, vault: Vault,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.policy = policy
         self.audit = audit
+        self.vault = vault
         self.clock = clock
 
     def explain(self, session: Session, user: m.StaffUser, participant: m.Participant,
@@ -184,16 +186,19 @@ class AccessService:
             decision="permit" if allowed else "deny",
             reasons=("break_glass",) if allowed else ("no_role_permission",),
             policy_version=self.policy.version,
-            detail={"reason": reason, "emergency_nature": emergency_nature,
-                    "facility": facility, "minutes": minutes})
+            # The reason, the nature of the emergency and the facility are sealed on the
+            # grant, which the event names; free text is never put in the log.
+            detail={"minutes": minutes})
         if not allowed:
             self.audit.append(session, event)
             raise Refused("your role may not use emergency access")
         grant = m.BreakGlassGrant(
             id=uuid.uuid4(), staff_user_id=user.id, organization_id=user.organization_id,
-            participant_id=participant.id, reason=reason.strip(),
-            emergency_nature=emergency_nature.strip(), facility=facility.strip(),
-            started_at=at, expires_at=at + timedelta(minutes=minutes))
+            participant_id=participant.id, started_at=at,
+            expires_at=at + timedelta(minutes=minutes))
+        self.vault.ready(session).seal(grant, {
+            "reason": reason.strip(), "emergency_nature": emergency_nature.strip(),
+            "facility": facility.strip()})
         session.add(grant)
         session.flush()
         self.audit.append(session, replace(

@@ -45,7 +45,7 @@ class Services:
                 if not database_not_ready(exc):
                     raise
                 log.warning("data keys not loaded yet: %s", type(exc.orig).__name__)
-        return cls(settings, policy, audit, vault, AccessService(policy, audit))
+        return cls(settings, policy, audit, vault, AccessService(policy, audit, vault))
 
 
 # PostgreSQL SQLSTATEs of a database that is not there yet: class 08 (connection exception),

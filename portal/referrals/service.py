@@ -26,7 +26,7 @@ from portal.domain.vocabulary import (
     ReferralStatus,
 )
 from portal.kernel.access import user_may
-from portal.kernel.errors import InvalidInput, NotFound, Refused
+from portal.kernel.errors import Conflict, InvalidInput, NotFound, Refused
 from portal.kernel.events import refusal_event, request_event, staff_event
 from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
@@ -65,11 +65,11 @@ def refer(session: Session, services: Services, user: m.StaffUser, *, pathway: s
         raise InvalidInput(" ".join(problems))
     referral = m.Referral(id=uuid.uuid4(), referring_user_id=user.id,
                           referring_organization_id=user.organization_id, pathway=path.value,
-                          where_to_find=where.strip(), status=ReferralStatus.PENDING.value,
-                          created_at=utcnow())
+                          status=ReferralStatus.PENDING.value, created_at=utcnow())
     services.vault.ready(session).seal(referral, {
         "given_name": given.strip(), "family_name": family.strip(),
-        "date_of_birth": dob.isoformat() if dob else None})
+        "date_of_birth": dob.isoformat() if dob else None,
+        "where_to_find": where.strip() or None})
     session.add(referral)
     session.flush()
     services.audit.append(session, staff_event(AuditAction.REFERRAL_CREATE, user, meta,
@@ -86,7 +86,8 @@ class ReferralLine:
     given: str | None = None
     family: str | None = None
     born: str | None = None
-    where: str = ""
+    # Where to find them, opened; None when it cannot be decrypted (shown as unavailable).
+    where: str | None = ""
     referred_by: str = ""
 
 
@@ -96,7 +97,8 @@ def own_referrals(session: Session, services: Services, user: m.StaffUser) -> li
     rows = session.scalars(select(m.Referral).where(m.Referral.referring_user_id == user.id)
                            .order_by(m.Referral.created_at.desc()).limit(50))
     return [ReferralLine(str(r.id), r.status, r.pathway, r.created_at.date(),
-                         vault.open(r, "given_name"), vault.open(r, "family_name"))
+                         vault.open_or_none(r, "given_name"),
+                         vault.open_or_none(r, "family_name"))
             for r in rows]
 
 
@@ -111,8 +113,10 @@ def pending(session: Session, services: Services, user: m.StaffUser,
         .where(m.Referral.status == ReferralStatus.PENDING.value)
         .order_by(m.Referral.created_at)).all()
     lines = [ReferralLine(str(r.id), r.status, r.pathway, r.created_at.date(),
-                          vault.open(r, "given_name"), vault.open(r, "family_name"),
-                          vault.open(r, "date_of_birth"), r.where_to_find, org_name)
+                          vault.open_or_none(r, "given_name"),
+                          vault.open_or_none(r, "family_name"),
+                          vault.open_or_none(r, "date_of_birth"),
+                          vault.open_or_none(r, "where_to_find"), org_name)
              for r, org_name in rows]
     services.audit.append(session, staff_event(AuditAction.PARTICIPANT_VIEW, user, meta,
                                           record_ids=tuple(x.id for x in lines),
@@ -140,13 +144,18 @@ def decide_referral(session: Session, services: Services, user: m.StaffUser,
     participant = None
     if accept:
         vault = services.vault.ready(session)
-        born = vault.open(referral, "date_of_birth")
+        try:
+            given, family = vault.open(referral, "given_name"), vault.open(referral, "family_name")
+            born = vault.open(referral, "date_of_birth")
+        except DecryptionError:
+            raise Conflict("This referral's details cannot be decrypted, so the person cannot "
+                           "be enrolled from it; decline it and ask for a new referral."
+                           ) from None
         participant = m.Participant(
             id=uuid.uuid4(), public_id=_new_public_id(session), enrolled_on=now.date(),
             referral_pathway=referral.pathway, status=ParticipantStatus.ENROLLED.value,
             preferred_language="en", created_at=now)
-        vault.seal_participant(participant, vault.open(referral, "given_name") or "",
-                               vault.open(referral, "family_name") or "",
+        vault.seal_participant(participant, given or "", family or "",
                                date.fromisoformat(born) if born else None)
         session.add(participant)
         session.flush()
@@ -160,7 +169,8 @@ def decide_referral(session: Session, services: Services, user: m.StaffUser,
                                               record_ids=(str(referral.id),)))
     else:
         referral.status = ReferralStatus.DECLINED.value
-        referral.decline_reason = reason.strip()[:500]
+        services.vault.ready(session).seal(referral, {"decline_reason": reason.strip()[:500]},
+                                           version=referral.key_version)
     services.audit.append(session, staff_event(
         AuditAction.REFERRAL_DECIDE, user, meta, record_ids=(str(referral.id),),
         participant_id=participant.id if participant else None,

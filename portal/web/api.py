@@ -108,9 +108,9 @@ class CategoryOut:
 
 @dataclass(frozen=True, slots=True)
 class GoalOut:
-    summary: str
+    summary: str | None  # None: stored sealed and cannot be decrypted here (unavailable)
     status: str
-    status_note: str
+    status_note: str | None  # None: likewise
     owner: str
     urgent: bool
     detail: str | None  # None: withheld (only the status is shared)

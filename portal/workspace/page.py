@@ -71,9 +71,9 @@ class CategorySection:
 @dataclass(frozen=True, slots=True)
 class GoalLine:
     id: str
-    summary: str
+    summary: str | None  # None: it cannot be decrypted (shown as unavailable)
     status: str
-    status_note: str
+    status_note: str | None  # None: likewise
     owner: str
     urgent: bool
     detail: str | None  # None: withheld (only the status is shared)
@@ -127,9 +127,9 @@ class SealedGoal:
     id: str
     organization_id: int
     domain: GoalDomain
-    summary: str
+    summary: str | None  # opened; None when it cannot be decrypted
     status: str
-    status_note: str
+    status_note: str | None
     urgent: bool
     has_detail: bool
     since: datetime | None = None  # when the goal was set

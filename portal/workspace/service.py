@@ -49,7 +49,7 @@ PAGE_SIZE = 25
 @dataclass(frozen=True, slots=True)
 class UrgentNeed:
     """An open immediate need the user may see (its status is `progress`, decided)."""
-    summary: str
+    summary: str | None  # opened; None when it cannot be decrypted
     owner: str
     goal_id: str
     owner_slug: str
@@ -199,6 +199,7 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
     if not goals:
         return needs, {}
     orgs = repo.Organizations.load(session)
+    vault = services.vault.ready(session)
     purposes = page.view_purposes(services.policy, actor, DataCategory.PROGRESS,
                                   emergency=False)
     contexts = repo.load_contexts(session, [g.participant_id for g in goals],
@@ -219,8 +220,8 @@ def _visible_urgent_needs(session: Session, services: Services, actor: d.Actor,
         # partner must never learn of) is not listed at all: its urgency would tell.
         if decision.permitted and not decision.engagement_only:
             needs[goal.participant_id].append(UrgentNeed(
-                goal.summary, owner.name, str(goal.id), owner.slug, decision, purpose,
-                domain, goal.status, goal.created_at))
+                vault.open_or_none(goal, "summary"), owner.name, str(goal.id), owner.slug,
+                decision, purpose, domain, goal.status, goal.created_at))
     for listed in needs.values():
         listed.sort(key=lambda n: n.order)
     return needs, contexts
@@ -305,16 +306,16 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
     if not on_team and grant is None:
         _refuse(session, services, user, meta, participant, AuditAction.PARTICIPANT_VIEW)
     records, goals = _records_of(session, participant), _goals_of(session, participant)
+    # What was permitted but cannot be decrypted is shown as unavailable, is not counted as
+    # disclosed, and is audited as a decrypt failure.
+    failures: list[DecryptionError] = []
     plan = page.plan_page(page.PageInputs(
         user=user, user_organization_id=user.organization_id, actor=actor, meta=meta,
         policy=services.policy, participant_id=participant.id,
         public_id=participant.public_id, context=context, at=at, on_team=on_team,
         grant=grant, organizations=repo.Organizations.load(session).by_id,
         records=[_sealed_record(r) for r in records.values()],
-        goals=[_sealed_goal(g) for g in goals.values()], reveal=reveal))
-    # What was permitted but cannot be decrypted is shown as unavailable, is not counted as
-    # disclosed, and is audited as a decrypt failure.
-    failures: list[DecryptionError] = []
+        goals=[_sealed_goal(vault, g, failures) for g in goals.values()], reveal=reveal))
     unavailable: set[tuple[str, str]] = set()
     sections = [s.section([_open_record(vault, records[r.record.id], r, failures, unavailable)
                            if reveal else r.unopened() for r in s.records])
@@ -365,9 +366,20 @@ def _sealed_record(row: m.Record) -> page.SealedRecord:
                              row.effective_date)
 
 
-def _sealed_goal(row: m.Goal) -> page.SealedGoal:
+def _sealed_goal(vault: Vault, row: m.Goal,
+                 failures: list[DecryptionError]) -> page.SealedGoal:
+    """The goal's summary and status note opened (None if they cannot be decrypted, with the
+    failure noted in ``failures``); its detail stays sealed until decide() permits it."""
+
+    def opened(column: str) -> str | None:
+        try:
+            return vault.open(row, column) or ""
+        except DecryptionError as exc:
+            failures.append(exc)
+            return None
+
     return page.SealedGoal(str(row.id), row.organization_id, GoalDomain(row.domain),
-                           row.summary, row.status, row.status_note, row.urgent,
+                           opened("summary"), row.status, opened("status_note"), row.urgent,
                            has_detail=row.detail_enc is not None, since=row.created_at)
 
 
@@ -510,19 +522,28 @@ def add_goal(session: Session, services: Services, user: m.StaffUser, public_id:
         raise InvalidInput(" ".join(problems))
     goal = m.Goal(id=uuid.uuid4(), participant_id=participant.id,
                   organization_id=user.organization_id, domain=domain.value,
-                  summary=summary.strip(), status=GoalStatus.NOT_STARTED.value, urgent=urgent,
+                  status=GoalStatus.NOT_STARTED.value, urgent=urgent,
                   created_at=at, updated_at=at)
-    services.vault.ready(session).seal(goal, {"detail": detail.strip()})
-    goal.updates = [m.GoalUpdate(status=goal.status, note="Goal set", author_user_id=user.id,
-                                 created_at=at)]
+    vault = services.vault.ready(session)
+    vault.seal(goal, {"summary": summary.strip(), "detail": detail.strip(), "status_note": None})
+    first = m.GoalUpdate(status=goal.status, author_user_id=user.id, created_at=at,
+                         key_version=goal.key_version)
+    goal.updates = [first]
     session.add(goal)
     session.flush()
+    seal_update(vault, first, "Goal set")
     services.audit.append(session, staff_event(
         AuditAction.GOAL_CREATE, user, meta, participant_id=participant.id,
         category=DataCategory.PROGRESS.value, record_ids=(str(goal.id),), decision="permit",
         reasons=("own_organization",), policy_version=services.policy.version,
         detail={"domain": domain.value, "urgent": urgent}))
     return goal
+
+
+def seal_update(vault: Vault, update: m.GoalUpdate, note: str) -> None:
+    """A goal update's note, sealed once the row has the id its ciphertext is bound to (the
+    caller has flushed it; the change is flushed with the transaction)."""
+    vault.seal(update, {"note": note or None}, version=update.key_version)
 
 
 def update_goal(session: Session, services: Services, user: m.StaffUser, public_id: str,
@@ -548,10 +569,15 @@ def update_goal(session: Session, services: Services, user: m.StaffUser, public_
     if len(note) > 300:
         raise InvalidInput("Keep the note under 300 characters.")
     previous = goal.status
-    goal.status, goal.status_note, goal.updated_at = status.value, note.strip(), at
-    goal.updates.append(m.GoalUpdate(status=status.value, note=note.strip(),
-                                     author_user_id=user.id, created_at=at))
+    vault = services.vault.ready(session)
+    goal.status, goal.updated_at = status.value, at
+    # Only the note is resealed: the row's other values stay under its key version.
+    vault.seal(goal, {"status_note": note.strip() or None}, version=goal.key_version)
+    update = m.GoalUpdate(status=status.value, author_user_id=user.id, created_at=at,
+                          key_version=vault.current_version)
+    goal.updates.append(update)
     session.flush()
+    seal_update(vault, update, note.strip())
     services.audit.append(session, staff_event(
         AuditAction.GOAL_UPDATE, user, meta, participant_id=participant.id,
         category=DataCategory.PROGRESS.value, record_ids=(str(goal.id),), decision="permit",

@@ -331,3 +331,21 @@ def test_me_never_says_a_justice_agency_sees_treatment_a_consent_names(
     assert lines, "the decided sharing is listed"
     sud = CATEGORY_WORDS["en"][DataCategory.SUD_TREATMENT]
     assert not [line for line in lines if line.startswith(probation.name) and sud in line]
+
+
+def test_a_failed_sign_in_logs_a_keyed_hash_of_the_username_not_the_name(
+        app_settings: Settings, demo: sessionmaker[Session]) -> None:
+    with TestClient(create_app(app_settings), base_url=BASE) as client:
+        token = csrf(client.get("/me/login").text)
+        refused = client.post("/me/login", data={"username": "Marcus", "passphrase": "oops",
+                                                 "_csrf_token": token},
+                              follow_redirects=False)
+        assert refused.status_code == 401
+        assert 'value="Marcus"' in refused.text  # the form keeps what they typed
+    with demo() as s:
+        [failure] = s.scalars(select(m.AuditEvent).where(
+            m.AuditEvent.action == "auth:login:failure")).all()
+        account = s.scalar(select(m.ParticipantCredential.username_bidx).join(
+            m.Participant).where(m.Participant.public_id == "LP-1001"))
+    assert failure.actor == f"participant:hmac:{account}"
+    assert "marcus" not in failure.actor.lower() and failure.participant_id is not None

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.compliance import console, disclosures, integrity
+from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.engine import make_engine, make_session_factory
 from portal.db.types import utcnow
@@ -28,7 +29,13 @@ from portal.domain.audit import Damage, VerifyResult
 from portal.kernel.errors import Refused
 from portal.kernel.request import RequestMeta
 from portal.kernel.wiring import Services
-from tests.e2e.browser.conftest import DESKTOP, LivePortal, assert_accessible, dev_sign_in
+from tests.e2e.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    LivePortal,
+    assert_accessible,
+    dev_sign_in,
+)
 from tests.e2e.browser.conftest import signed_in as signed_in_as
 
 pytestmark = pytest.mark.browser
@@ -306,4 +313,25 @@ def test_oversight_flags_a_burst_of_denials_and_links_to_its_events(
         assert cells[2].startswith("break_glass:grant:create"), cells
         assert cells[3:7] == ["deny", LINDA, "riverton-court", "LP-1003"], cells
         assert cells[8] == "no_role_permission", cells
+    assert_accessible(page)
+
+
+def test_a_reason_that_cannot_be_decrypted_shows_as_unavailable_on_a_phone(
+        page: Any, live_portal_server: LivePortal) -> None:
+    server = live_portal_server
+    grant_id = _emergency_access(server)
+    factory, engine = _factory(server)
+    try:
+        with factory.begin() as s:
+            grant = s.get(m.BreakGlassGrant, uuid.UUID(grant_id))
+            assert grant is not None
+            grant.reason_enc = grant.facility_enc  # sealed for another column: does not open
+    finally:
+        engine.dispose()
+    page.set_viewport_size(PHONE)
+    signed_in(page, server, RENEE)
+    _go(page, f"{server.base_url}/compliance/break-glass")
+    card = page.locator(f"#grant-{grant_id}").inner_text()
+    assert "Unavailable: this text cannot be decrypted." in card
+    assert "suspected overdose" in card and "Eastgate clinic" in card
     assert_accessible(page)

@@ -298,6 +298,10 @@ def test_failures_make_the_account_wait_longer_each_time_up_to_a_cap(
     _refused(sign_in, "wrong again")
     assert _throttle(demo, "account", account).failures == 5
     assert _events(demo, "auth:login:failure")[-1].reasons == ["waiting"]
+    # Every failure names the account by a keyed hash of the username, never the name.
+    failures = _events(demo, "auth:login:failure")
+    assert {e.actor for e in failures} == {service.username_actor(account)}
+    assert all("darnell" not in e.actor and "darnell" not in str(e.detail) for e in failures)
 
     waits = []
     for _ in range(6):  # each wait runs out; the next failure doubles it, up to 15 minutes
@@ -524,3 +528,31 @@ def test_passphrase_rules_and_codes() -> None:
     assert not set("".join(codes)) & set("01OIL")
     assert service.token_hash("abc") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+
+def test_a_failed_sign_in_under_an_unknown_username_logs_its_keyed_hash(
+        demo: sessionmaker[Session], services: Services) -> None:
+    for username in ("Not.A.Real.Name ", "not.a.real.name", "someone.else"):
+        _refused(_committed, demo, lambda session, u=username: service.authenticate_participant(
+            session, services.audit, services.vault, u, "whatever it was", None, META))
+    actors = [e.actor for e in _events(demo, "auth:login:failure")]
+    # The same username (however typed) gives the same hash, another gives another; the hash
+    # is keyed (the vault's blind-index key), so it cannot be found by hashing guesses.
+    assert actors[0] == actors[1] != actors[2]
+    assert actors[0] == service.username_actor(_account_key(services, demo, "not.a.real.name"))
+    assert re.fullmatch(r"participant:hmac:[0-9a-f]{64}", actors[0])
+    assert not any("real" in a or "someone" in a for a in actors)
+    # The attempts are still counted against that account (the throttle keys by the index).
+    assert _throttle(demo, "account", _account_key(services, demo, "not.a.real.name")
+                     ).failures == 2
+
+
+def test_a_failed_enrolment_logs_a_participant_id_never_other_typed_text(
+        demo: sessionmaker[Session], services: Services) -> None:
+    for typed in ("LP-1003", "Darnell Brooks"):
+        _refused(_committed, demo, lambda session, t=typed: service.enrol(
+            session, services.audit, services.vault, t, "WRONG-CODE", "darnell",
+            "a long enough phrase", META))
+    known, unknown = (e.actor for e in _events(demo, "auth:login:failure"))
+    assert known == "participant:LP-1003"
+    assert re.fullmatch(r"participant:hmac:[0-9a-f]{64}", unknown)

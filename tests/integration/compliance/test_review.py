@@ -90,14 +90,20 @@ def test_a_finding_is_recorded_once_and_audited(world: Demo) -> None:
     other = _grant(world, GRACE, "LP-1001", minutes=1)
 
     reviewed = _review(world, grant.id, "justified", "  Seen in the ER.  ")
-    assert reviewed.review_status == "justified" and reviewed.review_notes == "Seen in the ER."
+    assert reviewed.review_status == "justified"
+    with world.factory() as session:
+        stored = session.get(m.BreakGlassGrant, grant.id)
+        assert stored is not None and stored.review_notes_enc is not None
+        assert b"ER" not in stored.review_notes_enc
+        assert world.services.vault.ready(session).open(stored, "review_notes") == (
+            "Seen in the ER.")
     assert reviewed.reviewed_by_user_id == world.user_id(RENEE)
     (event,) = world.events("break_glass:grant:review")
     assert (event.actor, event.decision, event.participant_id, event.record_ids) == (
         RENEE, "permit", grant.participant_id, [str(grant.id)])
     assert event.policy_version == world.services.policy.version
     assert event.detail == {"break_glass_grant": str(grant.id), "finding": "justified",
-                            "notes": "Seen in the ER.",
+                            "notes": True,  # sealed on the grant, not in the log
                             "grantee_user_id": world.user_id(LUIS)}
 
     with pytest.raises(Conflict, match="already been reviewed"):
@@ -115,7 +121,7 @@ def test_a_finding_is_recorded_once_and_audited(world: Demo) -> None:
     # Not justified needs a reason; a justified finding may have none.
     _review(world, other.id, "justified")
     with world.factory() as session:
-        assert session.get(m.BreakGlassGrant, other.id).review_notes is None  # type: ignore[union-attr]
+        assert session.get(m.BreakGlassGrant, other.id).review_notes_enc is None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("finding", "notes", "message"), [
@@ -141,3 +147,18 @@ def test_no_review_of_an_unknown_grant_or_of_ones_own(world: Demo) -> None:
     with pytest.raises(Conflict, match="your own emergency access"):
         _review(world, grant.id, "justified", email=LUIS)
     assert world.events("break_glass:grant:review") == []
+
+
+def test_a_reason_that_cannot_be_decrypted_shows_as_unavailable(world: Demo) -> None:
+    grant, other = _grant(world), _grant(world, GRACE, "LP-1001")
+    with world.factory.begin() as session:
+        # A value moved from another grant does not decrypt here (bound to its row).
+        moved = session.get(m.BreakGlassGrant, other.id)
+        stored = session.get(m.BreakGlassGrant, grant.id)
+        assert moved is not None and stored is not None
+        stored.reason_enc = moved.reason_enc
+    rows = {r.id: r for r in _queue(world)}
+    assert rows[grant.id].reason is None
+    assert (rows[grant.id].emergency_nature, rows[grant.id].facility) == (
+        "overdose", "Eastgate clinic")
+    assert rows[other.id].reason == "found\\nunresponsive"

@@ -74,8 +74,9 @@ def test_a_police_referral_is_sealed_and_audited(demo: sessionmaker[Session],
         assert (vault.open(stored, "given_name"), vault.open(stored, "family_name"),
                 vault.open(stored, "date_of_birth")) == ("Jordan", "Sample", "1991-02-03")
         assert b"Jordan" not in stored.given_name_enc
-        assert (stored.status, stored.pathway, stored.where_to_find) == (
+        assert (stored.status, stored.pathway, vault.open(stored, "where_to_find")) == (
             "pending", "arrest_diversion", "Library steps, mornings")
+        assert stored.where_to_find_enc is not None and b"Library" not in stored.where_to_find_enc
         assert (stored.referring_user_id, stored.referring_organization_id) == (
             james.id, james.organization_id)
     assert len(events) == 1
@@ -114,7 +115,8 @@ def test_a_bad_referral_says_everything_to_fix_and_changes_nothing(
         with unchanged(session), pytest.raises(InvalidInput, match="first and last name"):
             _refer(session, services, family="")
         # Exactly 500 characters is fine.
-        assert _refer(session, services, where="x" * 500).where_to_find == "x" * 500
+        assert services.vault.open(_refer(session, services, where="x" * 500),
+                                   "where_to_find") == "x" * 500
 
 
 def test_officers_see_their_own_referrals_newest_first(demo: sessionmaker[Session],
@@ -196,7 +198,7 @@ def test_accepting_enrols_the_participant_with_the_case_managers_agency(
             (maria.organization_id, maria.id, None)]
         assert (referral.status, referral.participant_id, referral.decided_by_user_id) == (
             "accepted", participant_id, maria.id)
-        assert referral.decided_at is not None and referral.decline_reason is None
+        assert referral.decided_at is not None and referral.decline_reason_enc is None
     assert [e.action for e in events] == ["participant:enrol", "referral:decide"]
     assert_staff_event(events[0], "participant:enrol", maria, participant_id=participant_id)
     assert events[0].record_ids == [str(referral_id)]
@@ -236,9 +238,11 @@ def test_declining_needs_a_reason_and_is_recorded_as_a_deny(
         referral = session.get(m.Referral, referral_id)
         assert referral is not None
         assert referral.status == "declined" and referral.participant_id is None
-        assert referral.decline_reason is not None
-        assert referral.decline_reason.startswith("Lives outside the county.")
-        assert len(referral.decline_reason) == 500
+        reason = services.vault.ready(session).open(referral, "decline_reason")
+        assert reason is not None and reason.startswith("Lives outside the county.")
+        assert len(reason) == 500
+        assert referral.decline_reason_enc is not None
+        assert b"county" not in referral.decline_reason_enc
     assert [(e.action, e.decision, e.detail, e.participant_id) for e in events] == [
         ("referral:decide", "deny", {"accepted": False}, None)]
 

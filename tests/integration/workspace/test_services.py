@@ -525,9 +525,19 @@ def test_what_cannot_be_decrypted_is_shown_as_unavailable_on_the_page(
         assert broken.detail_enc is not None
         broken.detail_enc = b"\x00" * len(broken.detail_enc)
         # A goal stored without any detail at all.
-        bare = m.Goal(participant_id=marcus.id, organization_id=harbor.id, domain="income",
-                      summary="No detail", status="on_hold", key_version=1, detail_enc=None)
+        bare = m.Goal(id=uuid.uuid4(), participant_id=marcus.id, organization_id=harbor.id,
+                      domain="income", status="on_hold")
+        services.vault.ready(session).seal(bare, {"summary": "No detail", "detail": None,
+                                                  "status_note": None})
         session.add(bare)
+        # A goal whose summary and note cannot be decrypted (altered): shown as unavailable.
+        garbled = ws.add_goal(session, services, maria, "LP-1001", "income", "Garbled",
+                              "", False, META)
+        ws.update_goal(session, services, maria, "LP-1001", str(garbled.id), "in_progress",
+                       "a note", META)
+        garbled.summary_enc = b"\x00" * len(garbled.summary_enc)
+        assert garbled.status_note_enc is not None
+        garbled.status_note_enc = bare.summary_enc  # bound to another row and column
         session.flush()
         mark = head(session)
         page = ws.participant_page(session, services, maria, "LP-1001", META)
@@ -540,6 +550,8 @@ def test_what_cannot_be_decrypted_is_shown_as_unavailable_on_the_page(
     assert goals["Broken detail"].detail is None and goals["Broken detail"].detail_unavailable
     assert goals["No detail"].detail == "" and goals["No detail"].status == "on_hold"
     assert not goals["No detail"].detail_unavailable
+    assert (goals[None].id, goals[None].status_note, goals[None].status) == (
+        str(garbled.id), None, "in_progress")
     # The bare goal's status was shown (progress); it has no benefits detail to disclose.
     assert str(bare.id) in by_category["progress"].record_ids
     assert str(bare.id) not in by_category["benefits"].record_ids
@@ -550,12 +562,13 @@ def test_what_cannot_be_decrypted_is_shown_as_unavailable_on_the_page(
     assert str(broken.id) not in by_category["benefits"].record_ids
     assert by_category["benefits"].detail["unavailable"] == [str(broken.id)]
     assert str(broken.id) in by_category["progress"].record_ids
-    # One decrypt-failure event names both, with where and why, and no content.
+    # One decrypt-failure event names them all, with where and why, and no content.
     (failure,) = failures
-    assert set(failure.record_ids) == {str(record.id), str(broken.id)}
+    assert set(failure.record_ids) == {str(record.id), str(broken.id), str(garbled.id)}
     assert failure.participant_id == marcus.id and failure.actor == MARIA
     assert {(f["id"], f["table"], f["column"]) for f in failure.detail["failures"]} == {
-        (str(record.id), "record", "body"), (str(broken.id), "goal", "detail")}
+        (str(record.id), "record", "body"), (str(broken.id), "goal", "detail"),
+        (str(garbled.id), "goal", "summary"), (str(garbled.id), "goal", "status_note")}
 
 
 def test_each_page_event_says_when_it_was_decided_and_what_it_saw(
@@ -695,10 +708,12 @@ def test_setting_a_goal_seals_its_detail_and_starts_its_history(
     with demo() as session:
         stored = session.get(m.Goal, goal_id)
         assert stored is not None
-        assert (stored.summary, stored.status, stored.urgent, stored.domain) == (
+        vault = services.vault.ready(session)
+        assert (vault.open(stored, "summary"), stored.status, stored.urgent, stored.domain) == (
             "Groceries", "not_started", True, "food")
-        assert services.vault.ready(session).open(stored, "detail") == "Pantry on Tuesdays"
-        assert [(u.status, u.note, u.author_user_id) for u in stored.updates] == [
+        assert b"Groceries" not in stored.summary_enc
+        assert vault.open(stored, "detail") == "Pantry on Tuesdays"
+        assert [(u.status, vault.open(u, "note"), u.author_user_id) for u in stored.updates] == [
             ("not_started", "Goal set", maria.id)]
     assert len(events) == 1
     assert_staff_event(events[0], "goal:create", maria, participant_id=marcus.id,
@@ -738,12 +753,16 @@ def test_updating_a_goal_keeps_its_history(demo: sessionmaker[Session],
         goal = ws.update_goal(session, services, dev, "LP-1001", str(goal_id), "achieved",
                               " Pantry card in hand ", META)
         events = events_since(session, mark)
-        assert (goal.status, goal.status_note) == ("achieved", "Pantry card in hand")
+        assert (goal.status, services.vault.open(goal, "status_note")) == (
+            "achieved", "Pantry card in hand")
     with demo() as session:
         stored = session.get(m.Goal, goal_id)
         assert stored is not None
-        assert [(u.status, u.note) for u in sorted(stored.updates, key=lambda u: u.id)] == [
+        vault = services.vault.ready(session)
+        updates = sorted(stored.updates, key=lambda u: u.id)
+        assert [(u.status, vault.open(u, "note")) for u in updates] == [
             ("not_started", "Goal set"), ("achieved", "Pantry card in hand")]
+        assert all(u.note_enc is not None and b"Pantry" not in u.note_enc for u in updates)
     assert len(events) == 1
     assert_staff_event(events[0], "goal:update", dev, participant_id=marcus.id,
                        decision="permit", reasons=["own_organization"])
@@ -759,10 +778,11 @@ def test_only_the_owning_organization_updates_a_goal(demo: sessionmaker[Session]
         angela_goal = ws.add_goal(session, services, maria, "LP-1002", "food", "Other", "",
                                   False, META)
         james = staff(session, JAMES)
-        police_goal = m.Goal(participant_id=person(session, "LP-1001").id,
+        police_goal = m.Goal(id=uuid.uuid4(), participant_id=person(session, "LP-1001").id,
                              organization_id=james.organization_id, domain="legal",
-                             summary="Court date", status="not_started")
-        services.vault.ready(session).seal(police_goal, {"detail": ""})
+                             status="not_started")
+        services.vault.ready(session).seal(police_goal, {"summary": "Court date",
+                                                         "detail": ""})
         session.add(police_goal)
         session.flush()
         not_found = [(sam, goal_id), (alex, goal_id), (maria, "not-a-uuid"),
