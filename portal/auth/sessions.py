@@ -51,6 +51,9 @@ class SessionEnded:
     reason: str  # idle_timeout, absolute_timeout, suspended
 
 
+COOKIE_GRACE = timedelta(hours=1)
+
+
 class SessionManager:
     def __init__(self, settings: Settings, audit: AuditLog) -> None:
         self.secure = settings.base_url.startswith("https://")
@@ -116,9 +119,12 @@ class SessionManager:
         return row
 
     def set_cookie(self, response: Response[Any], token: str) -> None:
+        # The browser keeps the cookie an hour past the absolute timeout (the server refuses
+        # the session from then on): a form posted just after it ended still carries the
+        # session its CSRF token is bound to, so it is kept for re-sign-in, not refused.
         response.set_cookie(Cookie(key=self.cookie_name, value=token, path="/", httponly=True,
                                    secure=self.secure, samesite="lax",
-                                   max_age=int(self.absolute.total_seconds())))
+                                   max_age=int((self.absolute + COOKIE_GRACE).total_seconds())))
 
     def clear_cookie(self, response: Response[Any]) -> None:
         response.delete_cookie(self.cookie_name, path="/")

@@ -165,7 +165,7 @@ def test_the_cookie(services: Services) -> None:
     assert (cookie.key, cookie.value, cookie.path, cookie.httponly, cookie.secure,
             cookie.samesite, cookie.max_age) == (
         "__Host-portal_session", "tok", "/", True, True, "lax",
-        services.settings.session_absolute_hours * 3600)
+        (services.settings.session_absolute_hours + 1) * 3600)
     cleared: Response[str] = Response("x")
     plain.clear_cookie(cleared)
     (gone,) = cleared.cookies
