@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -123,7 +124,21 @@ def _asgi_messages(app: Any, method: str, path: str) -> list[dict[str, Any]]:
              "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
              "root_path": "", "query_string": b"", "headers": [(b"host", b"127.0.0.1")],
              "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: the browser tests' Playwright leaves an event loop running in
+    # this one, where asyncio.run() refuses to start another.
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(app(scope, receive, send))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
     return sent
 
 
