@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from joserfc.jwk import RSAKey
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -43,6 +42,7 @@ from portal.domain.vocabulary import DataCategory
 from portal.kernel.wiring import Services
 from portal.web.app import create_app
 from tests.e2e.forged_op import ForgedOP
+from tests.e2e.fuzzing import case_strategies
 
 BASE = "http://127.0.0.1:8000"
 ALEX = "alex.rivera@hope-housing.example"  # housing navigator
@@ -683,16 +683,11 @@ def test_schemathesis_finds_no_server_error_and_no_trace(portal: Portal) -> None
 
 
 def _fuzz(operation: Any, headers: dict[str, str], statuses: Counter[int]) -> None:
-    positive, negative = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
-    strategies = [st.tuples(st.just(positive), operation.as_strategy()),
-                  st.tuples(st.just(negative), operation.as_strategy(generation_mode=negative))]
-    if "{public_id}" in operation.path:
-        strategies.append(st.tuples(st.just(positive), operation.as_strategy(
-            path_parameters={"public_id": "LP-1001"})))
+    positive = GenerationMode.POSITIVE
 
     @settings(max_examples=30, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(drawn=st.one_of(strategies))
+    @given(drawn=case_strategies(operation))
     def fuzz(drawn: tuple[GenerationMode, Any]) -> None:
         mode, case = drawn
         response = case.call(headers=headers)

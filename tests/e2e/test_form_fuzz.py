@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import TestClient
-from schemathesis import GenerationMode
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.auth.sessions import SessionManager
@@ -25,6 +23,7 @@ from portal.db import repositories as repo
 from portal.kernel.wiring import Services
 from portal.web.app import create_app
 from tests.e2e.conftest import BASE
+from tests.e2e.fuzzing import case_strategies
 
 MARIA = "maria.lopez@harbor-lead.example"  # case manager
 OLIVIA = "olivia.chen@harbor-lead.example"  # organization administrator
@@ -100,30 +99,11 @@ def test_every_page_and_form_answers_bad_input_with_a_4xx(
     assert statuses[200] and statuses[404] and statuses[400], statuses
 
 
-OUT_OF_RANGE = [2**63, -(2**63) - 1, 2**64, -1, 0]
-
-
-def _integer_path_parameters(operation: Any) -> list[str]:
-    return [p["name"] for p in operation.definition.raw.get("parameters", [])
-            if p.get("in") == "path" and p.get("schema", {}).get("type") == "integer"]
-
-
 def _fuzz(operation: Any, headers: dict[str, str], statuses: Counter[int]) -> None:
-    positive, negative = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
-    strategies = [st.tuples(st.just(positive), operation.as_strategy()),
-                  st.tuples(st.just(negative), operation.as_strategy(generation_mode=negative))]
-    if "{public_id}" in operation.path:
-        strategies.append(st.tuples(st.just(positive), operation.as_strategy(
-            path_parameters={"public_id": "LP-1001"})))
-    # Integers the database cannot hold, or that name nothing.
-    for name in _integer_path_parameters(operation):
-        strategies.append(st.tuples(st.just(negative), st.sampled_from(OUT_OF_RANGE).flatmap(
-            lambda value, name=name: operation.as_strategy(path_parameters={name: value}))))
-
     @settings(max_examples=20, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(drawn=st.one_of(strategies))
-    def fuzz(drawn: tuple[GenerationMode, Any]) -> None:
+    @given(drawn=case_strategies(operation))
+    def fuzz(drawn: tuple[Any, Any]) -> None:
         _, case = drawn
         response = case.call(headers=headers, allow_redirects=False)
         statuses[response.status_code] += 1
