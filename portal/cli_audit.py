@@ -204,7 +204,7 @@ def verify_command(obj: AuditContext, checkpoints_file: Path | None, as_json: bo
             obj.log.append(session, obj.requester.event(AuditAction.AUDIT_VERIFY, detail={
                 "checkpoints_file": checkpoints_file is not None,
                 "exported_checkpoints": len(extra), **result.as_json()}), sign=result.ok,
-                trusted=extra, trusted_keys=file_keys)
+                trusted=extra)
     warning = None if checkpoints_file else UNANCHORED
     if as_json:
         click.echo(json.dumps({**result.as_json(), "exported_checkpoints": len(extra),
@@ -303,11 +303,11 @@ def checkpoints_sign(obj: AuditContext, every: int | None,
     event after PORTAL_AUDIT_CHECKPOINT_SECONDS; this signs a quiet log's last events too.
     The head is signed only when the chain verifies back to the last trusted checkpoint.
     """
-    trusted, keys = read_checkpoints_file(checkpoints_file) if checkpoints_file else ([], {})
+    trusted, _ = read_checkpoints_file(checkpoints_file) if checkpoints_file else ([], {})
     while True:
         try:
             with _errors(), obj.factory.begin() as session:
-                checkpoint = obj.log.checkpoint(session, trusted=trusted, trusted_keys=keys)
+                checkpoint = obj.log.checkpoint(session, trusted=trusted)
         except SystemExit:
             if every is None:
                 raise

@@ -354,7 +354,7 @@ def enrol(session: Session, audit: AuditLog, vault: Vault, public_id: str, code:
     credential.enrolment_code_hash = None  # single use
     credential.enrolment_code_expires_at = None
     credential.updated_at = now
-    _forget(session, "enrol", public_id)
+    _forget(session, "enrol", id_key)
     _forget(session, "account", credential.username_bidx)
     assert participant is not None
     audit.append(session, participant_event(

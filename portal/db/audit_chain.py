@@ -277,20 +277,17 @@ class AuditLog:
 
     def append(self, session: Session, event: NewAuditEvent,
                chain: str = DEFAULT_CHAIN, *, sign: bool = True,
-               trusted: Iterable[Checkpoint] = (),
-               trusted_keys: Mapping[str, bytes] | None = None) -> ChainedEvent:
+               trusted: Iterable[Checkpoint] = ()) -> ChainedEvent:
         """Write ``event`` at the head of ``chain`` in the caller's transaction (never commits).
 
         Returns the event as stored. Raises AuditWriteError on any failure; the caller's
         transaction must then roll back, and the access it records must not happen.
         """
-        return self.append_many(session, [event], chain, sign=sign, trusted=trusted,
-                                trusted_keys=trusted_keys)[0]
+        return self.append_many(session, [event], chain, sign=sign, trusted=trusted)[0]
 
     def append_many(self, session: Session, events: Sequence[NewAuditEvent],
                     chain: str = DEFAULT_CHAIN, *, sign: bool = True,
-                    trusted: Iterable[Checkpoint] = (),
-                    trusted_keys: Mapping[str, bytes] | None = None) -> list[ChainedEvent]:
+                    trusted: Iterable[Checkpoint] = ()) -> list[ChainedEvent]:
         """Write ``events``, in order, at the head of ``chain`` under one lock and one insert.
 
         A page that decides many things gathers its events and appends them last, just
@@ -333,7 +330,7 @@ class AuditLog:
                    or now - cp_at >= self.checkpoint_interval)
             # A new chain's first checkpoint covers only what was just written here.
             if due and (head_seq is None or (sign and self._may_sign(
-                    session, chain, head_seq, head_hash, cp_seq, trusted, trusted_keys))):
+                    session, chain, head_seq, head_hash, cp_seq, trusted))):
                 self._write_checkpoint(session, chain, last.seq, last.hash, now)
         except Exception as exc:
             error = AuditBusy if _lock_timed_out(exc) else AuditWriteError
@@ -342,8 +339,7 @@ class AuditLog:
         return chained
 
     def checkpoint(self, session: Session, chain: str = DEFAULT_CHAIN, *,
-                   trusted: Iterable[Checkpoint] = (),
-                   trusted_keys: Mapping[str, bytes] | None = None) -> Checkpoint | None:
+                   trusted: Iterable[Checkpoint] = ()) -> Checkpoint | None:
         """Sign the current head now unless it is already signed (for a periodic job), if the
         chain verifies back to its last trusted checkpoint (stored, or among ``trusted``)."""
         try:
@@ -351,8 +347,7 @@ class AuditLog:
                                                                  chain, self.lock_timeout)
             if head_seq is None or head_seq == cp_seq:
                 return None
-            if not self._may_sign(session, chain, head_seq, head_hash, cp_seq, trusted,
-                                  trusted_keys):
+            if not self._may_sign(session, chain, head_seq, head_hash, cp_seq, trusted):
                 raise AuditUnverified(
                     f"the {chain!r} chain does not verify back to its last trusted checkpoint "
                     "(or its stored checkpoints are gone), so its head is not signed: run "
@@ -365,8 +360,7 @@ class AuditLog:
 
     def _may_sign(self, session: Session, chain: str, head_seq: int | None,
                   head_hash: str | None, cp_seq: int | None,
-                  trusted: Iterable[Checkpoint] = (),
-                  trusted_keys: Mapping[str, bytes] | None = None) -> bool:
+                  trusted: Iterable[Checkpoint] = ()) -> bool:
         """Whether the stored chain up to ``head_seq`` verifies from its last trusted (stored,
         validly signed) checkpoint, so that a checkpoint over a new head certifies only what
         was checked. Called under the chain lock; reads the events since that checkpoint.
@@ -389,7 +383,9 @@ class AuditLog:
         start = max(anchors, key=lambda c: c.seq, default=None)
         ok = start is not None and segment_intact(
             start, _segment(session, chain, start.seq, head_seq),
-            {**(trusted_keys or {}), **self.public_keys}, head_seq=head_seq,
+            # Only this log's own keys (current and retired) vouch for an anchor: a key named
+            # in an exported file could be anyone's, and must never lead to a real signature.
+            self.public_keys, head_seq=head_seq,
             head_hash=head_hash)
         if ok:
             self._unsignable.pop(chain, None)

@@ -197,10 +197,6 @@ def next_step(reason: Reason, request: AccessRequest, names: Names, reader: Read
                 f"with {recipient} for {purpose}. It is their choice, and refusing costs "
                 "them nothing.")
     if justice:
-        if reason is Reason.PART2_CONSENT_REQUIRED:
-            return ("Substance use treatment information reaches a justice agency only "
-                    "through a 42 CFR 2.35 consent for monitoring progress, arranged with "
-                    "the participant's case manager; the participant decides.")
         return ("It is shared only under the participant's release for care coordination; "
                 "their case manager can tell you what it covers. The participant decides.")
     if reader is Reader.EMERGENCY:

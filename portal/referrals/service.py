@@ -17,7 +17,7 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain import public_ids
-from portal.domain.audit import AuditAction
+from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.decision import Reason
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import (
@@ -368,12 +368,18 @@ def take_issued_code(session: Session, services: Services, user: m.StaffUser, pu
         m.ShownOnce.id == row_id, m.ShownOnce.web_session_id == web_session_id)
         .returning(m.ShownOnce.payload_enc, m.ShownOnce.expires_at)).first()
     code = None
+    failed: list[NewAuditEvent] = []
     if taken is not None and taken.expires_at > utcnow():
-        code = services.vault.ready(session).decrypt_text(
-            taken.payload_enc, table=m.ShownOnce.__tablename__, column="payload", row_id=row_id)
-    services.audit.append(session, staff_event(AuditAction.PARTICIPANT_VIEW, user, meta,
-                                          participant_id=participant.id, decision="permit",
-                                          reasons=("care_team",),
-                                          detail={"view": "sign_in_code_issued",
-                                                  "code_shown": code is not None}))
+        try:
+            code = services.vault.ready(session).decrypt_text(
+                taken.payload_enc, table=m.ShownOnce.__tablename__, column="payload",
+                row_id=row_id)
+        except DecryptionError as exc:  # shown as "already shown": a new code can be issued
+            failed.append(staff_event(
+                AuditAction.CRYPTO_DECRYPT_FAILURE, user, meta, participant_id=participant.id,
+                reasons=(exc.reason,), detail={"table": exc.table, "column": exc.column}))
+    services.audit.append_many(session, [*failed, staff_event(
+        AuditAction.PARTICIPANT_VIEW, user, meta, participant_id=participant.id,
+        decision="permit", reasons=("care_team",),
+        detail={"view": "sign_in_code_issued", "code_shown": code is not None})])
     return _person(session, services, participant, meta), code

@@ -6,7 +6,8 @@ issued to anyone passes anywhere: someone who can plant cookies in a victim's br
 sibling subdomain, a forced sign-in) could plant their own pair too. Here a token also signs
 a hash of the session cookie it was issued with, so:
 
-- a token issued to one session (or to no session) is refused in another;
+- a token issued to one session is refused in another, and one issued before sign-in (bound
+  to no session, like every signed-out browser's) is refused once the session exists;
 - after sign-in (the session cookie changes) the old CSRF cookie is stale: the next page
   issues a new one, and a form from before sign-in is refused;
 - the session cookie itself never appears in the token, only a hash inside an HMAC.

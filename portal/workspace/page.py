@@ -464,7 +464,13 @@ def _withheld(inputs: PageInputs, decided: _Decided, reader: Reader) -> _Withhel
     whatever exists, so naming them says nothing about records."""
     if not decided.withheld:
         return _Withheld("", "", "")
-    reason = leading_reason(x.reasons[0] for x in decided.withheld)
+    def told(why: d.Reason) -> d.Reason:
+        # That Part 2 rules are what withholds it would tell anyone but the case manager that
+        # a Part 2 program is on the team (42 CFR 2.13(c)): to them it is "no consent".
+        return d.Reason.NO_CONSENT if why is d.Reason.PART2_CONSENT_REQUIRED \
+            and reader is not Reader.CONSENT_TAKER else why
+
+    reason = told(leading_reason(x.reasons[0] for x in decided.withheld))
     today = inputs.at.date()
     team = {link.organization_slug for link in inputs.context.care_team if link.current(today)}
     actor = inputs.actor
@@ -475,7 +481,7 @@ def _withheld(inputs: PageInputs, decided: _Decided, reader: Reader) -> _Withhel
         # Only the case manager, who builds the care team, is told which agencies: to anyone
         # else that a Part 2 program is on the team would itself disclose treatment (2.12).
         sources = sorted(s.organization.name for s in decided.sources
-                         if not s.decision.permitted and s.decision.reasons[0] is why
+                         if not s.decision.permitted and told(s.decision.reasons[0]) is why
                          and s.slug in team and s.slug != actor.organization.slug
                          ) if reader is Reader.CONSENT_TAKER else []
         return Names(participant=inputs.public_id,
@@ -485,7 +491,7 @@ def _withheld(inputs: PageInputs, decided: _Decided, reader: Reader) -> _Withhel
     because = reason_text(reason, request, replace(names(reason), source="another agency"))
     # Each consent the participant could give is its own step (a release for some agencies,
     # a Part 2 consent for a Part 2 program's), the leading reason's first.
-    others = {x.reasons[0] for x in decided.withheld if x.reasons[0] is not reason
+    others = {told(x.reasons[0]) for x in decided.withheld if told(x.reasons[0]) is not reason
               and x.reasons[0] in CONSENT_REASONS and reason in CONSENT_REASONS}
     reasons = [reason, *sorted(others, key=REASON_ORDER.index)]
     return _Withheld(because, withheld_line(reason, reader).value,

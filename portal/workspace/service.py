@@ -7,7 +7,6 @@ user's organization has no relationship with does not exist as far as the caller
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from portal.db import models as m
 from portal.db import repositories as repo
 from portal.db.types import utcnow
 from portal.domain import decision as d
-from portal.domain import permissions
+from portal.domain import permissions, public_ids
 from portal.domain.audit import AuditAction, NewAuditEvent
 from portal.domain.permissions import Permission
 from portal.domain.vocabulary import (
@@ -316,6 +315,9 @@ def participant_page(session: Session, services: Services, user: m.StaffUser,
         grant=grant, organizations=repo.Organizations.load(session).by_id,
         records=[_sealed_record(r) for r in records.values()],
         goals=[_sealed_goal(vault, g, failures) for g in goals.values()], reveal=reveal))
+    # Only the goals this reader is shown count: the others' ids stay out of their events.
+    shown_goals = {g.goal.id for g in plan.goals}
+    failures = [f for f in failures if str(f.row_id) in shown_goals]
     unavailable: set[tuple[str, str]] = set()
     sections = [s.section([_open_record(vault, records[r.record.id], r, failures, unavailable)
                            if reveal else r.unopened() for r in s.records])
@@ -635,7 +637,8 @@ def emergency_search(session: Session, services: Services, user: m.StaffUser, qu
     ids cannot be turned into names."""
     vault = services.vault.ready(session)
     found = find(session, services.vault, query)
-    by_id = bool(re.fullmatch(r"LP-[0-9A-Z]+", query.strip().upper()))
+    # Anything that can be read as an id, however typed ("lp 7k3m xp9f"), counts as one.
+    by_id = bool(public_ids.stored_forms(query))
     matches = []
     events = []
     for participant in found:

@@ -543,6 +543,22 @@ def test_a_kept_code_is_sealed_and_stops_being_shown_when_it_expires(
         assert session.scalars(select(m.ShownOnce)).all() == []
 
 
+def test_a_kept_code_that_cannot_be_decrypted_is_not_shown_and_is_audited(
+        demo: sessionmaker[Session], services: Services) -> None:
+    with demo.begin() as session:
+        maria = staff(session, MARIA)
+        mine = _web_session(session, maria, "e" * 64)
+        rs.issue_code_for_display(session, services, maria, "LP-1005", mine, META)
+        row = session.scalars(select(m.ShownOnce)).one()
+        row.payload_enc = b"\x00" * len(row.payload_enc)
+    with demo.begin() as session:
+        mark = head(session)
+        maria = staff(session, MARIA)
+        assert rs.take_issued_code(session, services, maria, "LP-1005", mine, META)[1] is None
+        assert [e.action for e in events_since(session, mark)] == [
+            "crypto:decrypt:failure", "participant:view"]
+
+
 def test_signing_out_drops_a_kept_code(demo: sessionmaker[Session], services: Services) -> None:
     with demo.begin() as session:
         maria = staff(session, MARIA)

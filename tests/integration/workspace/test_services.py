@@ -889,6 +889,17 @@ def test_emergency_search_is_exact_and_audited(demo: sessionmaker[Session],
     assert_staff_event(events[0], "participant:view", luis, decision="permit")
 
 
+@pytest.mark.parametrize("typed", ["LP-1003", "lp 7k3m xp9f", "LP-7K3M-XP9F", "LP7K3MXP9F"])
+def test_an_emergency_search_by_id_never_shows_a_name(demo: sessionmaker[Session],
+                                                     services: Services, typed: str) -> None:
+    with demo.begin() as session:
+        if typed != "LP-1003":
+            person(session, "LP-1003").public_id = "LP-7K3M-XP9F"
+            session.flush()
+        (found,) = ws.emergency_search(session, services, staff(session, LUIS), typed, META)
+    assert found.name is None
+
+
 # --- lifecycle ------------------------------------------------------------------------------
 
 

@@ -463,6 +463,24 @@ def test_justice_partners_are_told_the_golden_rule_or_the_release() -> None:
     assert "release for care coordination" in progress.withheld_next
 
 
+@pytest.mark.parametrize("viewer", [PROBATION, HOPE])
+def test_only_the_case_manager_learns_that_part2_rules_withhold_it(
+        viewer: Organization) -> None:
+    """Progress held by a Part 2 program is withheld from probation (no 2.35 consent) and
+    from the housing navigator (no Part 2 consent): they read "no consent", never that a
+    Part 2 program is on the team (42 CFR 2.13(c))."""
+    team = (HARBOR, CEDAR, viewer)
+    plan = plan_page(inputs(viewer, PROGRESS_TO_PROBATION, team=team))
+    progress = section(plan, C.PROGRESS)
+    assert progress.withheld
+    said = f"{progress.withheld_reason} {progress.withheld_next}"
+    assert "Part 2" not in said and "substance use" not in said and "Cedar" not in said
+    assert progress.withheld_reason.startswith("no consent from LP-7Q2M9")
+    # The case manager is told, to ask for the right consent.
+    manager = section(plan_page(inputs(HARBOR, team=(HARBOR, CEDAR))), C.PROGRESS)
+    assert "Part 2 consent" in manager.withheld_next and "Cedar" in manager.withheld_next
+
+
 def test_emergency_access_says_what_it_does_not_cover() -> None:
     grant = BreakGlassGrant("bg-3", 7, NOW - timedelta(minutes=5), NOW + timedelta(minutes=55))
     plan = plan_page(inputs(NORTHSIDE, user_id=7, team=(HARBOR, CEDAR), grant=grant))
