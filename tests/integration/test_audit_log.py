@@ -34,6 +34,7 @@ from portal.domain.audit import (
     Damage,
     NewAuditEvent,
     event_hash,
+    public_key_bytes,
     sign_checkpoint,
 )
 
@@ -497,6 +498,28 @@ def test_lost_checkpoints_are_signed_again_only_from_a_verified_export(
     assert verified.exit_code == 0, verified.output
     assert stored_checkpoint_seqs(session_factory) == [20]
     assert check(session_factory, log) == (None, None)
+
+
+def test_a_file_with_its_own_key_never_gets_a_forged_head_signed(
+        engine: Engine, settings: Settings, session_factory: sessionmaker[Session],
+        log: AuditLog, tmp_path: Path) -> None:
+    """A forger who rewrote the log and deleted its checkpoints writes a checkpoints file of
+    their own, signed by a key of their own and naming it: the real key never signs it."""
+    append_many(session_factory, log, 7)
+    _rewrite(engine, session_factory, 1)
+    run_sql(engine, "DELETE FROM audit_checkpoint")
+    with session_factory() as session:
+        head = list(service.iter_events(session))[-1]
+    forger = Ed25519PrivateKey.generate()
+    forged = sign_checkpoint(forger, chain="main", seq=head.seq, head_hash=head.hash,
+                             signed_at=T0)
+    kept = tmp_path / "forged.jsonl"
+    kept.write_text(json.dumps(service.checkpoint_record(
+        forged, {forged.key_id: public_key_bytes(forger)})) + "\n")
+    refused = cli(settings, "checkpoints", "sign", "--checkpoints", str(kept))
+    assert refused.exit_code == 1 and "not signed" in refused.stderr
+    cli(settings, "verify", "--checkpoints", str(kept))
+    assert stored_checkpoint_seqs(session_factory) == []
 
 
 def test_an_append_signs_only_a_head_that_verifies_from_the_last_checkpoint(
