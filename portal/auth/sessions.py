@@ -90,6 +90,14 @@ class SessionManager:
         if row is None:
             return None
         now = utcnow()
+        if row.ended_at is not None:
+            # Ended earlier (audited then): still told how, while its cookie may arrive.
+            if now - row.ended_at >= COOKIE_GRACE:
+                db.delete(row)
+            elif ended is not None and row.ended_reason:
+                ended.append(SessionEnded(staff_user_id=row.staff_user_id,
+                                          reason=row.ended_reason))
+            return None
         reason = ("absolute_timeout" if now >= row.expires_at
                   else "idle_timeout" if now - row.last_seen_at >= self.idle else None)
         staff = db.get(m.StaffUser, row.staff_user_id) if row.staff_user_id else None
@@ -101,7 +109,10 @@ class SessionManager:
                 actor=staff.email if staff else str(row.participant_id or ""),
                 actor_user_id=row.staff_user_id, participant_id=row.participant_id,
                 session_id=row.id[:16], client_address=client_address, reasons=(reason,)))
-            db.delete(row)
+            if reason == "suspended":
+                db.delete(row)
+            else:
+                row.ended_at, row.ended_reason = now, reason
             if ended is not None:
                 ended.append(SessionEnded(staff_user_id=row.staff_user_id, reason=reason))
             return None

@@ -604,6 +604,11 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A timed-out session is kept, ended, while its cookie may still arrive (an hour), so that
+    # every request in that time is told how it ended (a form posted in a second tab is kept
+    # for re-sign-in too); it signs nobody in.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class ShownOnce(Base):

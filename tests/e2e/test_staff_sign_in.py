@@ -382,6 +382,25 @@ def test_a_form_posted_after_the_idle_timeout_is_kept_and_brought_back(
         assert s.scalar(select(func.count()).select_from(m.KeptForm)) == 0
 
 
+def test_a_form_posted_from_a_second_tab_after_the_first_found_the_timeout_is_kept(
+        client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
+    csrf = _signed_in_with_csrf(client, op, "code-1")
+    _time_out(session_factory)
+    # Another tab (or a link followed) meets the timeout first...
+    assert client.get("/staff", follow_redirects=False).headers["location"] == \
+        "/auth/login?why=idle_timeout"
+    # ...and the form posted after it is still told how the session ended, and kept.
+    posted = client.post(FORM_ACTION, data={
+        "_csrf_token": csrf, "_kept_page": FORM_PAGE, "kind": "roi"}, follow_redirects=False)
+    assert posted.headers["location"] == "/auth/login?why=idle_timeout&kept=1"
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(m.KeptForm)) == 1
+        # The ended session signs nobody in, and the timeout was audited once.
+        assert s.scalar(select(func.count()).select_from(m.AuditEvent).where(
+            m.AuditEvent.action == "auth:session:expired")) == 1
+    assert client.get("/staff", follow_redirects=False).status_code in (302, 303)
+
+
 def test_a_kept_form_is_never_shown_to_someone_else(
         client: TestClient[Any], op: ForgedOP, session_factory: sessionmaker[Session]) -> None:
     csrf = _signed_in_with_csrf(client, op, "code-1")

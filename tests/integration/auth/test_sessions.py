@@ -119,7 +119,20 @@ def test_timeouts_and_suspension_end_the_session_and_are_audited(
         assert manager.resolve(session, idle, client_address="10.0.0.2") is None
         assert manager.resolve(session, absolute) is None
         assert manager.resolve(session, fine) is not None
-    assert _row(demo, idle) is None and _row(demo, absolute) is None
+    # Timed out: kept, ended, for the hour the cookie may still arrive (so every request in
+    # it is told how it ended), and then deleted; it never signs anyone in again.
+    for token, reason in ((idle, "idle_timeout"), (absolute, "absolute_timeout")):
+        row = _row(demo, token)
+        assert row is not None and row.ended_reason == reason and row.ended_at is not None
+        told: list[sessions.SessionEnded] = []
+        with demo.begin() as session:
+            assert manager.resolve(session, token, ended=told) is None
+        assert [(e.staff_user_id, e.reason) for e in told] == [(maria_id, reason)]
+    with demo.begin() as session:
+        session.get(m.WebSession, token_hash(idle)).ended_at -= sessions.COOKIE_GRACE  # type: ignore[union-attr]
+    with demo.begin() as session:
+        assert manager.resolve(session, idle) is None
+    assert _row(demo, idle) is None
     # Seen again: the idle clock restarts (touched at most every 30 seconds).
     touched = _row(demo, fine)
     assert touched is not None and utcnow() - touched.last_seen_at < timedelta(minutes=1)
@@ -136,8 +149,8 @@ def test_timeouts_and_suspension_end_the_session_and_are_audited(
     assert all(e.actor == MARIA and e.actor_user_id == maria_id for e in events)
     assert events[0].client_address == "10.0.0.2"
     assert events[0].session_id == token_hash(idle)[:16]
-    with demo() as session:
-        assert session.scalar(select(func.count()).select_from(m.WebSession)) == 0
+    with demo() as session:  # the suspended one is gone at once; the ended one is kept
+        assert session.scalar(select(func.count()).select_from(m.WebSession)) == 1
 
 
 def test_an_expired_participant_session_names_the_participant(
