@@ -25,7 +25,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler, HTTPScope, Message, Scope, Send
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from portal.admin.routes import admin_router
 from portal.auth import service as auth_service
@@ -214,8 +214,22 @@ def _audit_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Respo
         "shortly."))
 
 
-def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The database did not answer (down, unreachable, out of connections): 503, not 500."""
+def _database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database did not answer (down, unreachable, out of connections): 503, not 500.
+    A dropped connection can also surface as another driver error raised while the pool
+    pings it (psycopg's "can't change 'autocommit' now" after "connection socket closed"),
+    so the error's causes are looked at too; any other database error stays a 500."""
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    # DB-API's names (PEP 249): SQLAlchemy's wrappers and every driver's own classes.
+    while cause is not None and id(cause) not in seen and type(cause).__name__ not in (
+            "OperationalError", "InterfaceError"):
+        seen.add(id(cause))
+        cause = cause.__cause__ or getattr(cause, "orig", None) or cause.__context__
+    if cause is not None and id(cause) in seen:
+        cause = None
+    if cause is None:
+        return _error_page(request, exc)
     log.error("database unavailable; %s %s refused", request.method, request.url.path,
               exc_info=exc)
     return _error_page(request, ServiceUnavailableException(
@@ -312,8 +326,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Litestar:
         ), session_cookie=state.auth.sessions.cookie_name)],
         exception_handlers={NotAuthorizedException: login_redirect,
                             AuditWriteError: _audit_unavailable,
-                            OperationalError: _database_unavailable,
-                            InterfaceError: _database_unavailable, Exception: _error_page},
+                            DBAPIError: _database_error, Exception: _error_page},
         on_shutdown=[lambda: engine.dispose()],
         debug=False,
     )
